@@ -1,0 +1,1 @@
+"""SQS semantics: queues, messages, FIFO rules, visibility, dead letters and move tasks."""
