@@ -1,0 +1,1 @@
+"""Storage backends implementing `loosely.core.ports` (SQLite embedded, PostgreSQL shared)."""
