@@ -129,3 +129,7 @@ class RequestThrottled(LooselyError):
 
 class ServiceUnavailable(LooselyError):
     """The store cannot be reached now; the request may be retried."""
+
+
+class ConcurrentUpdate(LooselyError):
+    """A compare-and-set write lost a race with another writer; the caller may retry."""

@@ -13,6 +13,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
+from loosely.core.documents import (
+    Delivery,
+    DeliveryState,
+    Document,
+    NewDelivery,
+    NewPublication,
+    Publication,
+    PublishOutcome,
+)
 from loosely.core.queues.models import (
     ClaimRequest,
     ClaimResult,
@@ -178,3 +187,93 @@ class QueueStore(ABC):
         To ``destination_queue_id``, or with None to each message's ``dead_letter_source_arn`` queue.
         Moved messages keep id, body, meta and sent time; their receive count starts again at zero.
         """
+
+
+class DocumentStore(ABC):
+    """Versioned JSON documents by kind and key (see `loosely.core.documents`)."""
+
+    @abstractmethod
+    async def put_document(
+        self,
+        kind: str,
+        key: str,
+        body: str,
+        now_ms: int,
+        parent: str | None = None,
+        if_absent: bool = False,
+        expected_version: int | None = None,
+    ) -> tuple[Document, bool]:
+        """Write a document; return the stored one and whether this call wrote it.
+
+        ``if_absent``: when one exists, write nothing and return (existing, False).
+        ``expected_version``: write only if the stored version matches, else raise ``ConcurrentUpdate``.
+        """
+
+    @abstractmethod
+    async def get_document(self, kind: str, key: str) -> Document | None:
+        """The document, or None."""
+
+    @abstractmethod
+    async def list_documents(
+        self, kind: str, parent: str | None = None, prefix: str = "", after: str = "", limit: int | None = None
+    ) -> list[Document]:
+        """Documents of a kind (of one parent if given), keys starting with ``prefix`` and greater than
+        ``after``, sorted by key."""
+
+    @abstractmethod
+    async def delete_document(self, kind: str, key: str) -> bool:
+        """Delete one document; return whether it existed."""
+
+    @abstractmethod
+    async def delete_children(self, kind: str, parent: str) -> int:
+        """Delete every document of ``kind`` whose parent is ``parent``; return how many."""
+
+
+class OutboxStore(ABC):
+    """Publications and push deliveries (see `loosely.core.documents`)."""
+
+    @abstractmethod
+    async def add_publications(
+        self, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+    ) -> list[PublishOutcome]:
+        """Record publications durably, in order, waking outbox workers. Dedup as for FIFO sends."""
+
+    @abstractmethod
+    async def claim_publications(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:
+        """Lease up to ``limit`` publications whose lease is free, oldest first. For one ordering key,
+        no publication is handed out while an earlier one of that key is leased elsewhere."""
+
+    @abstractmethod
+    async def complete_publication(
+        self,
+        publication_id: int,
+        queue_messages: Sequence[tuple[int, NewMessage]],
+        deliveries: Sequence[NewDelivery],
+        now_ms: int,
+        dedup_window_ms: int,
+    ) -> None:
+        """In one transaction: send the SQS messages (queue id, message; FIFO dedup applies; queues that
+        no longer exist are skipped), record the push deliveries, and delete the publication."""
+
+    @abstractmethod
+    async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
+        """Lease up to ``limit`` pending deliveries that are due (next_attempt_ms <= now)."""
+
+    @abstractmethod
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        now_ms: int,
+        error: str | None = None,
+        dead_letter: tuple[int, NewMessage] | None = None,
+    ) -> None:
+        """End a delivery (delivered, failed, or dead-lettered into the given queue, atomically)."""
+
+    @abstractmethod
+    async def retry_delivery(self, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
+        """Release the lease and schedule the next attempt (attempts + 1)."""
+
+    @abstractmethod
+    async def wait_for_outbox(self, timeout_s: float) -> None:
+        """Return when publications or deliveries may be due, or after ``timeout_s``."""
