@@ -1,0 +1,136 @@
+"""SNS records and the payloads that travel through the outbox.
+
+Topics and subscriptions are stored as documents (`loosely.core.documents`): kind ``sns-topic``
+keyed by topic ARN, kind ``sns-subscription`` keyed by subscription ARN with the topic ARN as
+parent. Their JSON form is defined here, once, by ``to_json``/``from_json``.
+
+A publish records a `PublishedMessage` as an outbox publication payload. The fan-out worker
+turns it into SQS messages and `PushDelivery` payloads (one per http/https/email/sms/application
+subscription that matched).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TOPIC_KIND = "sns-topic"
+SUBSCRIPTION_KIND = "sns-subscription"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicKey:
+    account_id: str
+    region: str
+    name: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account_id}:{self.name}"
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(".fifo")
+
+    @classmethod
+    def from_arn(cls, arn: str) -> TopicKey | None:
+        """The key an SNS topic ARN names, or None when ``arn`` is not one."""
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns" or not parts[5]:
+            return None
+        return cls(account_id=parts[4], region=parts[3], name=parts[5])
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    arn: str
+    attributes: Mapping[str, str]  # settable attributes as GetTopicAttributes returns them
+    tags: Mapping[str, str]
+    created_ms: int
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"arn": self.arn, "attributes": dict(self.attributes), "tags": dict(self.tags), "created_ms": self.created_ms}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Topic:
+        d = json.loads(text)
+        return cls(arn=d["arn"], attributes=d["attributes"], tags=d["tags"], created_ms=d["created_ms"])
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    arn: str
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    owner: str  # account id
+    attributes: Mapping[str, str]  # RawMessageDelivery, FilterPolicy, FilterPolicyScope, DeliveryPolicy, RedrivePolicy, ...
+    confirmed: bool
+    token: str | None  # confirmation token while pending
+    created_ms: int
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["attributes"] = dict(self.attributes)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> Subscription:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedMessage:
+    """The outbox payload of one Publish (or one PublishBatch entry)."""
+
+    message_id: str
+    topic_arn: str
+    message: str
+    timestamp_ms: int
+    subject: str | None = None
+    message_structure: str | None = None  # "json": per-protocol messages in ``message``
+    attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # name -> {"Type", "Value"}
+    group_id: str | None = None
+    dedup_id: str | None = None
+    sequence_number: str | None = None
+
+    def to_json(self) -> str:
+        d: dict[str, Any] = asdict(self)
+        d["attributes"] = {k: dict(v) for k, v in self.attributes.items()}
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> PublishedMessage:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class PushDelivery:
+    """The outbox payload of one push delivery: what the transport sends, already rendered.
+
+    ``kind`` is notification, subscription-confirmation or unsubscribe-confirmation. ``body`` is
+    the exact request body (a signed JSON envelope, or the raw message when RawMessageDelivery);
+    ``headers`` the HTTP headers AWS adds; for email, ``subject`` and ``body`` make the mail.
+    """
+
+    kind: str
+    protocol: str
+    endpoint: str
+    topic_arn: str
+    message_id: str
+    body: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    subject: str | None = None
+
+    def to_json(self) -> str:
+        d: dict[str, Any] = asdict(self)
+        d["headers"] = dict(self.headers)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> PushDelivery:
+        return cls(**json.loads(text))
