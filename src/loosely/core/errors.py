@@ -10,7 +10,8 @@ written the way AWS phrases it, because clients show that message to people.
     │   ├── InvalidAttributeValue    a queue attribute value out of range
     │   ├── InvalidMessageContents   a body with characters outside the allowed set
     │   ├── InvalidBatchEntryId      a batch entry id that breaks the id rules
-    │   └── InvalidIdFormat          a malformed id (e.g. a message move task handle)
+    │   ├── InvalidIdFormat          a malformed id (e.g. a message move task handle)
+    │   └── InvalidParameter         SNS: a parameter or attribute document is invalid
     ├── MissingParameter             a required parameter is absent
     ├── UnsupportedOperation         the operation does not apply to this resource
     ├── ResourceNotFound             (generic: e.g. a message move task source)
@@ -62,6 +63,14 @@ class InvalidBatchEntryId(InvalidParameterValue):
 
 class InvalidIdFormat(InvalidParameterValue):
     """A malformed identifier, such as a message move task handle."""
+
+
+class InvalidParameter(InvalidParameterValue):
+    """SNS's "Invalid parameter: <Name>: <reason>" family (e.g. a malformed DeliveryPolicy or FilterPolicy).
+
+    SNS distinguishes this (code InvalidParameter) from a bad parameter *value* (ParameterValueInvalid),
+    so its protocol table needs a class of its own; it stays an `InvalidParameterValue` for everyone else.
+    """
 
 
 class MissingParameter(LooselyError):
