@@ -1,0 +1,140 @@
+"""``python -m benchmarks``: run the scenarios against a real loosely server and write a results page.
+
+Examples::
+
+    python -m benchmarks --quick                          # SQLite, every scenario, well under a minute
+    python -m benchmarks --scenarios send,wake            # a subset
+    python -m benchmarks --database postgresql://postgres@127.0.0.1:5432/test --nodes 1,2
+    python -m benchmarks --reference-only --quick         # check the generator against the trivial app
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shlex
+import tempfile
+from pathlib import Path
+
+import uvloop
+
+from benchmarks import _machine
+from benchmarks._cluster import DEFAULT_SERVER_ARGV
+from benchmarks._report import Row, as_json, markdown_table
+from benchmarks._suite import ALL_SCENARIOS, Settings, Suite
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="short smoke run: 2 s windows, small depth")
+    p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help=f"comma list of {', '.join(ALL_SCENARIOS)}")
+    p.add_argument("--database", help="PostgreSQL URL; default is SQLite in a temporary data dir")
+    p.add_argument("--nodes", help="comma list of node counts (Postgres only), default 1 (SQLite) or 1,2 (Postgres)")
+    p.add_argument("--depth", type=int, help="messages for scenario 4 (default 1,000,000; --quick 20,000)")
+    p.add_argument("--duration", type=float, help="seconds per measurement window (default 10; --quick 2)")
+    p.add_argument("--connections", type=int, default=16, help="connections for scenario 1 (default 16)")
+    p.add_argument("--pipeline-messages", type=int, help="messages per pipeline run (default 200,000; --quick 20,000)")
+    p.add_argument("--wake-samples", type=int, help="long-poll wake samples (default 500; --quick 50)")
+    p.add_argument(
+        "--server-cmd",
+        default=shlex.join(DEFAULT_SERVER_ARGV),
+        help="command that starts one node; {data_dir} is replaced (default: %(default)s)",
+    )
+    p.add_argument("--profile", type=Path, help="py-spy record the (first) node during scenario 1 into this .svg/.json")
+    p.add_argument("--reference-only", action="store_true", help="measure only the reference app(s)")
+    p.add_argument("--output", type=Path, help="results file (default benchmarks/results/<date>-<backend>.md)")
+    p.add_argument("--no-write", action="store_true", help="print the table, write no file")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace, root: Path) -> Settings:
+    quick = args.quick
+    scenarios = frozenset(s.strip() for s in args.scenarios.split(",") if s.strip())
+    unknown = scenarios - set(ALL_SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    nodes_default = "1,2" if args.database else "1"
+    nodes = tuple(int(n) for n in (args.nodes or nodes_default).split(","))
+    if not args.database and nodes != (1,):
+        raise SystemExit("more than one node needs --database (SQLite is single-node)")
+    (root / "logs").mkdir()
+    return Settings(
+        scenarios=frozenset() if args.reference_only else scenarios,
+        database=args.database,
+        nodes=() if args.reference_only else nodes,
+        depth=args.depth or (20_000 if quick else 1_000_000),
+        duration_s=args.duration or (2.0 if quick else 10.0),
+        warmup_s=0.5 if quick else 2.0,
+        connections=args.connections,
+        pipeline_messages=args.pipeline_messages or (20_000 if quick else 200_000),
+        wake_samples=args.wake_samples or (50 if quick else 500),
+        server_argv=tuple(shlex.split(args.server_cmd)),
+        data_root=root / "data",
+        log_dir=root / "logs",
+        profile=args.profile.resolve() if args.profile else None,
+    )
+
+
+def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, error: str) -> str:
+    machine = _machine.describe(settings.database)
+    lines = [
+        f"# loosely benchmark: {settings.backend} ({'quick' if quick else 'full'} run)",
+        "",
+        f"Run {dt.datetime.now().astimezone().isoformat(timespec='seconds')}, took {elapsed_s:.0f} s.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in machine.items()),
+        "",
+        "The load generator is one Python process (uvloop, raw keep-alive HTTP/1.1) on the same machine: it",
+        "shares the cores with the server, so absolute numbers are a floor. Ratios are to the reference app",
+        "(a trivial ASGI app on the same uvicorn + uvloop + httptools stack) measured in this same run.",
+        f"Windows of {settings.duration_s:g} s after {settings.warmup_s:g} s warm-up; "
+        f"{settings.connections} connections for SendMessage; pipeline 4 producers / 8 consumers, "
+        f"{settings.pipeline_messages:,} messages; depth {settings.depth:,}.",
+        "",
+        markdown_table(rows),
+        "",
+    ]
+    if error:
+        lines += ["## Run stopped early", "", "```", error, "```", ""]
+    return "\n".join(lines)
+
+
+async def _run(settings: Settings) -> tuple[list[Row], str]:
+    suite = Suite(settings)
+    try:
+        await suite.run()
+        return suite.rows, ""
+    except Exception as exc:  # keep what was measured; the report says where it stopped
+        return suite.rows, f"{type(exc).__name__}: {exc}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="loosely-bench-") as tmp:
+        settings = settings_from(args, Path(tmp))
+        t0 = dt.datetime.now()
+        rows, error = uvloop.run(_run(settings))
+        elapsed = (dt.datetime.now() - t0).total_seconds()
+        if error:
+            logs = [log for log in sorted(settings.log_dir.glob("*.log")) if log.stem not in error]
+            error += "".join(f"\n--- {log.name} (tail)\n{log.read_text(errors='replace')[-1500:]}" for log in logs)
+    page = render(settings, rows, args.quick, elapsed, error)
+    print(page)
+    if not args.no_write:
+        out = args.output or RESULTS / f"{dt.date.today().isoformat()}-{settings.backend}.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(page)
+        out.with_suffix(".json").write_text(json.dumps(as_json(rows), indent=2) + "\n")
+        print(f"wrote {out}")
+    return 1 if error else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

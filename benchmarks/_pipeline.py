@@ -1,0 +1,137 @@
+"""Scenario 2: producers SendMessageBatch(10), consumers long-poll ReceiveMessage(10) + DeleteMessageBatch.
+
+The score is messages fully processed (sent, received, deleted) per second, and every message must be
+accounted for: the set of MessageIds acknowledged by SendMessageBatch must equal the set deleted.
+With ``strict=False`` (a queue that already holds a backlog) consumers may process older messages, so
+only the count and the absence of double deletes are checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from benchmarks._http import Client
+from benchmarks._load import own_cpu_s
+from benchmarks._procs import ServerProcess
+from benchmarks._sqs import Endpoint, call, delete_batch, message_body, receive, send_batch
+
+
+@dataclass
+class _State:
+    total: int
+    batches_left: int
+    sent: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    double_deletes: int = 0
+    failed_entries: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    last_delete: float = 0.0
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    messages: int
+    elapsed_s: float
+    complete: bool
+    accounted: bool
+    missing: int
+    double_deletes: int
+    failed_entries: int
+    server_cpu_s: float
+    generator_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.elapsed_s if self.elapsed_s else 0.0
+
+
+async def _producer(endpoint: Endpoint, queue_url: str, body: str, state: _State) -> None:
+    client = await Client.connect(endpoint.host, endpoint.port)
+    raw = send_batch(endpoint, queue_url, body)
+    try:
+        while state.batches_left > 0:
+            state.batches_left -= 1
+            answer = await call(client, raw)
+            state.sent.update(entry["MessageId"] for entry in answer.get("Successful", []))
+            state.failed_entries += len(answer.get("Failed", []))
+    finally:
+        client.close()
+
+
+async def _consumer(endpoint: Endpoint, queue_url: str, wait_s: int, state: _State) -> None:
+    client = await Client.connect(endpoint.host, endpoint.port)
+    raw_receive = receive(endpoint, queue_url, 10, wait_s)
+    try:
+        while not state.done.is_set():
+            messages = (await call(client, raw_receive)).get("Messages", [])
+            if not messages:
+                continue
+            ids = [m["MessageId"] for m in messages]
+            answer = await call(client, delete_batch(endpoint, queue_url, [m["ReceiptHandle"] for m in messages]))
+            state.failed_entries += len(answer.get("Failed", []))
+            for entry in answer.get("Successful", []):
+                message_id = ids[int(entry["Id"])]
+                if message_id in state.deleted:
+                    state.double_deletes += 1
+                state.deleted.add(message_id)
+            state.last_delete = time.perf_counter()
+            if len(state.deleted) >= state.total:
+                state.done.set()
+    finally:
+        client.close()
+
+
+async def run_pipeline(
+    endpoints: Sequence[Endpoint],
+    servers: Sequence[ServerProcess],
+    queue_url: str,
+    total: int,
+    producers: int = 4,
+    consumers: int = 8,
+    wait_s: int = 20,
+    body_size: int = 256,
+    timeout_s: float = 120.0,
+    strict: bool = True,
+) -> PipelineResult:
+    """Push ``total`` messages (rounded up to batches of 10) through the queue and time it end to end."""
+    state = _State(total=(total + 9) // 10 * 10, batches_left=(total + 9) // 10)
+    body = message_body(body_size)
+    cpu0, gen0, t0 = sum(s.cpu_s() for s in servers), own_cpu_s(), time.perf_counter()
+    consumer_tasks = [
+        asyncio.create_task(_consumer(endpoints[i % len(endpoints)], queue_url, wait_s, state))
+        for i in range(consumers)
+    ]
+    producer_tasks = [
+        asyncio.create_task(_producer(endpoints[(i + 1) % len(endpoints)], queue_url, body, state))
+        for i in range(producers)
+    ]
+    waiter = asyncio.create_task(state.done.wait())
+    await asyncio.wait([waiter, *consumer_tasks, *producer_tasks], timeout=timeout_s, return_when="FIRST_EXCEPTION")
+    elapsed = (state.last_delete or time.perf_counter()) - t0
+    cpu1, gen1 = sum(s.cpu_s() for s in servers), own_cpu_s()
+    for task in [waiter, *consumer_tasks, *producer_tasks]:
+        task.cancel()
+    await asyncio.gather(*consumer_tasks, *producer_tasks, return_exceptions=True)
+    _raise_first(consumer_tasks + producer_tasks)
+    missing = len(state.sent - state.deleted) if strict else max(0, state.total - len(state.deleted))
+    accounted = (state.sent == state.deleted) if strict else len(state.deleted) == state.total
+    return PipelineResult(
+        messages=len(state.deleted),
+        elapsed_s=elapsed,
+        complete=state.done.is_set(),
+        accounted=accounted and state.double_deletes == 0 and state.failed_entries == 0,
+        missing=missing,
+        double_deletes=state.double_deletes,
+        failed_entries=state.failed_entries,
+        server_cpu_s=cpu1 - cpu0,
+        generator_cpu_s=gen1 - gen0,
+    )
+
+
+def _raise_first(tasks: Sequence[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise RuntimeError("a pipeline connection failed") from task.exception()

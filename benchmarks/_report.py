@@ -1,0 +1,47 @@
+"""Result rows and their Markdown / JSON rendering."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One reported number. ``ratio`` is to the reference measured in the same run (None when not applicable)."""
+
+    scenario: str
+    metric: str
+    value: float
+    unit: str
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+def fmt(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| scenario | metric | value | ratio to reference | target | met | note |",
+        "|---|---|---:|---:|---|---|---|",
+    ]
+    for row in rows:
+        ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
+        met = "" if row.met is None else ("yes" if row.met else "**no**")
+        cells = [row.scenario, row.metric, f"{fmt(row.value)} {row.unit}".strip(), ratio, row.target, met, row.note]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def as_json(rows: list[Row]) -> list[dict[str, object]]:
+    return [asdict(row) for row in rows]

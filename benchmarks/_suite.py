@@ -1,0 +1,335 @@
+"""The scenarios from the product requirements, run in order against one backend, as report rows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks._cluster import Cluster, Node, start_reference
+from benchmarks._http import Client
+from benchmarks._load import LoadResult, closed_loop
+from benchmarks._pgref import run_pg_reference
+from benchmarks._pipeline import PipelineResult, run_pipeline
+from benchmarks._report import Row
+from benchmarks._sqs import (
+    Endpoint,
+    call,
+    create_queue,
+    delete_queue,
+    message_body,
+    queue_depth,
+    send_batch,
+    send_message,
+)
+from benchmarks._wake import run_wake
+
+ALL_SCENARIOS = ("send", "pipeline", "wake", "depth", "memory")
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    scenarios: frozenset[str]
+    database: str | None
+    nodes: tuple[int, ...]
+    depth: int
+    duration_s: float
+    warmup_s: float
+    connections: int
+    pipeline_messages: int
+    wake_samples: int
+    server_argv: tuple[str, ...]
+    data_root: Path
+    log_dir: Path
+    body_size: int = 256
+    profile: Path | None = None
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.database else "sqlite"
+
+
+@dataclass
+class _Refs:
+    send: LoadResult
+    pg_rate: float | None
+
+
+class Suite:
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.rows: list[Row] = []
+        self.run_id = uuid.uuid4().hex[:8]
+        self.body = message_body(settings.body_size)
+
+    async def run(self) -> list[Row]:
+        refs = await self._references()
+        for index, nodes in enumerate(self.s.nodes):
+            await self._run_cluster(refs, nodes, first=index == 0)
+        return self.rows
+
+    # -- references --------------------------------------------------------------------------------
+
+    async def _references(self) -> _Refs:
+        node = await start_reference(self.s.log_dir)
+        try:
+            send = await self._send_load([node.endpoint], [node], "http://reference/000000000000/q")
+        finally:
+            node.server.stop()
+        self._send_rows("reference app", send, None)
+        pg_rate = None
+        if self.s.database:
+            pg = await run_pg_reference(self.s.database, self.s.duration_s)
+            pg_rate = pg.rate
+            self.rows.append(
+                Row("storage reference (Postgres)", "messages/s insert→claim→delete, 4 conns", pg.rate, "msg/s")
+            )
+        return _Refs(send, pg_rate)
+
+    # -- loosely ------------------------------------------------------------------------------------
+
+    async def _run_cluster(self, refs: _Refs, nodes: int, first: bool) -> None:
+        cluster = Cluster(self.s.server_argv, self.s.database, self.s.data_root, self.s.log_dir)
+        label = f"{self.s.backend}, {nodes} node{'s' if nodes > 1 else ''}"
+        queues: list[str] = []
+        try:
+            await cluster.start(nodes)
+            if first and "memory" in self.s.scenarios:
+                self._startup_rows(cluster, label)
+            send: LoadResult | None = None
+            pipe: PipelineResult | None = None
+            if "send" in self.s.scenarios:
+                queues.append(await self._queue(cluster, "send"))
+                with _profiling(self.s.profile if first else None, cluster.servers[0].pid, self.s):
+                    send = await self._send_load(cluster.endpoints, cluster.nodes, queues[-1])
+                self._send_rows(f"1. SendMessage ({label})", send, refs.send)
+            if "pipeline" in self.s.scenarios:
+                queues.append(await self._queue(cluster, "pipe"))
+                pipe = await self._pipeline(cluster, queues[-1], strict=True)
+                self._pipeline_rows(f"2. pipeline ({label})", pipe, refs)
+            if "wake" in self.s.scenarios:
+                queues.append(await self._queue(cluster, "wake"))
+                await self._wake(cluster, queues[-1], label)
+            if first and ("depth" in self.s.scenarios or "memory" in self.s.scenarios):
+                if "depth" in self.s.scenarios:
+                    send, pipe = await self._empty_baselines(cluster, queues, send, pipe)
+                queues.append(await self._queue(cluster, "deep"))
+                await self._depth(cluster, queues[-1], label, refs, send, pipe)
+        finally:
+            if self.s.database and cluster.nodes:
+                await _cleanup(cluster.endpoints[0], queues)
+            cluster.stop()
+
+    async def _queue(self, cluster: Cluster, role: str) -> str:
+        return await create_queue(cluster.endpoints[0], f"bench-{self.run_id}-{role}")
+
+    async def _send_load(self, endpoints: Sequence[Endpoint], nodes: Sequence[Node], queue_url: str) -> LoadResult:
+        return await closed_loop(
+            endpoints,
+            lambda ep: send_message(ep, queue_url, self.body),
+            [n.server for n in nodes],
+            self.s.connections,
+            self.s.duration_s,
+            self.s.warmup_s,
+        )
+
+    async def _pipeline(self, cluster: Cluster, queue_url: str, strict: bool) -> PipelineResult:
+        return await run_pipeline(
+            cluster.endpoints, cluster.servers, queue_url, self.s.pipeline_messages, wait_s=2, strict=strict
+        )
+
+    async def _wake(self, cluster: Cluster, queue_url: str, label: str) -> None:
+        receiver, sender = cluster.endpoints[0], cluster.endpoints[-1]
+        wake = await run_wake(receiver, sender, queue_url, self.s.wake_samples)
+        scenario = f"3. long-poll wake ({label}{', cross-node' if receiver != sender else ''})"
+        self.rows += [
+            Row(scenario, "p50 send-ack → receive", wake.p50_ms, "ms"),
+            Row(scenario, "p99 send-ack → receive", wake.p99_ms, "ms", target="≤ 2 ms", met=wake.p99_ms <= 2.0),
+            Row(scenario, "max send-ack → receive", wake.max_ms, "ms", note=f"{wake.samples} samples"),
+            Row(scenario, "p99 send-start → receive", wake.from_send_start_p99_ms, "ms"),
+        ]
+
+    async def _empty_baselines(
+        self, cluster: Cluster, queues: list[str], send: LoadResult | None, pipe: PipelineResult | None
+    ) -> tuple[LoadResult, PipelineResult]:
+        """Scenario 4 compares with scenarios 1 and 2 on empty queues; measure them if they did not run."""
+        if send is None:
+            queues.append(await self._queue(cluster, "send"))
+            send = await self._send_load(cluster.endpoints, cluster.nodes, queues[-1])
+        if pipe is None:
+            queues.append(await self._queue(cluster, "pipe"))
+            pipe = await self._pipeline(cluster, queues[-1], strict=True)
+        return send, pipe
+
+    async def _depth(
+        self,
+        cluster: Cluster,
+        queue_url: str,
+        label: str,
+        refs: _Refs,
+        empty_send: LoadResult | None,
+        empty_pipe: PipelineResult | None,
+    ) -> None:
+        scenario = f"4. depth {self.s.depth:,} ({label})"
+        fill_s = await _prefill(cluster.endpoints, queue_url, self.body, self.s.depth)
+        depth_now = await queue_depth(cluster.endpoints[0], queue_url)
+        self.rows.append(Row(scenario, "pre-fill SendMessageBatch(10), 8 conns", self.s.depth / fill_s, "msg/s"))
+        if "memory" in self.s.scenarios:
+            rss = sum(s.rss_bytes() for s in cluster.servers) / MIB
+            self.rows.append(
+                Row(
+                    "5. memory", f"RSS with {depth_now:,} stored (live)", rss, "MiB", target="≤ 150 MiB", met=rss <= 150
+                )
+            )
+        if empty_send is not None and empty_pipe is not None:
+            deep_send = await self._send_load(cluster.endpoints, cluster.nodes, queue_url)
+            deep_pipe = await self._pipeline(cluster, queue_url, strict=False)
+            self._send_rows(scenario + " SendMessage", deep_send, refs.send)
+            self._pipeline_rows(scenario + " pipeline", deep_pipe, refs)
+            for metric, deep, empty in (
+                ("SendMessage", deep_send.rate, empty_send.rate),
+                ("pipeline", deep_pipe.rate, empty_pipe.rate),
+            ):
+                ratio = deep / empty if empty else 0.0
+                self.rows.append(
+                    Row(
+                        scenario,
+                        f"{metric} deep / empty",
+                        ratio,
+                        "x",
+                        target="≥ 0.95",
+                        met=ratio >= 0.95,
+                        note=f"empty {empty:,.0f}/s",
+                    )
+                )
+        if "memory" in self.s.scenarios:
+            await self._restart_rows(cluster, depth_now)
+
+    async def _restart_rows(self, cluster: Cluster, stored: int) -> None:
+        count = len(cluster.nodes)
+        cluster.stop()
+        await cluster.start(count)
+        node = cluster.nodes[0]
+        rss = node.server.rss_bytes() / MIB
+        self.rows += [
+            Row("5. memory", f"start-up to healthy with {stored:,} stored", node.healthy_s * 1000, "ms"),
+            Row(
+                "5. memory", f"RSS after restart with {stored:,} stored", rss, "MiB", target="≤ 150 MiB", met=rss <= 150
+            ),
+        ]
+
+    # -- rows ---------------------------------------------------------------------------------------
+
+    def _startup_rows(self, cluster: Cluster, label: str) -> None:
+        node = cluster.nodes[0]
+        rss = node.server.rss_bytes() / MIB
+        self.rows += [
+            Row("5. memory", f"start-up to listening ({label}, empty)", node.listening_s * 1000, "ms"),
+            Row("5. memory", f"start-up to healthy ({label}, empty)", node.healthy_s * 1000, "ms"),
+            Row("5. memory", "idle RSS", rss, "MiB", target="≤ 80 MiB", met=rss <= 80),
+        ]
+
+    def _send_rows(self, scenario: str, r: LoadResult, ref: LoadResult | None) -> None:
+        ratio = r.rate / ref.rate if ref else None
+        note = f"{r.errors} errors: {r.first_error}" if r.errors else ""
+        self.rows += [
+            Row(
+                scenario,
+                f"req/s, {self.s.connections} conns",
+                r.rate,
+                "req/s",
+                ratio,
+                "≥ 0.50 x ref" if ref else "",
+                (ratio >= 0.5) if ratio is not None else None,
+                note,
+            ),
+            Row(scenario, "p50 latency", r.p50_ms, "ms", r.p50_ms / ref.p50_ms if ref else None),
+            Row(scenario, "p99 latency", r.p99_ms, "ms", r.p99_ms / ref.p99_ms if ref else None),
+            Row(
+                scenario,
+                "server CPU per request",
+                r.cpu_us_per_request,
+                "µs",
+                r.cpu_us_per_request / ref.cpu_us_per_request if ref else None,
+            ),
+            Row(scenario, "generator CPU (of 1 core)", r.generator_cpu_s / r.elapsed_s * 100, "%"),
+        ]
+
+    def _pipeline_rows(self, scenario: str, p: PipelineResult, refs: _Refs) -> None:
+        base = refs.pg_rate or refs.send.rate
+        note = "ratio to Postgres storage reference" if refs.pg_rate else "ratio to reference req/s"
+        if not p.complete:
+            note += "; INCOMPLETE (timed out)"
+        self.rows += [
+            Row(
+                scenario,
+                "messages fully processed/s",
+                p.rate,
+                "msg/s",
+                p.rate / base,
+                "≥ 20,000/s durable",
+                p.rate >= 20_000,
+                note,
+            ),
+            Row(
+                scenario,
+                "every message accounted for",
+                float(p.accounted),
+                "",
+                None,
+                "yes",
+                p.accounted,
+                f"{p.messages:,} deleted, {p.missing} missing, {p.double_deletes} double, {p.failed_entries} failed",
+            ),
+            Row(scenario, "server CPU per message", p.server_cpu_s / max(p.messages, 1) * 1e6, "µs"),
+        ]
+
+
+async def _prefill(endpoints: Sequence[Endpoint], queue_url: str, body: str, depth: int, conns: int = 8) -> float:
+    """Fill a queue with ``depth`` messages as fast as the server takes batches; seconds taken."""
+    left = [(depth + 9) // 10]
+
+    async def worker(endpoint: Endpoint) -> None:
+        client = await Client.connect(endpoint.host, endpoint.port)
+        raw = send_batch(endpoint, queue_url, body)
+        try:
+            while left[0] > 0:
+                left[0] -= 1
+                await call(client, raw)
+        finally:
+            client.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(endpoints[i % len(endpoints)]) for i in range(conns)))
+    return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _profiling(out: Path | None, pid: int, settings: Settings) -> Iterator[None]:
+    """Sample the server with py-spy for the warm-up and window of scenario 1 (skipped when ``out`` is None)."""
+    if out is None:
+        yield
+        return
+    seconds = math.ceil(settings.warmup_s + settings.duration_s)
+    fmt = "speedscope" if out.suffix == ".json" else "flamegraph"
+    argv = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
+    proc = subprocess.Popen([*argv, "--format", fmt, "--output", str(out)], stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.wait(timeout=seconds + 30)
+
+
+async def _cleanup(endpoint: Endpoint, queues: Sequence[str]) -> None:
+    for url in queues:
+        try:
+            await delete_queue(endpoint, url)
+        except Exception:  # cleanup is best effort: a failed benchmark must still report
+            pass
