@@ -1,0 +1,153 @@
+"""Settings: every knob of a running server, in one frozen value.
+
+This module is the one place that reads ``os.environ``. Each setting has an environment variable
+(``LOOSELY_<NAME>``) and a command-line flag; a flag beats the environment, which beats the
+default. `SETTINGS_HELP` describes each setting once, and the CLI and the README's table say the
+same thing because they are written from it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ENV_PREFIX", "SETTINGS_HELP", "ConfigError", "Settings"]
+
+ENV_PREFIX = "LOOSELY_"
+SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+SETTINGS_HELP: Mapping[str, str] = {
+    "host": "Interface to listen on.",
+    "port": "TCP port to listen on; 0 picks a free port (the chosen one is printed).",
+    "data_dir": "Directory for the SQLite database file loosely.db (created if missing).",
+    "region": "Region used when a request's credentials do not name one.",
+    "account_id": "Account id used when a request's access key is not a 12-digit account id.",
+    "public_url": "Base URL put into queue URLs (e.g. https://sqs.example.com); default: the request's Host.",
+    "queue_recreate_delay_s": "Seconds before a deleted queue's name can be used again (AWS: 60).",
+    "database_url": "postgresql://... to share one PostgreSQL database between nodes; default: SQLite in data_dir.",
+    "sqlite_synchronous": "SQLite fsync policy: FULL (every acknowledged write is on disk) or NORMAL (faster; "
+    "an OS crash may lose the last writes).",
+    "log_level": "debug, info, warning or error.",
+}
+
+# The environment variable of each setting. Units stay out of variable names, as flags read better that way.
+_ENV_NAMES: Mapping[str, str] = {
+    "host": "LOOSELY_HOST",
+    "port": "LOOSELY_PORT",
+    "data_dir": "LOOSELY_DATA_DIR",
+    "region": "LOOSELY_REGION",
+    "account_id": "LOOSELY_ACCOUNT_ID",
+    "public_url": "LOOSELY_PUBLIC_URL",
+    "queue_recreate_delay_s": "LOOSELY_QUEUE_RECREATE_DELAY",
+    "database_url": "LOOSELY_DATABASE_URL",
+    "sqlite_synchronous": "LOOSELY_SQLITE_SYNCHRONOUS",
+    "log_level": "LOOSELY_LOG_LEVEL",
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot run with; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How one loosely node runs. Build it with `Settings.load` so the environment is honoured."""
+
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = field(default_factory=lambda: Path(".loosely"))
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    public_url: str | None = None
+    queue_recreate_delay_s: float = 0.0
+    database_url: str | None = None
+    sqlite_synchronous: str = "FULL"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults, then ``LOOSELY_*`` variables, then ``overrides`` (None values are ignored)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, var in _ENV_NAMES.items():
+            raw = env.get(var)
+            if raw is not None and raw != "":
+                values[name] = _convert(name, raw, var)
+        for name, value in (overrides or {}).items():
+            if name not in _ENV_NAMES:
+                raise ConfigError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = _convert(name, value, name) if isinstance(value, str) else value
+        return cls(**values)
+
+    @staticmethod
+    def env_name(name: str) -> str:
+        """The environment variable that sets ``name``."""
+        return _ENV_NAMES[name]
+
+    @property
+    def store_url(self) -> str:
+        """Where messages live: ``database_url`` if set, else ``sqlite:///<abs data_dir>/loosely.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir.resolve() / 'loosely.db'}"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.store_url.startswith("sqlite:")
+
+    def with_port(self, port: int) -> Settings:
+        """A copy listening on ``port`` (used once port 0 has been resolved)."""
+        return replace(self, port=port)
+
+
+def _convert(name: str, raw: str, source: str) -> Any:
+    """Turn a string from the environment or a flag into the setting's type."""
+    try:
+        if name == "port":
+            return int(raw)
+        if name == "queue_recreate_delay_s":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{source}: {raw!r} is not a number") from None
+    if name == "data_dir":
+        return Path(raw).expanduser()
+    if name == "sqlite_synchronous":
+        return raw.upper()
+    if name == "log_level":
+        return raw.lower()
+    if name == "public_url":
+        return raw.rstrip("/")
+    return raw
+
+
+def _check(s: Settings) -> None:
+    """Reject values that would only fail later, far from where they were set."""
+    if not 0 <= s.port <= 65535:
+        raise ConfigError(f"port {s.port} is outside 0..65535")
+    if not (len(s.account_id) == 12 and s.account_id.isdigit()):
+        raise ConfigError(f"account id {s.account_id!r} must be 12 digits")
+    if s.queue_recreate_delay_s < 0:
+        raise ConfigError("queue recreate delay must not be negative")
+    if s.sqlite_synchronous not in SYNCHRONOUS_MODES:
+        raise ConfigError(f"sqlite synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
+    if s.log_level not in LOG_LEVELS:
+        raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}")
+    if s.public_url is not None and not s.public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"public url {s.public_url!r} must start with http:// or https://")
+    if s.database_url is not None and not s.database_url.startswith(("postgresql://", "postgres://", "sqlite:")):
+        raise ConfigError("database url must start with postgresql:// (or sqlite:)")
+    if not s.region:
+        raise ConfigError("region must not be empty")
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every setting, in declaration order."""
+    return tuple(f.name for f in fields(Settings))

@@ -1,0 +1,299 @@
+"""The ASGI application: the one place where storage, services and protocol adapters meet.
+
+`build_app` assembles a node from `Settings`. The lifespan opens the store, builds the services,
+starts the background workers (retention expiry, message move tasks) and, at shutdown, stops them
+and closes the store, so that everything acknowledged is on disk before the process exits.
+
+Requests take one short path: ``/_loosely/health`` is answered here; every other request becomes a
+`WireRequest` for `loosely.protocols.dispatch.handle`. The body is read with a cap, and no
+exception reaches the client as a traceback: it becomes an AWS-shaped ``InternalFailure``.
+
+No web framework sits in between: the ASGI interface is small, and this path runs for every
+message, so it allocates only what the request needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from loosely import __version__
+from loosely.config import Settings
+from loosely.core.clock import SystemClock
+from loosely.core.ids import RandomIds
+from loosely.core.ports import QueueStore
+from loosely.core.queues.service import QueueService, QueueSettings
+from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
+from loosely.server.errors import aws_error
+
+__all__ = ["MAX_BODY_BYTES", "App", "Handler", "StoreFactory", "build_app"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Handler = Callable[[WireRequest, ServerContext], Awaitable[WireResponse]]
+StoreFactory = Callable[[Settings], QueueStore]
+
+# A 1 MiB message (or a batch of 1 MiB) grows on the wire: JSON escapes and base64 take up to about
+# twice its size, and Query's percent-encoding three times for multi-byte characters. The cap lets
+# every valid request through (the protocol layer applies AWS's exact limits) and stops abuse early.
+MAX_BODY_BYTES = 4 * 1024 * 1024 + 64 * 1024
+
+HEALTH_PATH = "/_loosely/health"
+INTERNAL_PREFIX = "/_loosely/"
+EXPIRY_INTERVAL_S = 1.0
+MOVE_BUSY_INTERVAL_S = 0.2
+MOVE_IDLE_INTERVAL_S = 1.0
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def build_app(
+    settings: Settings,
+    *,
+    store_factory: StoreFactory | None = None,
+    handler: Handler | None = None,
+    background: bool = True,
+) -> App:
+    """The application for ``settings``. Tests may swap the store, the protocol handler, and workers."""
+    return App(settings, store_factory or open_configured_store, handler, background)
+
+
+def open_configured_store(settings: Settings) -> QueueStore:
+    """The store ``settings`` names, created lazily so that the server imports only the backend it uses."""
+    from loosely.storage import open_store
+
+    if settings.uses_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return open_store(settings.store_url, synchronous=settings.sqlite_synchronous)
+    return open_store(settings.store_url)
+
+
+class App:
+    """An ASGI 3 application serving one loosely node."""
+
+    def __init__(
+        self, settings: Settings, store_factory: StoreFactory, handler: Handler | None, background: bool
+    ) -> None:
+        self.settings = settings
+        self._store_factory = store_factory
+        self._handler = handler
+        self._background = background
+        self._store: QueueStore | None = None
+        self._context: ServerContext | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._health = orjson.dumps({"status": "ok", "version": __version__, "services": ["sqs"]})
+
+    @property
+    def context(self) -> ServerContext:
+        """The services, available between startup and shutdown."""
+        if self._context is None:
+            raise RuntimeError("the application has not started")
+        return self._context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # ---- life cycle ----
+
+    async def startup(self) -> None:
+        """Open the store, build the services and start the workers."""
+        store = self._store_factory(self.settings)
+        await store.open()
+        self._store = store
+        queues = QueueService(
+            store,
+            SystemClock(),
+            RandomIds(),
+            QueueSettings(recreate_delay_ms=round(self.settings.queue_recreate_delay_s * 1000)),
+        )
+        self._context = ServerContext(
+            queues=queues,
+            default_account_id=self.settings.account_id,
+            default_region=self.settings.region,
+            public_url=self.settings.public_url,
+        )
+        if self._handler is None:
+            from loosely.protocols.dispatch import handle
+
+            self._handler = handle
+        if self._background:
+            owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self._tasks = [
+                asyncio.create_task(_expiry_worker(queues), name="loosely-expiry"),
+                asyncio.create_task(_move_worker(queues, owner), name="loosely-move-tasks"),
+            ]
+        log.info("store open: %s", _redact(self.settings.store_url))
+
+    async def shutdown(self) -> None:
+        """Stop the workers, then close the store (which finishes its pending writes)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+            log.info("store closed")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ---- requests ----
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path.startswith(INTERNAL_PREFIX):
+            await _respond_raw(send, *self._internal(path))
+            return
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await _respond(send, _too_large(headers))
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await _respond(send, _too_large(headers))
+            return
+        client = scope.get("client")
+        request = WireRequest(
+            method=scope["method"],
+            path=path,
+            query_string=scope["query_string"],
+            headers=headers,
+            body=body,
+            client_host=client[0] if client else None,
+            scheme=scope.get("scheme", "http"),
+        )
+        await _respond(send, await self._dispatch(request))
+
+    async def _dispatch(self, request: WireRequest) -> WireResponse:
+        """Hand the request to the protocol layer; an escaping exception becomes a 500 for the client."""
+        handler = self._handler
+        context = self._context
+        if handler is None or context is None:
+            return aws_error(request.headers, 503, "ServiceUnavailable", "The server is starting or stopping.")
+        try:
+            return await handler(request, context)
+        except Exception:
+            log.exception("unhandled error for %s %s", request.method, request.path)
+            return aws_error(request.headers, 500, "InternalFailure", "The request processing has failed.")
+
+    def _internal(self, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        if path == HEALTH_PATH:
+            return 200, _JSON_HEADERS, self._health
+        return 404, _JSON_HEADERS, b'{"message":"Not Found"}'
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None once it exceeds `MAX_BODY_BYTES` (the rest is left unread)."""
+    message = await receive()
+    if message["type"] != "http.request":
+        return b""
+    first: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return first if len(first) <= MAX_BODY_BYTES else None
+    chunks = [first]
+    size = len(first)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(headers: dict[str, str]) -> WireResponse:
+    return aws_error(
+        headers, 413, "RequestEntityTooLarge", f"Request body must be at most {MAX_BODY_BYTES} bytes.", close=True
+    )
+
+
+async def _respond(send: Send, response: WireResponse) -> None:
+    raw = [
+        (name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in response.headers
+        if name.lower() != "content-length"  # always computed here, from the body actually sent
+    ]
+    await _respond_raw(send, response.status, raw, response.body)
+
+
+async def _respond_raw(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ---- background workers ----
+
+
+async def _expiry_worker(queues: QueueService) -> None:
+    """Delete messages whose retention ended, about once a second (sooner while there is a backlog)."""
+    await _repeat("retention expiry", queues.expire_messages_once, lambda n: 0.0 if n else EXPIRY_INTERVAL_S)
+
+
+async def _move_worker(queues: QueueService, owner: str) -> None:
+    """Advance message move tasks (DLQ redrive); the service paces each step to the task's rate."""
+
+    async def step() -> bool:
+        return await queues.run_move_tasks_once(owner)
+
+    await _repeat("message move tasks", step, lambda did: MOVE_BUSY_INTERVAL_S if did else MOVE_IDLE_INTERVAL_S)
+
+
+async def _repeat(name: str, step: Callable[[], Awaitable[Any]], pause: Callable[[Any], float]) -> None:
+    """Run ``step`` forever; a failure is logged once (until the next success) and retried after a pause."""
+    failing = False
+    while True:
+        try:
+            result = await step()
+        except Exception:
+            if not failing:
+                log.exception("%s failed; retrying", name)
+            failing = True
+            await asyncio.sleep(MOVE_IDLE_INTERVAL_S)
+            continue
+        if failing:
+            log.info("%s recovered", name)
+            failing = False
+        await asyncio.sleep(pause(result))
+
+
+def _redact(url: str) -> str:
+    """The URL without a password, fit for logs."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"

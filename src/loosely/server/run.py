@@ -1,0 +1,91 @@
+"""Run a node: uvicorn (uvloop + httptools) serving `build_app`, until SIGTERM or SIGINT.
+
+Once the store is open and the socket listens, exactly one line goes to standard output,
+``loosely listening on http://HOST:PORT``, with the real port when port 0 was asked for: scripts and
+tests read it instead of guessing a free port. Logs go to standard error.
+
+On SIGTERM or SIGINT uvicorn stops accepting connections, lets in-flight requests finish (a long
+poll ends at its wait time), then the lifespan stops the workers and closes the store; the process
+then exits with status 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from loosely.config import Settings
+from loosely.server.app import build_app
+
+__all__ = ["serve"]
+
+log = logging.getLogger("loosely")
+
+# Longer than the longest long poll (20 s), so that a receive in progress still gets its answer.
+GRACEFUL_SHUTDOWN_S = 25
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing the bound address once it accepts connections."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.started:
+            return
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        sys.stdout.write(f"loosely listening on http://{shown}:{port}\n")
+        sys.stdout.flush()
+
+
+def serve(settings: Settings) -> int:
+    """Serve until told to stop; return the process exit status."""
+    _configure_logging(settings.log_level)
+    config = uvicorn.Config(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    server = _Server(config)
+    _absorb_stop_signals()
+    server.run()
+    return 0 if server.started else 1
+
+
+def _absorb_stop_signals() -> None:
+    """Make SIGTERM/SIGINT harmless outside uvicorn's own handling.
+
+    uvicorn re-raises the signal that stopped it once it has shut down gracefully, so that the
+    previous handler runs; with the default handlers the process would then die "killed by SIGTERM"
+    (or raise KeyboardInterrupt) after a clean shutdown. A stop that went well exits with 0.
+    """
+
+    def ignore(signum: int, frame: FrameType | None) -> None:
+        log.debug("signal %d after shutdown", signum)
+
+    signal.signal(signal.SIGTERM, ignore)
+    signal.signal(signal.SIGINT, ignore)
+
+
+def _configure_logging(level_name: str) -> None:
+    """Our logs at ``level_name`` on standard error; uvicorn's own chatter only when debugging."""
+    level = getattr(logging, level_name.upper())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("uvicorn.error").setLevel(level if level <= logging.DEBUG else logging.WARNING)
