@@ -1,0 +1,1 @@
+"""SNS push delivery: signing, transports and the workers that fan out and retry deliveries."""
