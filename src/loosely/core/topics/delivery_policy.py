@@ -368,9 +368,9 @@ def _optional_retry(obj: Mapping[str, Any], key: str, path: str) -> RetryPolicy 
         raise _Invalid(f"{path}.maxDelayTarget must be greater than or equal to minDelayTarget")
     _at_least(retries, 0, f"{path}.numRetries")
     _at_most(retries, MAX_RETRIES, f"{path}.numRetries")
-    for name, count in (("numNoDelayRetries", no_delay), ("numMinDelayRetries", min_retries)):
+    counts = (("numNoDelayRetries", no_delay), ("numMinDelayRetries", min_retries), ("numMaxDelayRetries", max_retries))
+    for name, count in counts:
         _at_least(count, 0, f"{path}.{name}")
-    _at_least(max_retries, 0, f"{path}.numMaxDelayRetries")
     if no_delay + min_retries + max_retries > retries:
         raise _Invalid(
             f"{path}.numRetries must be greater than or equal to total of numMinDelayRetries, "
