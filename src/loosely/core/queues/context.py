@@ -1,0 +1,38 @@
+"""What every part of the queue service shares: storage, clock, ids and the deployment's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loosely.core.clock import Clock
+from loosely.core.errors import QueueDoesNotExist
+from loosely.core.ids import IdGenerator
+from loosely.core.ports import QueueStore
+from loosely.core.queues.models import QueueKey, QueueRecord
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """Deployment choices that AWS fixes but users may want to change."""
+
+    recreate_delay_ms: int = 0  # AWS: 60_000 (QueueDeletedRecently)
+    purge_interval_ms: int = 60_000
+    dedup_window_ms: int = 300_000
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceContext:
+    storage: QueueStore
+    clock: Clock
+    ids: IdGenerator
+    settings: QueueSettings
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    async def require(self, key: QueueKey) -> QueueRecord:
+        """The queue, or ``QueueDoesNotExist`` (every queue-addressed action starts here)."""
+        record = await self.storage.get_queue(key)
+        if record is None:
+            raise QueueDoesNotExist()
+        return record

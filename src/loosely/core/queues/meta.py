@@ -1,0 +1,161 @@
+"""The message ``meta`` document and the per-receive views built from it.
+
+Storage keeps ``meta`` as opaque JSON text next to the body. It holds what SendMessage accepted
+(message and system attributes, the sender, the deduplication id actually used) and the digests
+computed once at send time, so receives never re-validate or re-hash what did not change.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from loosely.core.queues.digests import md5_of_attributes, md5_of_body
+from loosely.core.queues.models import MessageAttributeValue, StoredMessage
+
+_VERSION = 1
+SYSTEM_ATTRIBUTE_NAMES = (
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    md5_of_body: str
+    sender_id: str
+    message_attributes: Mapping[str, MessageAttributeValue] = field(default_factory=dict)
+    system_attributes: Mapping[str, MessageAttributeValue] = field(default_factory=dict)
+    md5_of_message_attributes: str | None = None
+    md5_of_system_attributes: str | None = None
+    deduplication_id: str | None = None
+
+
+def build_meta(
+    body: str,
+    sender_id: str,
+    message_attributes: Mapping[str, MessageAttributeValue],
+    system_attributes: Mapping[str, MessageAttributeValue],
+    deduplication_id: str | None,
+) -> MessageMeta:
+    return MessageMeta(
+        md5_of_body=md5_of_body(body),
+        sender_id=sender_id,
+        message_attributes=dict(message_attributes),
+        system_attributes=dict(system_attributes),
+        md5_of_message_attributes=md5_of_attributes(message_attributes),
+        md5_of_system_attributes=md5_of_attributes(system_attributes),
+        deduplication_id=deduplication_id,
+    )
+
+
+def encode_meta(meta: MessageMeta) -> str:
+    document: dict[str, object] = {"v": _VERSION, "md5": meta.md5_of_body, "sender": meta.sender_id}
+    if meta.message_attributes:
+        document["attrs"] = _encode_attributes(meta.message_attributes)
+        document["md5_attrs"] = meta.md5_of_message_attributes
+    if meta.system_attributes:
+        document["sys"] = _encode_attributes(meta.system_attributes)
+        document["md5_sys"] = meta.md5_of_system_attributes
+    if meta.deduplication_id is not None:
+        document["dedup"] = meta.deduplication_id
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_meta(text: str, body: str) -> MessageMeta:
+    """The meta of a stored message; a missing or unreadable document yields a bare one for ``body``."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        return MessageMeta(md5_of_body=md5_of_body(body), sender_id="")
+    return MessageMeta(
+        md5_of_body=str(document.get("md5") or md5_of_body(body)),
+        sender_id=str(document.get("sender", "")),
+        message_attributes=_decode_attributes(document.get("attrs")),
+        system_attributes=_decode_attributes(document.get("sys")),
+        md5_of_message_attributes=document.get("md5_attrs"),
+        md5_of_system_attributes=document.get("md5_sys"),
+        deduplication_id=document.get("dedup"),
+    )
+
+
+def sequence_number(sequence: int) -> str:
+    """A FIFO SequenceNumber: a 20-digit decimal string that grows with storage's send order."""
+    return f"{sequence:020d}"
+
+
+def system_attributes(message: StoredMessage, meta: MessageMeta, names: Sequence[str], fifo: bool) -> dict[str, str]:
+    """The system attributes a receive asked for (``All`` or names), those that exist for this message."""
+    wanted = set(SYSTEM_ATTRIBUTE_NAMES) if "All" in names else set(names)
+    if not wanted:
+        return {}
+    available: dict[str, str | None] = {
+        "SenderId": meta.sender_id,
+        "SentTimestamp": str(message.sent_ms),
+        "ApproximateReceiveCount": str(message.receive_count),
+        "ApproximateFirstReceiveTimestamp": str(message.first_receive_ms),
+        "SequenceNumber": sequence_number(message.row_id) if fifo else None,
+        "MessageDeduplicationId": meta.deduplication_id if fifo else None,
+        "MessageGroupId": message.group_id,
+        "AWSTraceHeader": _string_of(meta.system_attributes.get("AWSTraceHeader")),
+        "DeadLetterQueueSourceArn": message.dead_letter_source_arn,
+    }
+    return {name: value for name, value in available.items() if name in wanted and value is not None}
+
+
+def select_message_attributes(
+    attributes: Mapping[str, MessageAttributeValue], names: Sequence[str]
+) -> dict[str, MessageAttributeValue]:
+    """The message attributes a receive asked for: ``All`` or ``.*`` for every one, ``prefix.*``, or exact names."""
+    if not names or not attributes:
+        return {}
+    if "All" in names or ".*" in names:
+        return dict(attributes)
+    exact = {name for name in names if not name.endswith(".*")}
+    prefixes = tuple(name[:-1] for name in names if name.endswith(".*"))
+    return {
+        name: value for name, value in attributes.items() if name in exact or (prefixes and name.startswith(prefixes))
+    }
+
+
+def _string_of(value: MessageAttributeValue | None) -> str | None:
+    return value.string_value if value is not None else None
+
+
+def _encode_attributes(attributes: Mapping[str, MessageAttributeValue]) -> dict[str, dict[str, str]]:
+    encoded: dict[str, dict[str, str]] = {}
+    for name, value in attributes.items():
+        entry = {"t": value.data_type}
+        if value.string_value is not None:
+            entry["s"] = value.string_value
+        if value.binary_value is not None:
+            entry["b"] = base64.b64encode(value.binary_value).decode("ascii")
+        encoded[name] = entry
+    return encoded
+
+
+def _decode_attributes(encoded: object) -> dict[str, MessageAttributeValue]:
+    if not isinstance(encoded, dict):
+        return {}
+    decoded: dict[str, MessageAttributeValue] = {}
+    for name, entry in encoded.items():
+        if not isinstance(entry, dict):
+            continue
+        binary = entry.get("b")
+        decoded[name] = MessageAttributeValue(
+            data_type=str(entry.get("t", "String")),
+            string_value=entry.get("s"),
+            binary_value=base64.b64decode(binary) if isinstance(binary, str) else None,
+        )
+    return decoded
