@@ -98,6 +98,19 @@ class ServerProcess:
             proc.wait(10)
         self._finish(proc)
 
+    def send_signal(self, signum: int) -> None:
+        """Send ``signum`` to the server (e.g. SIGINT, as Ctrl-C would)."""
+        if self._proc is not None:
+            self._proc.send_signal(signum)
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the server to exit by itself; return its exit code (raise on timeout)."""
+        proc = self._proc
+        if proc is None:
+            raise RuntimeError("not started")
+        proc.wait(timeout_s)
+        return self._finish(proc)
+
     def restart(self) -> ServerProcess:
         """Start again on the same data directory (after `stop` or `kill`); the port may change."""
         self.stop()
