@@ -1,0 +1,157 @@
+"""The one entry point from the server into the AWS protocols: `handle`.
+
+Order of work for every request:
+
+1. pick the wire family: ``X-Amz-Target`` names a JSON operation; otherwise the request is Query
+   (form body and/or query string with ``Action=``);
+2. pick the service: the target's prefix (``AmazonSQS``) for JSON; for Query the ``Version``
+   parameter, else the SigV4 credential's service, else the first service that has the action;
+3. decode the parameters against the operation's input shape, call the handler, encode the output;
+4. turn any error into the AWS shape of that wire family. Unknown actions get AWS's error, never a
+   guess; an unexpected exception is logged and becomes a 500 ``InternalFailure`` without details.
+
+Services plug in through `ServiceSpec` (SNS will add itself to `SERVICES`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from loosely.core.errors import LooselyError
+from loosely.protocols import awsjson, awsquery
+from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
+from loosely.protocols.errors import (
+    INTERNAL_FAILURE,
+    INVALID_ACTION,
+    MISSING_ACTION,
+    UNKNOWN_OPERATION,
+    AwsError,
+    WireError,
+)
+from loosely.protocols.model import Shape
+from loosely.protocols.service import OperationContext, Params, ServiceSpec, caller_from_request, credential_scope
+from loosely.protocols.sqs import SQS
+from loosely.protocols.sqs.urls import queue_path
+
+__all__ = ["SERVICES", "handle"]
+
+logger = logging.getLogger(__name__)
+
+SERVICES: tuple[ServiceSpec, ...] = (SQS,)
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass(slots=True)
+class _Call:
+    """A routed request: which service, which wire family, which action, and the Query form if any."""
+
+    service: ServiceSpec
+    protocol: str  # "json" | "query"
+    action: str
+    form: dict[str, str]
+
+
+def _is_json(request: WireRequest) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return "x-amz-target" in request.headers and content_type != _FORM_TYPE
+
+
+def _route_json(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
+    prefix, _, action = request.headers["x-amz-target"].partition(".")
+    for service in services:
+        if service.json_target_prefix == prefix and service.operations.get(action) is not None:
+            return _Call(service, "json", action, {})
+    raise WireError(UNKNOWN_OPERATION, f"Unknown operation {request.headers['x-amz-target']}.")
+
+
+def _query_service(request: WireRequest, form: dict[str, str], services: Sequence[ServiceSpec]) -> ServiceSpec:
+    query_services = [s for s in services if "query" in s.protocols]
+    version = form.get("Version")
+    scope = credential_scope(request)
+    signing = scope[2] if scope else None
+    action = form.get("Action", "")
+    for matches in (
+        lambda s: version is not None and s.query_version == version,
+        lambda s: signing is not None and s.signing_name == signing,
+        lambda s: s.operations.get(action) is not None,
+    ):
+        for service in query_services:
+            if matches(service):
+                return service
+    return query_services[0]
+
+
+def _route_query(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = request.body if content_type == _FORM_TYPE or (not content_type and request.method == "POST") else b""
+    form = awsquery.parse_form(body, request.query_string)
+    service = _query_service(request, form, services)
+    action = form.get("Action")
+    if not action:
+        raise WireError(MISSING_ACTION, "The request must contain the parameter Action.")
+    if service.operations.get(action) is None or action not in service.model.operations:
+        raise WireError(INVALID_ACTION, f"The action {action} is not valid for this endpoint.")
+    return _Call(service, "query", action, form)
+
+
+def _with_path_queue_url(form: dict[str, str], shape: Shape | None, octx: OperationContext) -> dict[str, str]:
+    """Older SDKs POST Query requests to the queue URL itself and leave QueueUrl out of the form."""
+    path = octx.request.path
+    if shape is None or "QueueUrl" not in shape.members or "QueueUrl" in form or queue_path(path) is None:
+        return form
+    return {**form, "QueueUrl": octx.base_url + path}
+
+
+async def _execute(call: _Call, octx: OperationContext) -> WireResponse:
+    service, request = call.service, octx.request
+    operation = service.model.operations[call.action]
+    spec = service.operations.get(call.action)
+    assert spec is not None  # routing only returns registered actions
+    if call.protocol == "json":
+        params = awsjson.decode(operation.input, request.body)
+    else:
+        params = awsquery.decode(operation.input, _with_path_queue_url(call.form, operation.input, octx))
+    output = await spec.handler(octx, Params(params))
+    if call.protocol == "json":
+        body = awsjson.encode_response(operation.output, output)
+        return _response(200, awsjson.CONTENT_TYPE, body, octx.request_id)
+    body = awsquery.encode_response(operation, output, octx.request_id, service.model.xml_namespace)
+    return _response(200, awsquery.CONTENT_TYPE, body, octx.request_id)
+
+
+def _response(
+    status: int, content_type: str, body: bytes, request_id: str, extra: list[tuple[str, str]] | None = None
+) -> WireResponse:
+    headers = [("content-type", content_type), ("x-amzn-RequestId", request_id), *(extra or [])]
+    return WireResponse(status=status, headers=headers, body=body)
+
+
+def _error_response(
+    error: AwsError, message: str, protocol: str, service: ServiceSpec, request_id: str
+) -> WireResponse:
+    if protocol == "json":
+        body, extra = awsjson.encode_error(error, message, service.json_error_namespace)
+        return _response(error.status, awsjson.CONTENT_TYPE, body, request_id, extra)
+    body = awsquery.encode_error(error, message, request_id, service.model.xml_namespace)
+    return _response(error.status, awsquery.CONTENT_TYPE, body, request_id)
+
+
+async def handle(request: WireRequest, ctx: ServerContext, services: Sequence[ServiceSpec] = SERVICES) -> WireResponse:
+    """Serve one AWS API request. Never raises: every failure becomes an AWS-shaped error response."""
+    request_id = str(uuid.uuid4())
+    protocol = "json" if _is_json(request) else "query"
+    service = services[0]
+    try:
+        call = _route_json(request, services) if protocol == "json" else _route_query(request, services)
+        service = call.service
+        octx = OperationContext(ctx, request, request_id, caller_from_request(request, ctx))
+        return await _execute(call, octx)
+    except (LooselyError, WireError) as exc:
+        return _error_response(service.errors.lookup(exc), exc.message, protocol, service, request_id)
+    except Exception:
+        logger.exception("internal failure serving request %s", request_id)
+        message = "We encountered an internal error. Please try again."
+        return _error_response(INTERNAL_FAILURE, message, protocol, service, request_id)

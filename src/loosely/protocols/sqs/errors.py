@@ -1,0 +1,52 @@
+"""SQS error codes: one table from core conditions to what AWS puts on the wire.
+
+Why a table: core errors name conditions, and AWS spells each condition twice. Over JSON the
+``__type`` is the error shape of botocore's current model (``QueueDoesNotExist``); over Query, and
+in the JSON ``x-amzn-query-error`` header, it is the code of the Query era
+(``AWS.SimpleQueueService.NonExistentQueue``), as botocore 1.31.0's model records it. Generic
+errors that SQS's JSON model does not declare use AWS's JSON names
+(``InvalidParameterValueException``, ``MissingRequiredParameterException``). Batch entry failures
+use the Query code in their ``Code`` field.
+"""
+
+from __future__ import annotations
+
+from loosely.core import errors as core
+from loosely.protocols.errors import INTERNAL_FAILURE, AwsError, ErrorTable
+
+__all__ = ["INVALID_ADDRESS", "SQS_ERRORS", "SQS_ERROR_TABLE"]
+
+_PREFIX = "AWS.SimpleQueueService."
+
+SQS_ERRORS: dict[type[BaseException], AwsError] = {
+    core.InvalidParameterValue: AwsError("InvalidParameterValueException", "InvalidParameterValue"),
+    core.InvalidAttributeName: AwsError("InvalidAttributeName", "InvalidAttributeName"),
+    core.InvalidAttributeValue: AwsError("InvalidAttributeValue", "InvalidAttributeValue"),
+    core.InvalidMessageContents: AwsError("InvalidMessageContents", "InvalidMessageContents"),
+    core.InvalidBatchEntryId: AwsError("InvalidBatchEntryId", _PREFIX + "InvalidBatchEntryId"),
+    core.InvalidIdFormat: AwsError("InvalidIdFormat", "InvalidIdFormat"),
+    core.MissingParameter: AwsError("MissingRequiredParameterException", "MissingParameter"),
+    core.UnsupportedOperation: AwsError("UnsupportedOperation", _PREFIX + "UnsupportedOperation"),
+    core.ResourceNotFound: AwsError("ResourceNotFoundException", "ResourceNotFoundException", 404),
+    core.QueueDoesNotExist: AwsError("QueueDoesNotExist", _PREFIX + "NonExistentQueue"),
+    core.QueueNameExists: AwsError("QueueNameExists", "QueueAlreadyExists"),
+    core.QueueDeletedRecently: AwsError("QueueDeletedRecently", _PREFIX + "QueueDeletedRecently"),
+    core.PurgeQueueInProgress: AwsError("PurgeQueueInProgress", _PREFIX + "PurgeQueueInProgress", 403),
+    core.ReceiptHandleIsInvalid: AwsError("ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid"),
+    core.MessageNotInflight: AwsError("MessageNotInflight", _PREFIX + "MessageNotInflight"),
+    core.OverLimit: AwsError("OverLimit", "OverLimit", 403),
+    core.BatchRequestTooLong: AwsError("BatchRequestTooLong", _PREFIX + "BatchRequestTooLong"),
+    core.EmptyBatchRequest: AwsError("EmptyBatchRequest", _PREFIX + "EmptyBatchRequest"),
+    core.TooManyEntriesInBatchRequest: AwsError(
+        "TooManyEntriesInBatchRequest", _PREFIX + "TooManyEntriesInBatchRequest"
+    ),
+    core.BatchEntryIdsNotDistinct: AwsError("BatchEntryIdsNotDistinct", _PREFIX + "BatchEntryIdsNotDistinct"),
+    core.RequestThrottled: AwsError("RequestThrottled", "RequestThrottled"),
+    core.ServiceUnavailable: AwsError("ServiceUnavailable", "ServiceUnavailable", 503, sender_fault=False),
+    core.LooselyError: INTERNAL_FAILURE,
+}
+
+# A QueueUrl that does not name a queue of this endpoint (no core condition: only the wire sees URLs).
+INVALID_ADDRESS = AwsError("InvalidAddress", "InvalidAddress", 404)
+
+SQS_ERROR_TABLE = ErrorTable(SQS_ERRORS)

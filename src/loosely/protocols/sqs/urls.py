@@ -1,0 +1,45 @@
+"""Queue URLs: ``{base}/{account}/{name}`` out, any host with that path in.
+
+Why any host: SDKs send requests to the host of the QueueUrl they were given, and a URL minted
+behind a proxy or for ``localhost`` must keep working when the same server is reached by another
+name. The region comes from an AWS-style host (``sqs.<region>.amazonaws.com``) when there is one,
+else from the caller's credential.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from loosely.core.queues.models import QueueKey
+from loosely.protocols.errors import WireError
+from loosely.protocols.sqs.errors import INVALID_ADDRESS
+
+__all__ = ["key_from_url", "queue_path", "queue_url"]
+
+_AWS_HOST_RE = re.compile(r"sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
+_PATH_RE = re.compile(r"/+([^/]+)/([^/]+)/*")
+
+
+def queue_url(base_url: str, key: QueueKey) -> str:
+    return f"{base_url.rstrip('/')}/{key.account_id}/{key.name}"
+
+
+def queue_path(path: str) -> tuple[str, str] | None:
+    """``(account, name)`` when ``path`` has the shape of a queue's path, else None."""
+    found = _PATH_RE.fullmatch(path)
+    return (found.group(1), found.group(2)) if found else None
+
+
+def key_from_url(url: str, default_region: str) -> QueueKey:
+    """The queue a QueueUrl names; `WireError` InvalidAddress when it has no ``/{account}/{name}`` path."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    named = queue_path(parts.path) if parts is not None else None
+    if parts is None or named is None:
+        raise WireError(INVALID_ADDRESS, f"The address {url} is not valid for this endpoint.")
+    host = _AWS_HOST_RE.fullmatch(parts.hostname or "")
+    region = host.group(1) if host else default_region
+    return QueueKey(account_id=named[0], region=region, name=named[1])
