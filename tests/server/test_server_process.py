@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -167,3 +169,34 @@ def test_unknown_path_gets_an_aws_shaped_client_error(server: ServerProcess) -> 
 
 def test_unknown_internal_path_is_404(server: ServerProcess) -> None:
     assert httpx.get(f"{server.endpoint}/_loosely/metrics-nope").status_code == 404
+
+
+def test_sigterm_lets_a_long_poll_in_progress_finish(server: ServerProcess) -> None:
+    headers = {"Content-Type": "application/x-amz-json-1.0"}
+    create = httpx.post(
+        server.endpoint,
+        content=b'{"QueueName": "drain"}',
+        headers={**headers, "X-Amz-Target": "AmazonSQS.CreateQueue"},
+    )
+    url = create.json()["QueueUrl"]
+    results: list[httpx.Response] = []
+
+    def long_poll() -> None:
+        body = f'{{"QueueUrl": "{url}", "WaitTimeSeconds": 2}}'.encode()
+        results.append(
+            httpx.post(
+                server.endpoint,
+                content=body,
+                headers={**headers, "X-Amz-Target": "AmazonSQS.ReceiveMessage"},
+                timeout=30,
+            )
+        )
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    time.sleep(0.5)  # let the receive reach the server and start waiting
+    assert server.stop() == 0
+    poller.join(30)
+    [response] = results
+    assert response.status_code == 200
+    assert response.json().get("Messages", []) == []

@@ -28,6 +28,9 @@ log = logging.getLogger("loosely")
 
 # Longer than the longest long poll (20 s), so that a receive in progress still gets its answer.
 GRACEFUL_SHUTDOWN_S = 25
+# SDKs keep connections in pools for a long time; closing idle ones after uvicorn's default 5 s would make
+# them reconnect (or trip over a connection closed under them) between a worker's polls.
+KEEP_ALIVE_S = 75
 
 
 class _Server(uvicorn.Server):
@@ -56,7 +59,7 @@ def serve(settings: Settings) -> int:
         access_log=False,
         log_config=None,
         server_header=False,
-        date_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     server = _Server(config)
