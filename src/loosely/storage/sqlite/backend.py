@@ -1,0 +1,202 @@
+"""`SqliteStore`: the embedded, durable queue store (one file, one writer thread, group commit)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+
+from loosely.core.errors import QueueDoesNotExist
+from loosely.core.ports import QueueStore
+from loosely.core.queues.models import (
+    ClaimRequest,
+    ClaimResult,
+    DeleteOutcome,
+    MessageRef,
+    MoveTask,
+    NewMessage,
+    QueueCounts,
+    QueueKey,
+    QueueRecord,
+    SendOutcome,
+    VisibilityOutcome,
+)
+from loosely.storage._common import QueueWaiters
+from loosely.storage.sqlite import claims, messages, moves, queues
+from loosely.storage.sqlite.schema import connect, migrate
+from loosely.storage.sqlite.writer import Tx, Writer
+
+
+class SqliteStore(QueueStore):
+    """A `QueueStore` in one SQLite file.
+
+    Every operation runs on one writer thread that owns the connection and commits concurrent
+    work together (see `loosely.storage.sqlite.writer`): a method that returned has committed to
+    disk. Being the only writer, the store keeps every queue record in memory, so queue lookups
+    cost no round trip. Long polls wait on in-process wake-ups signalled after each commit.
+
+    ``synchronous`` is SQLite's setting: ``FULL`` (default, durable against power loss) or
+    ``NORMAL`` (durable against process crashes only; see `loosely.storage.sqlite.schema.connect`).
+    """
+
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._cache = queues.QueueCache()
+        self._waiters = QueueWaiters()
+        self._writer = Writer(partial(self._connect), self._setup)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            directory = os.path.dirname(self.path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+        return connect(self.path, self.synchronous)
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        migrate(conn, time.time_ns() // 1_000_000)
+        self._cache.load(conn)
+
+    @property
+    def groups_committed(self) -> int:
+        """How many group commits the writer made (for tests and metrics)."""
+        return self._writer.groups_committed
+
+    # ---- life cycle ----
+
+    async def open(self) -> None:
+        await self._writer.start()
+
+    async def close(self) -> None:
+        await self._writer.stop()
+
+    # ---- queues ----
+
+    async def create_queue(
+        self,
+        key: QueueKey,
+        attributes: Mapping[str, str],
+        tags: Mapping[str, str],
+        retention_ms: int,
+        now_ms: int,
+        deleted_since_ms: int | None = None,
+    ) -> tuple[QueueRecord, bool]:
+        existing = self._cache.by_key(key)
+        if existing is not None:
+            return existing, False
+        attributes, tags = dict(attributes), dict(tags)
+        return await self._writer.submit(
+            lambda tx: queues.create_queue(
+                tx, self._cache, key, attributes, tags, retention_ms, now_ms, deleted_since_ms
+            )
+        )
+
+    async def get_queue(self, key: QueueKey) -> QueueRecord | None:
+        return self._cache.by_key(key)
+
+    async def get_queue_by_id(self, queue_id: int) -> QueueRecord | None:
+        return self._cache.by_id(queue_id)
+
+    async def list_queues(self, account_id: str, region: str, prefix: str = "") -> list[QueueRecord]:
+        return self._cache.listing(account_id, region, prefix)
+
+    async def update_queue(
+        self,
+        queue_id: int,
+        now_ms: int,
+        attributes: Mapping[str, str] | None = None,
+        retention_ms: int | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> QueueRecord:
+        attrs = None if attributes is None else dict(attributes)
+        tag_map = None if tags is None else dict(tags)
+        return await self._writer.submit(
+            lambda tx: queues.update_queue(tx, self._cache, queue_id, now_ms, attrs, retention_ms, tag_map)
+        )
+
+    async def delete_queue(self, queue_id: int, now_ms: int) -> None:
+        def work(tx: Tx) -> None:
+            queues.delete_queue(tx, self._cache, queue_id, now_ms)
+            tx.on_commit(lambda: self._waiters.wake((queue_id,)))
+
+        await self._writer.submit(work)
+
+    async def purge_queue(self, queue_id: int, now_ms: int, min_interval_ms: int) -> None:
+        def work(tx: Tx) -> None:
+            queues.purge_queue(tx, self._cache, queue_id, now_ms, min_interval_ms)
+            tx.on_commit(lambda: self._waiters.wake((queue_id,)))
+
+        await self._writer.submit(work)
+
+    async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
+        self._require(queue_id)
+        return await self._writer.submit(lambda tx: messages.count_messages(tx.conn, queue_id, now_ms))
+
+    # ---- messages ----
+
+    async def send_messages(
+        self, queue_id: int, messages_: Sequence[NewMessage], now_ms: int, dedup_window_ms: int
+    ) -> list[SendOutcome]:
+        self._require(queue_id)
+        batch = list(messages_)
+        return await self._writer.submit(
+            lambda tx: messages.send_messages(tx, self._waiters, queue_id, batch, now_ms, dedup_window_ms)
+        )
+
+    async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
+        self._require(queue_id)
+        self._waiters.before_claim(queue_id)
+        return await self._writer.submit(lambda tx: claims.claim_messages(tx, self._waiters, queue_id, request))
+
+    async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
+        self._require(queue_id)
+        batch = list(refs)
+        return await self._writer.submit(lambda tx: messages.delete_messages(tx, self._waiters, queue_id, batch))
+
+    async def change_visibility(
+        self, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
+    ) -> list[VisibilityOutcome]:
+        self._require(queue_id)
+        batch = list(changes)
+        return await self._writer.submit(
+            lambda tx: messages.change_visibility(tx, self._waiters, queue_id, batch, now_ms)
+        )
+
+    async def expire_messages(self, now_ms: int, limit: int) -> int:
+        return await self._writer.submit(lambda tx: messages.expire_messages(tx, now_ms, limit))
+
+    async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None:
+        await self._waiters.wait(queue_id, timeout_s)
+
+    # ---- message move tasks ----
+
+    async def create_move_task(self, task: MoveTask) -> None:
+        await self._writer.submit(lambda tx: moves.create_move_task(tx, task))
+
+    async def get_move_task(self, task_handle: str) -> MoveTask | None:
+        return await self._writer.submit(lambda tx: moves.get_move_task(tx.conn, task_handle))
+
+    async def list_move_tasks(self, source_arn: str, limit: int) -> list[MoveTask]:
+        return await self._writer.submit(lambda tx: moves.list_move_tasks(tx.conn, source_arn, limit))
+
+    async def update_move_task(self, task: MoveTask) -> None:
+        await self._writer.submit(lambda tx: moves.update_move_task(tx, task))
+
+    async def lease_move_task(self, owner: str, now_ms: int, lease_ms: int) -> MoveTask | None:
+        return await self._writer.submit(lambda tx: moves.lease_move_task(tx, owner, now_ms, lease_ms))
+
+    async def move_messages(
+        self, source_queue_id: int, destination_queue_id: int | None, limit: int, now_ms: int
+    ) -> int:
+        return await self._writer.submit(
+            lambda tx: moves.move_messages(tx, self._waiters, source_queue_id, destination_queue_id, limit, now_ms)
+        )
+
+    # ---- helpers ----
+
+    def _require(self, queue_id: int) -> None:
+        """Fail fast, without a trip to the writer, for a queue that does not exist (the writer checks again)."""
+        if self._cache.by_id(queue_id) is None:
+            raise QueueDoesNotExist()

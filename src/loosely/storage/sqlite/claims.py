@@ -1,0 +1,220 @@
+"""Claims: hand out visible messages atomically, with FIFO groups, dead letters and receive attempts.
+
+Every claim is index-backed: a standard claim walks ``(queue_id, visible_at_ms)`` from the oldest
+visible instant; a FIFO claim walks ``fifo_groups (queue_id, ready_at_ms)`` and then each chosen
+group's first messages by row id. Expired messages met on the way are deleted (they would be by
+the reaper anyway), so each is scanned at most once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from loosely.core.queues.models import ClaimRequest, ClaimResult, QueueRecord, StoredMessage
+from loosely.storage._common import QueueWaiters
+from loosely.storage.sqlite import fifo
+from loosely.storage.sqlite.messages import MessageRow, copy_message, select_row, select_rows
+from loosely.storage.sqlite.queues import load_queue
+from loosely.storage.sqlite.writer import Tx
+
+_PAGE = 16
+
+
+@dataclass(slots=True)
+class _Claim:
+    """One claim in progress: the request, its dead-letter queue and what it has done so far."""
+
+    conn: sqlite3.Connection
+    queue: QueueRecord
+    request: ClaimRequest
+    dead_letter: QueueRecord | None
+    taken: list[StoredMessage] = field(default_factory=list)
+    taken_ids: set[int] = field(default_factory=set)
+    moved: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.request.max_messages - len(self.taken)
+
+    def consider(self, row: MessageRow) -> bool:
+        """Take, dead-letter or drop one visible candidate; return whether it was taken."""
+        now = self.request.now_ms
+        if row.expires_at_ms <= now:
+            self.conn.execute("DELETE FROM messages WHERE id = ?", (row.id,))
+            return False
+        target = self.request.dead_letter
+        if self.dead_letter is not None and target is not None and row.receive_count >= target.max_receive_count:
+            copy_message(self.conn, row, self.dead_letter, now, target.source_arn)
+            self.moved += 1
+            return False
+        receive_count = row.receive_count + 1
+        first_receive_ms = row.first_receive_ms or now
+        self.conn.execute(
+            "UPDATE messages SET visible_at_ms = ?, receive_count = ?, first_receive_ms = ? WHERE id = ?",
+            (self.request.visible_until_ms, receive_count, first_receive_ms, row.id),
+        )
+        self.taken.append(row.to_stored(receive_count, first_receive_ms))
+        self.taken_ids.add(row.id)
+        return True
+
+
+def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimRequest) -> ClaimResult:
+    conn = tx.conn
+    queue = load_queue(conn, queue_id)
+    if request.attempt_id is not None:
+        repeated = _repeat_attempt(conn, queue, request)
+        if repeated is not None:
+            return ClaimResult(messages=repeated, next_visible_at_ms=_next_visible(conn, queue, request.now_ms))
+    claim = _Claim(conn, queue, request, _dead_letter_queue(conn, queue, request))
+    if queue.key.fifo:
+        _claim_fifo(claim)
+    else:
+        _claim_standard(claim)
+    if request.attempt_id is not None:
+        _remember_attempt(conn, queue.id, request, claim.taken)
+    if claim.moved and claim.dead_letter is not None:
+        dead_letter_id = claim.dead_letter.id
+        tx.on_commit(lambda: waiters.wake((dead_letter_id,)))
+    return ClaimResult(
+        messages=claim.taken,
+        next_visible_at_ms=_next_visible(conn, queue, request.now_ms),
+        moved_to_dead_letter=claim.moved,
+    )
+
+
+def _dead_letter_queue(conn: sqlite3.Connection, queue: QueueRecord, request: ClaimRequest) -> QueueRecord | None:
+    """The dead-letter queue to move to, or None (no policy, a missing queue, or the queue itself)."""
+    target = request.dead_letter
+    if target is None or target.queue_id == queue.id:
+        return None
+    row = conn.execute("SELECT id FROM queues WHERE id = ?", (target.queue_id,)).fetchone()
+    return None if row is None else load_queue(conn, target.queue_id)
+
+
+def _claim_standard(claim: _Claim) -> None:
+    for row in _visible_rows(claim.conn, claim.queue.id, claim.request.now_ms):
+        if row.id not in claim.taken_ids:
+            claim.consider(row)
+        if claim.remaining <= 0:
+            return
+
+
+def _visible_rows(conn: sqlite3.Connection, queue_id: int, now_ms: int) -> Iterator[MessageRow]:
+    """Visible messages oldest first, in pages (each page is fetched whole before the caller writes)."""
+    after = (-1, -1)
+    while True:
+        rows = select_rows(
+            conn,
+            "queue_id = ? AND visible_at_ms <= ? AND (visible_at_ms, id) > (?, ?) ORDER BY visible_at_ms, id LIMIT ?",
+            (queue_id, now_ms, after[0], after[1], _PAGE),
+        )
+        yield from rows
+        if len(rows) < _PAGE:
+            return
+        after = (rows[-1].visible_at_ms, rows[-1].id)
+
+
+def _claim_fifo(claim: _Claim) -> None:
+    """Deliverable groups in ready order; from each, its consecutive visible prefix."""
+    conn, queue_id, now = claim.conn, claim.queue.id, claim.request.now_ms
+    done: set[str] = set()
+    after: tuple[int, str] = (-1, "")
+    while claim.remaining > 0:
+        groups = conn.execute(
+            "SELECT ready_at_ms, group_id FROM fifo_groups WHERE queue_id = ? AND ready_at_ms <= ?"
+            " AND (ready_at_ms, group_id) > (?, ?) ORDER BY ready_at_ms, group_id LIMIT ?",
+            (queue_id, now, after[0], after[1], max(claim.remaining, 1)),
+        ).fetchall()
+        if not groups:
+            return
+        for _ready_at, group_id in groups:
+            if group_id not in done:
+                done.add(group_id)
+                _take_prefix(claim, group_id)
+                fifo.recompute_group(conn, queue_id, group_id)
+            if claim.remaining <= 0:
+                return
+        after = (int(groups[-1][0]), str(groups[-1][1]))
+
+
+def _take_prefix(claim: _Claim, group_id: str) -> None:
+    """Take the group's messages in order until one is not visible, the claim is full or ten are taken."""
+    conn, queue_id, now = claim.conn, claim.queue.id, claim.request.now_ms
+    budget = min(claim.remaining, fifo.WINDOW)
+    after_id = -1
+    while budget > 0:
+        page = budget + 1
+        rows = select_rows(
+            conn, "queue_id = ? AND group_id = ? AND id > ? ORDER BY id LIMIT ?", (queue_id, group_id, after_id, page)
+        )
+        for row in rows:
+            if row.visible_at_ms > now and row.expires_at_ms > now:
+                return  # delayed (in flight cannot happen: the group was ready)
+            if claim.consider(row):
+                budget -= 1
+                if budget == 0:
+                    return
+        if len(rows) < page:
+            return
+        after_id = rows[-1].id
+
+
+def _next_visible(conn: sqlite3.Connection, queue: QueueRecord, now_ms: int) -> int | None:
+    if queue.key.fifo:
+        return fifo.next_ready_at(conn, queue.id, now_ms)
+    row = conn.execute(
+        "SELECT min(visible_at_ms) FROM messages WHERE queue_id = ? AND visible_at_ms > ?", (queue.id, now_ms)
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+# ---- receive attempts ----
+
+
+def _repeat_attempt(conn: sqlite3.Connection, queue: QueueRecord, request: ClaimRequest) -> list[StoredMessage] | None:
+    """The messages of an earlier claim with this attempt id, if it is repeatable; its visibility restarts.
+
+    Repeatable while the attempt is within its window and every message it handed out is still
+    in flight from it, unmodified (not deleted, received again or given another visibility).
+    """
+    found = conn.execute(
+        "SELECT refs FROM receive_attempts WHERE queue_id = ? AND attempt_id = ? AND expires_at_ms > ?",
+        (queue.id, request.attempt_id, request.now_ms),
+    ).fetchone()
+    if found is None:
+        return None
+    refs: list[list[int]] = json.loads(found[0])
+    rows: list[MessageRow] = []
+    for row_id, receive_count, visible_at_ms in refs:
+        row = select_row(conn, queue.id, row_id)
+        if row is None or row.receive_count != receive_count or row.visible_at_ms != visible_at_ms:
+            return None
+        if row.visible_at_ms <= request.now_ms:
+            return None
+        rows.append(row)
+    if not rows:
+        return None
+    conn.executemany(
+        "UPDATE messages SET visible_at_ms = ? WHERE id = ?", [(request.visible_until_ms, r.id) for r in rows]
+    )
+    new_refs = [[r.id, r.receive_count, request.visible_until_ms] for r in rows]
+    conn.execute(
+        "UPDATE receive_attempts SET refs = ? WHERE queue_id = ? AND attempt_id = ?",
+        (json.dumps(new_refs), queue.id, request.attempt_id),
+    )
+    if queue.key.fifo:
+        fifo.recompute_groups(conn, queue.id, (r.group_id for r in rows))
+    return [r.to_stored(r.receive_count, r.first_receive_ms) for r in rows]
+
+
+def _remember_attempt(
+    conn: sqlite3.Connection, queue_id: int, request: ClaimRequest, taken: list[StoredMessage]
+) -> None:
+    refs = [[m.row_id, m.receive_count, request.visible_until_ms] for m in taken]
+    conn.execute(
+        "INSERT OR REPLACE INTO receive_attempts (queue_id, attempt_id, refs, expires_at_ms) VALUES (?, ?, ?, ?)",
+        (queue_id, request.attempt_id, json.dumps(refs), request.now_ms + request.attempt_window_ms),
+    )

@@ -1,0 +1,227 @@
+"""Message operations run by the writer: send, delete, change visibility, expire, count."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from loosely.core.queues.models import (
+    DeleteOutcome,
+    MessageRef,
+    NewMessage,
+    QueueCounts,
+    QueueRecord,
+    SendOutcome,
+    StoredMessage,
+    VisibilityOutcome,
+)
+from loosely.storage._common import QueueWaiters
+from loosely.storage.sqlite import fifo
+from loosely.storage.sqlite.queues import load_queue
+from loosely.storage.sqlite.writer import Tx
+
+MESSAGE_COLUMNS = (
+    "id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, receive_count, first_receive_ms,"
+    " group_id, dead_letter_source_arn"
+)
+
+
+class MessageRow(NamedTuple):
+    """A ``messages`` row as selected with `MESSAGE_COLUMNS` (storage-private; `StoredMessage` is the domain)."""
+
+    id: int
+    message_id: str
+    body: str
+    meta: str
+    sent_ms: int
+    visible_at_ms: int
+    expires_at_ms: int
+    receive_count: int
+    first_receive_ms: int
+    group_id: str | None
+    dead_letter_source_arn: str | None
+
+    def to_stored(self, receive_count: int, first_receive_ms: int) -> StoredMessage:
+        return StoredMessage(
+            row_id=self.id,
+            message_id=self.message_id,
+            body=self.body,
+            meta=self.meta,
+            sent_ms=self.sent_ms,
+            receive_count=receive_count,
+            first_receive_ms=first_receive_ms,
+            group_id=self.group_id,
+            dead_letter_source_arn=self.dead_letter_source_arn,
+        )
+
+
+def select_rows(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> list[MessageRow]:
+    sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where}"
+    return [MessageRow._make(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def select_row(conn: sqlite3.Connection, queue_id: int, row_id: int) -> MessageRow | None:
+    rows = select_rows(conn, "id = ? AND queue_id = ?", (row_id, queue_id))
+    return rows[0] if rows else None
+
+
+def send_messages(
+    tx: Tx, waiters: QueueWaiters, queue_id: int, messages: Sequence[NewMessage], now_ms: int, dedup_window_ms: int
+) -> list[SendOutcome]:
+    queue = load_queue(tx.conn, queue_id)
+    outcomes = [_send_one(tx.conn, queue, m, now_ms, dedup_window_ms) for m in messages]
+    tx.on_commit(lambda: waiters.wake((queue_id,)))
+    return outcomes
+
+
+def _send_one(
+    conn: sqlite3.Connection, queue: QueueRecord, message: NewMessage, now_ms: int, dedup_window_ms: int
+) -> SendOutcome:
+    if message.dedup_key is not None:
+        seen = conn.execute(
+            "SELECT message_id, sequence FROM dedup WHERE queue_id = ? AND dedup_key = ? AND expires_at_ms > ?",
+            (queue.id, message.dedup_key, now_ms),
+        ).fetchone()
+        if seen is not None:
+            return SendOutcome(message_id=str(seen[0]), sequence=int(seen[1]), duplicate=True)
+    cursor = conn.execute(
+        "INSERT INTO messages (queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            queue.id,
+            message.message_id,
+            message.body,
+            message.meta,
+            message.sent_ms,
+            message.visible_at_ms,
+            message.sent_ms + queue.retention_ms,
+            message.group_id,
+        ),
+    )
+    row_id = int(cursor.lastrowid or 0)
+    if message.dedup_key is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO dedup (queue_id, dedup_key, message_id, sequence, expires_at_ms)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (queue.id, message.dedup_key, message.message_id, row_id, now_ms + dedup_window_ms),
+        )
+    if queue.key.fifo and message.group_id is not None:
+        fifo.note_sent(conn, queue.id, message.group_id, message.visible_at_ms)
+    return SendOutcome(message_id=message.message_id, sequence=row_id)
+
+
+def copy_message(
+    conn: sqlite3.Connection, row: MessageRow, destination: QueueRecord, now_ms: int, dead_letter_source_arn: str | None
+) -> None:
+    """Move ``row`` to ``destination``: same id, body, meta, sent time and group; received zero times, visible now.
+
+    Expiry counts from the original send, as AWS keeps a message's enqueue time across queues.
+    """
+    conn.execute(
+        "INSERT INTO messages (queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id,"
+        " dead_letter_source_arn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            destination.id,
+            row.message_id,
+            row.body,
+            row.meta,
+            row.sent_ms,
+            now_ms,
+            row.sent_ms + destination.retention_ms,
+            row.group_id,
+            dead_letter_source_arn,
+        ),
+    )
+    conn.execute("DELETE FROM messages WHERE id = ?", (row.id,))
+    if destination.key.fifo and row.group_id is not None:
+        fifo.note_sent(conn, destination.id, row.group_id, now_ms)
+
+
+def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
+    queue = load_queue(tx.conn, queue_id)
+    outcomes: list[DeleteOutcome] = []
+    groups: set[str] = set()
+    for ref in refs:
+        row = tx.conn.execute(
+            "SELECT receive_count, group_id FROM messages WHERE id = ? AND queue_id = ?", (ref.row_id, queue_id)
+        ).fetchone()
+        if row is None:
+            outcomes.append(DeleteOutcome.GONE)
+        elif row[0] != ref.receive_count:
+            outcomes.append(DeleteOutcome.STALE)
+        else:
+            tx.conn.execute("DELETE FROM messages WHERE id = ?", (ref.row_id,))
+            outcomes.append(DeleteOutcome.DELETED)
+            if row[1] is not None:
+                groups.add(str(row[1]))
+    if queue.key.fifo and groups:
+        # Deleting an in-flight message may unblock its group: recompute, and wake long polls.
+        fifo.recompute_groups(tx.conn, queue_id, groups)
+        tx.on_commit(lambda: waiters.wake((queue_id,)))
+    return outcomes
+
+
+def change_visibility(
+    tx: Tx, waiters: QueueWaiters, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
+) -> list[VisibilityOutcome]:
+    queue = load_queue(tx.conn, queue_id)
+    outcomes: list[VisibilityOutcome] = []
+    groups: set[str] = set()
+    sooner = False
+    for ref, visible_at_ms in changes:
+        row = tx.conn.execute(
+            "SELECT receive_count, visible_at_ms, group_id FROM messages WHERE id = ? AND queue_id = ?",
+            (ref.row_id, queue_id),
+        ).fetchone()
+        if row is None:
+            outcomes.append(VisibilityOutcome.GONE)
+        elif row[0] != ref.receive_count or row[1] <= now_ms:
+            outcomes.append(VisibilityOutcome.NOT_IN_FLIGHT)
+        else:
+            tx.conn.execute("UPDATE messages SET visible_at_ms = ? WHERE id = ?", (visible_at_ms, ref.row_id))
+            outcomes.append(VisibilityOutcome.CHANGED)
+            sooner = sooner or visible_at_ms < row[1]
+            if row[2] is not None:
+                groups.add(str(row[2]))
+    if queue.key.fifo:
+        fifo.recompute_groups(tx.conn, queue_id, groups)
+    if sooner:
+        # Long polls sleep until the next known visibility; an earlier one must wake them.
+        tx.on_commit(lambda: waiters.wake((queue_id,)))
+    return outcomes
+
+
+def expire_messages(tx: Tx, now_ms: int, limit: int) -> int:
+    """Delete expired messages (oldest expiry first), then stale dedup and receive-attempt rows."""
+    conn = tx.conn
+    rows = conn.execute(
+        "SELECT id, queue_id, group_id FROM messages WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?",
+        (now_ms, limit),
+    ).fetchall()
+    conn.executemany("DELETE FROM messages WHERE id = ?", [(r[0],) for r in rows])
+    for queue_id, group_id in sorted({(int(r[1]), str(r[2])) for r in rows if r[2] is not None}):
+        has_group = conn.execute(
+            "SELECT 1 FROM fifo_groups WHERE queue_id = ? AND group_id = ?", (queue_id, group_id)
+        ).fetchone()
+        if has_group is not None:
+            fifo.recompute_group(conn, queue_id, group_id)
+    for table, key in (("dedup", "dedup_key"), ("receive_attempts", "attempt_id")):
+        conn.execute(
+            f"DELETE FROM {table} WHERE (queue_id, {key}) IN"
+            f" (SELECT queue_id, {key} FROM {table} WHERE expires_at_ms <= ? LIMIT ?)",
+            (now_ms, limit),
+        )
+    return len(rows)
+
+
+def count_messages(conn: sqlite3.Connection, queue_id: int, now_ms: int) -> QueueCounts:
+    load_queue(conn, queue_id)
+    row = conn.execute(
+        "SELECT coalesce(sum(visible_at_ms <= :now), 0),"
+        " coalesce(sum(visible_at_ms > :now AND receive_count > 0), 0),"
+        " coalesce(sum(visible_at_ms > :now AND receive_count = 0), 0)"
+        " FROM messages WHERE queue_id = :queue AND expires_at_ms > :now",
+        {"now": now_ms, "queue": queue_id},
+    ).fetchone()
+    return QueueCounts(visible=int(row[0]), in_flight=int(row[1]), delayed=int(row[2]))

@@ -1,0 +1,318 @@
+"""Contract: FIFO group ordering and blocking, dead letters in the claim, receive attempts."""
+
+from __future__ import annotations
+
+from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, bodies, claim, key, make_queue, msg
+from loosely.core.ports import QueueStore
+from loosely.core.queues.models import (
+    DeadLetterTarget,
+    DeleteOutcome,
+    MessageRef,
+    QueueRecord,
+    StoredMessage,
+    VisibilityOutcome,
+)
+
+
+def ref(m: StoredMessage) -> MessageRef:
+    return MessageRef(row_id=m.row_id, receive_count=m.receive_count)
+
+
+async def send_groups(store: QueueStore, queue: QueueRecord, spec: str, now_ms: int = T0) -> None:
+    """Send messages named like ``A1 A2 B1``: the letter is the group."""
+    messages = [msg(name, group_id=name[0], sent_ms=now_ms) for name in spec.split()]
+    await store.send_messages(queue.id, messages, now_ms, DEDUP_WINDOW_MS)
+
+
+async def test_fifo_claim_returns_groups_in_send_order(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 B1 A2 B2 A3 C1")
+
+    result = await claim(store, queue, n=10)
+
+    got = bodies(result)
+    assert sorted(got) == ["A1", "A2", "A3", "B1", "B2", "C1"]
+    for group in "ABC":
+        in_group = [b for b in got if b[0] == group]
+        assert in_group == sorted(in_group)
+
+
+async def test_fifo_group_with_message_in_flight_yields_nothing(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2 A3 B1")
+
+    first = await claim(store, queue, n=1)
+    second = await claim(store, queue, n=10)
+    third = await claim(store, queue, n=10)
+
+    assert bodies(first) == ["A1"]
+    assert bodies(second) == ["B1"]
+    assert third.messages == []
+    assert third.next_visible_at_ms == T0 + VISIBILITY_MS
+
+
+async def test_fifo_delete_unblocks_group_in_order(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2 A3")
+    [a1] = (await claim(store, queue, n=1)).messages
+
+    await store.delete_messages(queue.id, [ref(a1)])
+    next_two = await claim(store, queue, n=2)
+
+    assert bodies(next_two) == ["A2", "A3"]
+
+
+async def test_fifo_partial_delete_keeps_group_blocked(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2 A3")
+    a1, a2 = (await claim(store, queue, n=2)).messages
+
+    await store.delete_messages(queue.id, [ref(a1)])
+
+    assert (await claim(store, queue, n=10)).messages == []
+    await store.delete_messages(queue.id, [ref(a2)])
+    assert bodies(await claim(store, queue, n=10)) == ["A3"]
+
+
+async def test_fifo_timeout_redelivers_head_before_later_messages(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2")
+    await claim(store, queue, n=1)
+
+    again = await claim(store, queue, n=1, now_ms=T0 + VISIBILITY_MS)
+
+    [a1] = again.messages
+    assert (a1.body, a1.receive_count) == ("A1", 2)
+
+
+async def test_fifo_change_visibility_to_now_unblocks_group(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2")
+    [a1] = (await claim(store, queue, n=1)).messages
+
+    outcome = await store.change_visibility(queue.id, [(ref(a1), T0 + 5)], T0 + 5)
+    result = await claim(store, queue, n=10, now_ms=T0 + 5)
+
+    assert outcome == [VisibilityOutcome.CHANGED]
+    assert bodies(result) == ["A1", "A2"]
+
+
+async def test_fifo_extending_visibility_keeps_group_blocked_longer(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2")
+    [a1] = (await claim(store, queue, n=1)).messages
+
+    await store.change_visibility(queue.id, [(ref(a1), T0 + 100_000)], T0 + 1)
+
+    assert (await claim(store, queue, now_ms=T0 + VISIBILITY_MS)).messages == []
+    blocked = await claim(store, queue, now_ms=T0 + 99_999)
+    assert blocked.next_visible_at_ms == T0 + 100_000
+    assert bodies(await claim(store, queue, now_ms=T0 + 100_000)) == ["A1", "A2"]
+
+
+async def test_fifo_claim_spans_several_groups_and_respects_max(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, " ".join(f"{g}{i}" for g in "ABCDE" for i in range(1, 4)))
+
+    result = await claim(store, queue, n=10)
+
+    assert len(result.messages) == 10
+    groups = {m.group_id for m in result.messages}
+    assert len(groups) >= 4
+    for group in groups:
+        in_group = [m.body for m in result.messages if m.group_id == group]
+        assert in_group == [f"{group}{i}" for i in range(1, len(in_group) + 1)]
+
+
+async def test_fifo_delayed_head_blocks_its_group_only(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await store.send_messages(
+        queue.id,
+        [msg("A1", group_id="A", visible_at_ms=T0 + 5_000), msg("A2", group_id="A"), msg("B1", group_id="B")],
+        T0,
+        DEDUP_WINDOW_MS,
+    )
+
+    now = await claim(store, queue, n=10)
+    later = await claim(store, queue, n=10, now_ms=T0 + 5_000)
+
+    assert bodies(now) == ["B1"]
+    assert bodies(later) == ["A1", "A2"]
+
+
+async def test_fifo_expired_messages_skipped_in_group(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo", retention_ms=60_000)
+    await send_groups(store, queue, "A1 A2", now_ms=T0)
+    await send_groups(store, queue, "A3", now_ms=T0 + 30_000)
+
+    result = await claim(store, queue, n=10, now_ms=T0 + 60_000)
+
+    assert bodies(result) == ["A3"]
+
+
+async def test_fifo_reaper_keeps_groups_consistent(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo", retention_ms=60_000)
+    await send_groups(store, queue, "A1", now_ms=T0)
+    await send_groups(store, queue, "A2", now_ms=T0 + 30_000)
+    await claim(store, queue, n=1)  # A1 in flight until T0 + 30 s
+
+    assert await store.expire_messages(T0 + 60_000, 10) == 1
+    assert bodies(await claim(store, queue, n=10, now_ms=T0 + 60_000)) == ["A2"]
+
+
+async def test_fifo_purge_clears_groups(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 B1")
+    await claim(store, queue, n=1)
+
+    await store.purge_queue(queue.id, T0 + 1, 60_000)
+    await send_groups(store, queue, "A2", now_ms=T0 + 2)
+
+    assert bodies(await claim(store, queue, n=10, now_ms=T0 + 2)) == ["A2"]
+
+
+async def test_fifo_standard_queue_with_group_ids_is_not_blocked(store: QueueStore) -> None:
+    queue = await make_queue(store, "fair")
+    await send_groups(store, queue, "A1 A2")
+    await claim(store, queue, n=1)
+
+    assert bodies(await claim(store, queue, n=10)) == ["A2"]
+
+
+# ---- dead letters in the claim ----
+
+
+async def make_redrive(store: QueueStore, fifo: bool = False) -> tuple[QueueRecord, QueueRecord, DeadLetterTarget]:
+    suffix = ".fifo" if fifo else ""
+    source = await make_queue(store, "src" + suffix)
+    dlq, _ = await store.create_queue(key("dlq" + suffix), {}, {}, 2 * 86_400_000, T0)
+    return source, dlq, DeadLetterTarget(queue_id=dlq.id, max_receive_count=2, source_arn=source.key.arn)
+
+
+async def test_claim_moves_messages_received_max_times_to_dead_letter_queue(store: QueueStore) -> None:
+    source, dlq, target = await make_redrive(store)
+    sent = msg("poison", meta='{"m":1}', sent_ms=T0 - 1_000)
+    await store.send_messages(source.id, [sent], T0, DEDUP_WINDOW_MS)
+    await claim(store, source, n=1, dead_letter=target)  # received once
+    await claim(store, source, n=1, now_ms=T0 + VISIBILITY_MS, dead_letter=target)  # twice
+    at = T0 + 2 * VISIBILITY_MS
+    await store.send_messages(source.id, [msg("fine", sent_ms=at)], at, DEDUP_WINDOW_MS)
+
+    third = await claim(store, source, n=10, now_ms=at, dead_letter=target)
+    moved = await claim(store, dlq, n=10, now_ms=at)
+
+    assert bodies(third) == ["fine"]
+    assert third.moved_to_dead_letter == 1
+    [dead] = moved.messages
+    assert (dead.message_id, dead.body, dead.meta, dead.sent_ms) == (sent.message_id, "poison", '{"m":1}', T0 - 1_000)
+    assert dead.dead_letter_source_arn == source.key.arn
+    assert dead.receive_count == 1
+    assert (await store.count_messages(source.id, at)).in_flight == 1
+
+
+async def test_dead_lettered_message_expires_by_original_send_time(store: QueueStore) -> None:
+    source, dlq, target = await make_redrive(store)
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=source.key.arn)
+    await store.send_messages(source.id, [msg("p", sent_ms=T0)], T0, DEDUP_WINDOW_MS)
+    await claim(store, source, n=1, dead_letter=target)
+    await claim(store, source, n=1, now_ms=T0 + VISIBILITY_MS, dead_letter=target)
+
+    alive = await store.count_messages(dlq.id, T0 + 2 * 86_400_000 - 1)
+    dead = await store.count_messages(dlq.id, T0 + 2 * 86_400_000)
+
+    assert alive.visible == 1
+    assert dead.visible == 0
+
+
+async def test_fifo_dead_letter_keeps_group_and_unblocks_source_group(store: QueueStore) -> None:
+    source, dlq, target = await make_redrive(store, fifo=True)
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=source.key.arn)
+    await send_groups(store, source, "A1 A2")
+    await claim(store, source, n=1, dead_letter=target)
+
+    later = await claim(store, source, n=10, now_ms=T0 + VISIBILITY_MS, dead_letter=target)
+    dead = await claim(store, dlq, n=10, now_ms=T0 + VISIBILITY_MS)
+
+    assert bodies(later) == ["A2"]
+    assert later.moved_to_dead_letter == 1
+    assert [(m.body, m.group_id) for m in dead.messages] == [("A1", "A")]
+
+
+async def test_dead_letter_target_missing_delivers_normally(store: QueueStore) -> None:
+    source = await make_queue(store)
+    target = DeadLetterTarget(queue_id=424242, max_receive_count=1, source_arn=source.key.arn)
+    await store.send_messages(source.id, [msg("p")], T0, DEDUP_WINDOW_MS)
+    await claim(store, source, dead_letter=target)
+
+    again = await claim(store, source, now_ms=T0 + VISIBILITY_MS, dead_letter=target)
+
+    assert bodies(again) == ["p"]
+    assert again.moved_to_dead_letter == 0
+
+
+# ---- receive attempts ----
+
+
+async def test_attempt_repeat_returns_same_messages_and_restarts_visibility(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2")
+    first = await claim(store, queue, n=2, attempt_id="try-1")
+
+    repeat = await claim(store, queue, n=2, now_ms=T0 + 20_000, attempt_id="try-1")
+
+    assert [(m.row_id, m.receive_count) for m in repeat.messages] == [
+        (m.row_id, m.receive_count) for m in first.messages
+    ]
+    assert (await claim(store, queue, n=10, now_ms=T0 + VISIBILITY_MS)).messages == []  # restarted at T0 + 20 s
+    assert bodies(await claim(store, queue, n=10, now_ms=T0 + 20_000 + VISIBILITY_MS)) == ["A1", "A2"]
+
+
+async def test_attempt_after_messages_modified_claims_anew(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2")
+    [a1] = (await claim(store, queue, n=1, attempt_id="try-1")).messages
+    await store.delete_messages(queue.id, [ref(a1)])
+
+    repeat = await claim(store, queue, n=1, now_ms=T0 + 1, attempt_id="try-1")
+
+    assert bodies(repeat) == ["A2"]
+
+
+async def test_attempt_after_visibility_timeout_claims_anew(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1")
+    await claim(store, queue, n=1, attempt_id="try-1")
+
+    repeat = await claim(store, queue, n=1, now_ms=T0 + VISIBILITY_MS, attempt_id="try-1")
+
+    [a1] = repeat.messages
+    assert a1.receive_count == 2
+
+
+async def test_attempt_after_window_claims_anew(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 B1")
+    await claim(store, queue, n=1, visibility_ms=900_000, attempt_id="try-1", attempt_window_ms=300_000)
+
+    repeat = await claim(store, queue, n=1, now_ms=T0 + 300_000, attempt_id="try-1", attempt_window_ms=300_000)
+
+    assert bodies(repeat) == ["B1"]
+
+
+async def test_attempt_ids_are_per_queue(store: QueueStore) -> None:
+    a, b = await make_queue(store, "a.fifo"), await make_queue(store, "b.fifo")
+    await send_groups(store, a, "A1")
+    await send_groups(store, b, "B1")
+    await claim(store, a, n=1, attempt_id="same")
+
+    assert bodies(await claim(store, b, n=1, attempt_id="same")) == ["B1"]
+
+
+async def test_delete_outcome_after_dead_letter_move_is_gone(store: QueueStore) -> None:
+    source, _dlq, target = await make_redrive(store)
+    target = DeadLetterTarget(queue_id=target.queue_id, max_receive_count=1, source_arn=source.key.arn)
+    await store.send_messages(source.id, [msg("p")], T0, DEDUP_WINDOW_MS)
+    [p] = (await claim(store, source, dead_letter=target)).messages
+    await claim(store, source, now_ms=T0 + VISIBILITY_MS, dead_letter=target)
+
+    assert await store.delete_messages(source.id, [ref(p)]) == [DeleteOutcome.GONE]

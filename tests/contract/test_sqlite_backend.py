@@ -1,0 +1,181 @@
+"""What only the SQLite backend promises: URLs, migrations, group commit, error mapping, kill -9 durability."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from contract.helpers import DEDUP_WINDOW_MS, T0, claim, key, make_queue, msg
+from loosely.core.errors import ServiceUnavailable
+from loosely.storage import open_store
+from loosely.storage.sqlite import SqliteStore
+from loosely.storage.sqlite.writer import Tx
+
+
+async def opened(path: Path, **options: str) -> SqliteStore:
+    store = open_store(f"sqlite:///{path}", **options)
+    assert isinstance(store, SqliteStore)
+    await store.open()
+    return store
+
+
+def test_open_store_urls(tmp_path: Path) -> None:
+    assert isinstance(open_store(f"sqlite:///{tmp_path}/a.db"), SqliteStore)
+    assert open_store("sqlite://:memory:").path == ":memory:"  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="absolute path"):
+        open_store("sqlite://relative.db")
+    with pytest.raises(ValueError, match="unsupported"):
+        open_store("mysql://localhost/db")
+
+
+async def test_in_memory_store_works(tmp_path: Path) -> None:
+    store = open_store("sqlite://:memory:")
+    await store.open()
+    try:
+        queue = await make_queue(store)
+        await store.send_messages(queue.id, [msg("m")], T0, DEDUP_WINDOW_MS)
+        assert [m.body for m in (await claim(store, queue)).messages] == ["m"]
+    finally:
+        await store.close()
+
+
+async def test_invalid_synchronous_fails_open(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/a.db", synchronous="SOMETIMES")
+    with pytest.raises(ValueError, match="synchronous"):
+        await store.open()
+
+
+async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
+    for _ in range(2):
+        store = await opened(tmp_path / "m.db", synchronous="NORMAL")
+        await store.close()
+
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert versions == [1]
+    assert journal == "wal"
+
+
+async def test_close_checkpoints_wal_and_later_calls_fail(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "c.db")
+    queue = await make_queue(store)
+    await store.send_messages(queue.id, [msg()], T0, DEDUP_WINDOW_MS)
+
+    await store.close()
+
+    wal = tmp_path / "c.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    with pytest.raises(ServiceUnavailable):
+        await store.send_messages(queue.id, [msg()], T0, DEDUP_WINDOW_MS)
+
+
+async def test_concurrent_sends_share_commits(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "g.db")
+    try:
+        queue = await make_queue(store)
+        before = store.groups_committed
+
+        await asyncio.gather(*(store.send_messages(queue.id, [msg()], T0, DEDUP_WINDOW_MS) for _ in range(100)))
+
+        assert store.groups_committed - before < 50
+        assert (await store.count_messages(queue.id, T0)).visible == 100
+    finally:
+        await store.close()
+
+
+async def test_driver_error_in_one_item_is_service_unavailable_and_isolated(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "e.db")
+    writer = store._writer
+    try:
+        queue = await make_queue(store)
+
+        def broken(tx: Tx) -> None:
+            tx.conn.execute("INSERT INTO messages (queue_id) VALUES (1)")  # violates NOT NULL
+
+        results = await asyncio.gather(
+            store.send_messages(queue.id, [msg("kept")], T0, DEDUP_WINDOW_MS),
+            writer.submit(broken),
+            return_exceptions=True,
+        )
+
+        assert isinstance(results[1], ServiceUnavailable)
+        assert (await store.count_messages(queue.id, T0)).visible == 1
+    finally:
+        await store.close()
+
+
+async def test_queue_cache_follows_every_change(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "k.db")
+    try:
+        queue = await make_queue(store)
+        updated = await store.update_queue(queue.id, T0 + 1, attributes={"A": "1"})
+        assert await store.get_queue(key("q")) == updated
+        await store.purge_queue(queue.id, T0 + 2, 60_000)
+        purged = await store.get_queue_by_id(queue.id)
+        assert purged is not None and purged.last_purge_ms == T0 + 2
+        await store.delete_queue(queue.id, T0 + 3)
+        assert await store.list_queues("123456789012", "us-east-1") == []
+    finally:
+        await store.close()
+
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from loosely.storage import open_store
+    from loosely.core.queues.models import NewMessage, QueueKey
+
+    async def main(path):
+        store = open_store("sqlite:///" + path)
+        await store.open()
+        queue, _ = await store.create_queue(QueueKey("1", "r", "q"), {}, {}, 86_400_000, 0)
+        counter = iter(range(10**9))
+
+        async def sender():
+            while True:
+                n = next(counter)
+                await store.send_messages(queue.id, [NewMessage(f"m{n}", "b", "{}", 0, 0)], 0, 0)
+                sys.stdout.write(f"m{n}\\n")
+                sys.stdout.flush()
+
+        await asyncio.gather(*(sender() for _ in range(20)))
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.slow
+async def test_acknowledged_sends_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "k9.db"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, str(path), stdout=asyncio.subprocess.PIPE, env=os.environ.copy()
+    )
+    acknowledged: list[str] = []
+    try:
+        assert child.stdout is not None
+        while len(acknowledged) < 500:
+            line = await asyncio.wait_for(child.stdout.readline(), 20)
+            assert line, "the child process died"
+            acknowledged.append(line.decode().strip())
+    finally:
+        child.send_signal(signal.SIGKILL)
+        await child.wait()
+
+    store = await opened(path)
+    try:
+        queue = await store.get_queue(key("q", account="1", region="r"))
+        assert queue is not None
+        with sqlite3.connect(path) as conn:
+            stored = {r[0] for r in conn.execute("SELECT message_id FROM messages")}
+        assert set(acknowledged) <= stored
+    finally:
+        await store.close()
