@@ -21,7 +21,7 @@ import uvloop
 
 from benchmarks import _machine
 from benchmarks._cluster import DEFAULT_SERVER_ARGV
-from benchmarks._report import Row, as_json, markdown_table
+from benchmarks._report import Row, as_json, busiest_other_cpu, markdown_table
 from benchmarks._suite import ALL_SCENARIOS, Settings, Suite
 
 RESULTS = Path(__file__).parent / "results"
@@ -45,7 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=shlex.join(DEFAULT_SERVER_ARGV),
         help="command that starts one node; {data_dir} is replaced (default: %(default)s)",
     )
-    p.add_argument("--profile", type=Path, help="py-spy record the (first) node during scenario 1 into this .svg/.json")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy record node 0 during scenario 1 into this file (.svg flame graph, .json speedscope, .txt raw)",
+    )
     p.add_argument("--reference-only", action="store_true", help="measure only the reference app(s)")
     p.add_argument("--output", type=Path, help="results file (default benchmarks/results/<date>-<backend>.md)")
     p.add_argument("--no-write", action="store_true", help="print the table, write no file")
@@ -98,12 +102,25 @@ def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, e
         f"{settings.connections} connections for SendMessage; pipeline 4 producers / 8 consumers, "
         f"{settings.pipeline_messages:,} messages; depth {settings.depth:,}.",
         "",
+        *_noise_warning(rows),
         markdown_table(rows),
         "",
     ]
     if error:
         lines += ["## Run stopped early", "", "```", error, "```", ""]
     return "\n".join(lines)
+
+
+def _noise_warning(rows: list[Row]) -> list[str]:
+    busiest = busiest_other_cpu(rows)
+    if busiest < 30:
+        return []
+    return [
+        f"**The machine was busy**: other processes took up to {busiest:.0f} % of a core during a window "
+        '(see the rows "other processes\' CPU"). Absolute numbers are low and noisy; ratios compare windows '
+        "taken moments apart and are the better guide, but still rough.",
+        "",
+    ]
 
 
 async def _run(settings: Settings) -> tuple[list[Row], str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from benchmarks._http import Client
-from benchmarks._procs import ServerProcess
+from benchmarks._procs import ServerProcess, machine_busy_s
 from benchmarks._sqs import Endpoint
 
 
@@ -37,6 +37,8 @@ class LoadResult:
     p99_ms: float
     server_cpu_s: float
     generator_cpu_s: float
+    other_cpu_s: float
+    db_cpu_s: float
     first_error: str
 
     @property
@@ -88,6 +90,7 @@ async def closed_loop(
     connections: int,
     duration_s: float,
     warmup_s: float,
+    db_cpu: Callable[[], float] | None = None,
 ) -> LoadResult:
     """Spread ``connections`` over ``endpoints`` round-robin and measure one window."""
     window = Window()
@@ -99,11 +102,14 @@ async def closed_loop(
     try:
         await asyncio.sleep(warmup_s)
         _raise_failed(tasks)
-        cpu0, gen0, t0 = sum(s.cpu_s() for s in servers), own_cpu_s(), time.perf_counter()
+        db = db_cpu or (lambda: 0.0)
+        cpu0, gen0, busy0, db0 = sum(s.cpu_s() for s in servers), own_cpu_s(), machine_busy_s(), db()
+        t0 = time.perf_counter()
         window.recording = True
         await asyncio.sleep(duration_s)
         window.recording = False
-        cpu1, gen1, t1 = sum(s.cpu_s() for s in servers), own_cpu_s(), time.perf_counter()
+        cpu1, gen1, busy1, db1 = sum(s.cpu_s() for s in servers), own_cpu_s(), machine_busy_s(), db()
+        t1 = time.perf_counter()
         _raise_failed(tasks)
     finally:
         window.stopping = True
@@ -119,6 +125,8 @@ async def closed_loop(
         p99_ms=percentile_ms(lat, 0.99),
         server_cpu_s=cpu1 - cpu0,
         generator_cpu_s=gen1 - gen0,
+        other_cpu_s=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (gen1 - gen0) - (db1 - db0)),
+        db_cpu_s=db1 - db0,
         first_error=window.first_error,
     )
 

@@ -89,6 +89,28 @@ async def wait_healthy(probe: Callable[[], Awaitable[bool]], timeout_s: float = 
     raise TimeoutError("server never became healthy")
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (``/proc/stat``): with the server's and the generator's
+    share subtracted, what other processes took during a window, i.e. how noisy the measurement was."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / _CLK_TCK
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of every local ``postgres`` process (the database's share of a Postgres-backed load)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                comm = Path(f"/proc/{entry}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "postgres":
+                total += _cpu_ticks(int(entry))
+    return total / _CLK_TCK
+
+
 def python_argv(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 

@@ -18,6 +18,7 @@ class Row:
     target: str = ""
     met: bool | None = None
     note: str = ""
+    shown: str = ""  # replaces the formatted value, e.g. "yes"/"no"
 
 
 def fmt(value: float) -> str:
@@ -38,9 +39,22 @@ def markdown_table(rows: list[Row]) -> str:
     for row in rows:
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
         met = "" if row.met is None else ("yes" if row.met else "**no**")
-        cells = [row.scenario, row.metric, f"{fmt(row.value)} {row.unit}".strip(), ratio, row.target, met, row.note]
+        cells = [
+            row.scenario,
+            row.metric,
+            row.shown or f"{fmt(row.value)} {row.unit}".strip(),
+            ratio,
+            row.target,
+            met,
+            row.note,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def busiest_other_cpu(rows: list[Row]) -> float:
+    """The most CPU (% of one core) that processes outside the benchmark took during any window."""
+    return max((row.value for row in rows if row.metric.startswith("other processes")), default=0.0)
 
 
 def as_json(rows: list[Row]) -> list[dict[str, object]]:

@@ -17,6 +17,7 @@ from benchmarks._http import Client
 from benchmarks._load import LoadResult, closed_loop
 from benchmarks._pgref import run_pg_reference
 from benchmarks._pipeline import PipelineResult, run_pipeline
+from benchmarks._procs import postgres_cpu_s
 from benchmarks._report import Row
 from benchmarks._sqs import (
     Endpoint,
@@ -58,6 +59,10 @@ class Settings:
 
 @dataclass
 class _Refs:
+    """The reference app stays up (idle) all run, and is re-measured right before each loosely send load,
+    so that each ratio compares two windows taken moments apart on a machine others may be loading."""
+
+    node: Node
     send: LoadResult
     pg_rate: float | None
 
@@ -70,19 +75,19 @@ class Suite:
         self.body = message_body(settings.body_size)
 
     async def run(self) -> list[Row]:
-        refs = await self._references()
-        for index, nodes in enumerate(self.s.nodes):
-            await self._run_cluster(refs, nodes, first=index == 0)
+        node = await start_reference(self.s.log_dir)
+        try:
+            refs = await self._references(node)
+            for index, nodes in enumerate(self.s.nodes):
+                await self._run_cluster(refs, nodes, first=index == 0)
+        finally:
+            node.server.stop()
         return self.rows
 
     # -- references --------------------------------------------------------------------------------
 
-    async def _references(self) -> _Refs:
-        node = await start_reference(self.s.log_dir)
-        try:
-            send = await self._send_load([node.endpoint], [node], "http://reference/000000000000/q")
-        finally:
-            node.server.stop()
+    async def _references(self, node: Node) -> _Refs:
+        send = await self._reference_send(node)
         self._send_rows("reference app", send, None)
         pg_rate = None
         if self.s.database:
@@ -91,7 +96,18 @@ class Suite:
             self.rows.append(
                 Row("storage reference (Postgres)", "messages/s insert→claim→delete, 4 conns", pg.rate, "msg/s")
             )
-        return _Refs(send, pg_rate)
+        return _Refs(node, send, pg_rate)
+
+    async def _reference_send(self, node: Node) -> LoadResult:
+        return await self._send_load([node.endpoint], [node], "http://reference/000000000000/q")
+
+    async def _measured_send(
+        self, refs: _Refs, cluster: Cluster, queue_url: str, profile: Path | None = None
+    ) -> LoadResult:
+        """Scenario 1 on ``queue_url``, preceded by a fresh reference window (kept in ``refs.send``)."""
+        refs.send = await self._reference_send(refs.node)
+        with _profiling(profile, cluster.servers[0].pid, self.s):
+            return await self._send_load(cluster.endpoints, cluster.nodes, queue_url)
 
     # -- loosely ------------------------------------------------------------------------------------
 
@@ -107,8 +123,7 @@ class Suite:
             pipe: PipelineResult | None = None
             if "send" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "send"))
-                with _profiling(self.s.profile if first else None, cluster.servers[0].pid, self.s):
-                    send = await self._send_load(cluster.endpoints, cluster.nodes, queues[-1])
+                send = await self._measured_send(refs, cluster, queues[-1], self.s.profile if first else None)
                 self._send_rows(f"1. SendMessage ({label})", send, refs.send)
             if "pipeline" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "pipe"))
@@ -119,7 +134,7 @@ class Suite:
                 await self._wake(cluster, queues[-1], label)
             if first and ("depth" in self.s.scenarios or "memory" in self.s.scenarios):
                 if "depth" in self.s.scenarios:
-                    send, pipe = await self._empty_baselines(cluster, queues, send, pipe)
+                    send, pipe = await self._empty_baselines(refs, cluster, queues, send, pipe)
                 queues.append(await self._queue(cluster, "deep"))
                 await self._depth(cluster, queues[-1], label, refs, send, pipe)
         finally:
@@ -138,11 +153,18 @@ class Suite:
             self.s.connections,
             self.s.duration_s,
             self.s.warmup_s,
+            db_cpu=postgres_cpu_s if self.s.database else None,
         )
 
     async def _pipeline(self, cluster: Cluster, queue_url: str, strict: bool) -> PipelineResult:
         return await run_pipeline(
-            cluster.endpoints, cluster.servers, queue_url, self.s.pipeline_messages, wait_s=2, strict=strict
+            cluster.endpoints,
+            cluster.servers,
+            queue_url,
+            self.s.pipeline_messages,
+            wait_s=2,
+            timeout_s=max(60.0, self.s.pipeline_messages / 500),
+            strict=strict,
         )
 
     async def _wake(self, cluster: Cluster, queue_url: str, label: str) -> None:
@@ -157,12 +179,12 @@ class Suite:
         ]
 
     async def _empty_baselines(
-        self, cluster: Cluster, queues: list[str], send: LoadResult | None, pipe: PipelineResult | None
+        self, refs: _Refs, cluster: Cluster, queues: list[str], send: LoadResult | None, pipe: PipelineResult | None
     ) -> tuple[LoadResult, PipelineResult]:
         """Scenario 4 compares with scenarios 1 and 2 on empty queues; measure them if they did not run."""
         if send is None:
             queues.append(await self._queue(cluster, "send"))
-            send = await self._send_load(cluster.endpoints, cluster.nodes, queues[-1])
+            send = await self._measured_send(refs, cluster, queues[-1])
         if pipe is None:
             queues.append(await self._queue(cluster, "pipe"))
             pipe = await self._pipeline(cluster, queues[-1], strict=True)
@@ -189,7 +211,7 @@ class Suite:
                 )
             )
         if empty_send is not None and empty_pipe is not None:
-            deep_send = await self._send_load(cluster.endpoints, cluster.nodes, queue_url)
+            deep_send = await self._measured_send(refs, cluster, queue_url)
             deep_pipe = await self._pipeline(cluster, queue_url, strict=False)
             self._send_rows(scenario + " SendMessage", deep_send, refs.send)
             self._pipeline_rows(scenario + " pipeline", deep_pipe, refs)
@@ -259,8 +281,30 @@ class Suite:
                 "µs",
                 r.cpu_us_per_request / ref.cpu_us_per_request if ref else None,
             ),
-            Row(scenario, "generator CPU (of 1 core)", r.generator_cpu_s / r.elapsed_s * 100, "%"),
+            *(
+                [Row(scenario, "PostgreSQL CPU per request", r.db_cpu_s / max(r.requests, 1) * 1e6, "µs")]
+                if self.s.database and ref
+                else []
+            ),
+            Row(scenario, "generator CPU (% of one core)", r.generator_cpu_s / r.elapsed_s * 100, "%"),
+            Row(
+                scenario,
+                "other processes' CPU (% of one core)",
+                r.other_cpu_s / r.elapsed_s * 100,
+                "%",
+                note="noise: what the rest of the machine used",
+            ),
         ]
+        if ref:
+            self.rows.append(
+                Row(
+                    scenario,
+                    "reference req/s, measured just before",
+                    ref.rate,
+                    "req/s",
+                    note=f"reference p99 {ref.p99_ms:.2f} ms, other CPU {ref.other_cpu_s / ref.elapsed_s * 100:.0f} %",
+                )
+            )
 
     def _pipeline_rows(self, scenario: str, p: PipelineResult, refs: _Refs) -> None:
         base = refs.pg_rate or refs.send.rate
@@ -287,6 +331,7 @@ class Suite:
                 "yes",
                 p.accounted,
                 f"{p.messages:,} deleted, {p.missing} missing, {p.double_deletes} double, {p.failed_entries} failed",
+                shown="yes" if p.accounted else "no",
             ),
             Row(scenario, "server CPU per message", p.server_cpu_s / max(p.messages, 1) * 1e6, "µs"),
         ]
@@ -318,7 +363,7 @@ def _profiling(out: Path | None, pid: int, settings: Settings) -> Iterator[None]
         yield
         return
     seconds = math.ceil(settings.warmup_s + settings.duration_s)
-    fmt = "speedscope" if out.suffix == ".json" else "flamegraph"
+    fmt = {".json": "speedscope", ".txt": "raw"}.get(out.suffix, "flamegraph")
     argv = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
     proc = subprocess.Popen([*argv, "--format", fmt, "--output", str(out)], stdout=subprocess.DEVNULL)
     try:
