@@ -37,7 +37,11 @@ def _serialization_error(expected: str, value: Any, path: str) -> WireError:
 
 
 def decode(shape: Shape | None, body: bytes) -> dict[str, Any]:
-    """The operation input as a dict in AWS member names, type-checked against ``shape``."""
+    """The operation input as a dict in AWS member names, type-checked against ``shape``.
+
+    Only the input's own required members are checked here; nested ones are the service's to
+    report, as in the Query codec.
+    """
     try:
         document = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError as exc:
@@ -46,10 +50,10 @@ def decode(shape: Shape | None, body: bytes) -> dict[str, Any]:
         raise _serialization_error("an object", document, "")
     if shape is None:
         return {}
-    return _structure(shape, document, "")
+    return _structure(shape, document, "", check_required=True)
 
 
-def _structure(shape: Shape, value: Any, path: str) -> dict[str, Any]:
+def _structure(shape: Shape, value: Any, path: str, check_required: bool = False) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _serialization_error("an object", value, path)
     out: dict[str, Any] = {}
@@ -57,8 +61,9 @@ def _structure(shape: Shape, value: Any, path: str) -> dict[str, Any]:
         item = value.get(name)
         if item is not None:
             out[name] = _value(member.shape, item, f"{path}{name}")
-    for name in sorted(shape.required - out.keys()):
-        raise MissingParameter(f"The request must contain the parameter {path}{name}.")
+    missing = sorted(shape.required - out.keys()) if check_required else []
+    if missing:
+        raise MissingParameter(f"The request must contain the parameter {missing[0]}.")
     return out
 
 

@@ -72,22 +72,25 @@ def _tree(params: Mapping[str, str]) -> _Node:
 def decode(shape: Shape | None, params: Mapping[str, str]) -> dict[str, Any]:
     """The operation input as a dict in AWS member names, typed by ``shape``.
 
-    Raises `MissingParameter` for absent required members and `InvalidParameterValue` for values
-    that do not convert to their member's type.
+    Raises `MissingParameter` for absent required members of the input itself and
+    `InvalidParameterValue` for values that do not convert to their member's type. Required members
+    of nested structures (a batch entry's Id, an attribute's DataType) are left to the service,
+    which reports them with the messages AWS uses for each.
     """
     if shape is None:
         return {}
-    return _structure(shape, _tree(params), "")
+    return _structure(shape, _tree(params), "", check_required=True)
 
 
-def _structure(shape: Shape, node: _Node, path: str) -> dict[str, Any]:
+def _structure(shape: Shape, node: _Node, path: str, check_required: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, member in shape.members.items():
         child = _member_node(member, node)
         if child is not None:
             out[name] = _value(member.shape, child, f"{path}{member.serialized_name}")
-    for name in sorted(shape.required - out.keys()):
-        raise MissingParameter(f"The request must contain the parameter {path}{shape.members[name].serialized_name}.")
+    missing = sorted(shape.required - out.keys()) if check_required else []
+    if missing:
+        raise MissingParameter(f"The request must contain the parameter {shape.members[missing[0]].serialized_name}.")
     return out
 
 

@@ -16,8 +16,6 @@ from typing import Any
 
 __all__ = ["Member", "OperationModel", "ServiceModel", "Shape", "load_service_model"]
 
-SCALAR_TYPES = frozenset({"string", "integer", "long", "boolean", "blob", "timestamp", "double", "float"})
-
 
 @dataclass(slots=True, eq=False)
 class Shape:
@@ -33,10 +31,6 @@ class Shape:
     key: Member | None = None
     value: Member | None = None
     exception: bool = False
-
-    @property
-    def is_scalar(self) -> bool:
-        return self.type_name in SCALAR_TYPES
 
 
 @dataclass(frozen=True, slots=True)

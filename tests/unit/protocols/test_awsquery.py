@@ -151,16 +151,15 @@ def test_decode_missing_required_names_the_parameter() -> None:
         decode("SendMessage", {"QueueUrl": "u"})
     with pytest.raises(MissingParameter, match=r"Attribute\.1\.Value"):
         decode("CreateQueue", {"QueueName": "q", "Attribute.1.Name": "DelaySeconds"})
-    with pytest.raises(MissingParameter, match=r"MessageAttribute\.1\.Value\.DataType"):
-        decode(
-            "SendMessage",
-            {
-                "QueueUrl": "u",
-                "MessageBody": "b",
-                "MessageAttribute.1.Name": "n",
-                "MessageAttribute.1.Value.StringValue": "v",
-            },
-        )
+
+    # A nested structure's required members (DataType here) are the service's to report.
+    form = {
+        "QueueUrl": "u",
+        "MessageBody": "b",
+        "MessageAttribute.1.Name": "n",
+        "MessageAttribute.1.Value.StringValue": "v",
+    }
+    assert decode("SendMessage", form)["MessageAttributes"] == {"n": {"StringValue": "v"}}
 
 
 def test_decode_boolean_and_ignores_unknown_keys() -> None:

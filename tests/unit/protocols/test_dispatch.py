@@ -112,9 +112,10 @@ def test_query_posted_to_queue_url_path_names_the_queue() -> None:
     assert queues.last("purge_queue") == (QueueKey("123456789012", "us-east-1", "jobs"),)
 
 
-def test_invalid_queue_url_is_invalid_address() -> None:
-    response = run(query_request(b"Action=PurgeQueue&QueueUrl=nonsense"))
-    assert xml_code(response) == "InvalidAddress"
+def test_queue_url_without_queue_path_is_non_existent_queue() -> None:
+    for url in (b"nonsense", b"http%3A%2F%2Fh%2F", b"http%3A%2F%2Fh%2Fa%2Fb%2Fc", b"http%3A%2F%2F%5B%3A%3A1%2Fa%2Fb"):
+        response = run(query_request(b"Action=PurgeQueue&QueueUrl=" + url))
+        assert xml_code(response) == "AWS.SimpleQueueService.NonExistentQueue"
 
 
 def test_aws_style_queue_url_carries_its_region() -> None:
@@ -130,6 +131,13 @@ def test_credential_gives_account_and_region() -> None:
     response = run(json_request("AmazonSQS.CreateQueue", b'{"QueueName": "q"}', authorization=auth), queues)
     assert orjson.loads(response.body) == {"QueueUrl": "http://h:1/111122223333/q"}
     assert queues.last("create_queue")[0] == QueueKey("111122223333", "eu-central-1", "q")
+
+
+def test_presigned_credential_in_query_string_gives_account() -> None:
+    queues = FakeQueues()
+    qs = b"Action=CreateQueue&QueueName=q&X-Amz-Credential=444455556666%2F20240101%2Fus-west-1%2Fsqs%2Faws4_request"
+    run(query_request(b"", method="GET", qs=qs), queues)
+    assert queues.last("create_queue")[0] == QueueKey("444455556666", "us-west-1", "q")
 
 
 def test_non_numeric_access_key_uses_default_account_and_public_url() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from loosely.core import errors as core
 from loosely.protocols.errors import INTERNAL_FAILURE, AwsError, ErrorTable
 
-__all__ = ["INVALID_ADDRESS", "SQS_ERRORS", "SQS_ERROR_TABLE"]
+__all__ = ["SQS_ERRORS", "SQS_ERROR_TABLE"]
 
 _PREFIX = "AWS.SimpleQueueService."
 
@@ -45,8 +45,5 @@ SQS_ERRORS: dict[type[BaseException], AwsError] = {
     core.ServiceUnavailable: AwsError("ServiceUnavailable", "ServiceUnavailable", 503, sender_fault=False),
     core.LooselyError: INTERNAL_FAILURE,
 }
-
-# A QueueUrl that does not name a queue of this endpoint (no core condition: only the wire sees URLs).
-INVALID_ADDRESS = AwsError("InvalidAddress", "InvalidAddress", 404)
 
 SQS_ERROR_TABLE = ErrorTable(SQS_ERRORS)

@@ -64,7 +64,7 @@ def _attribute_values_out(values: dict[str, MessageAttributeValue] | Any) -> dic
 
 def _send_request(p: Params) -> SendRequest:
     return SendRequest(
-        body=p.string("MessageBody"),
+        body=p.opt_string("MessageBody") or "",
         delay_s=p.opt_integer("DelaySeconds"),
         message_attributes=_attribute_values(p, "MessageAttributes"),
         system_attributes=_attribute_values(p, "MessageSystemAttributes"),
@@ -215,7 +215,7 @@ async def send_message(ctx: OperationContext, p: Params) -> Out:
 
 @operation("SendMessageBatch")
 async def send_message_batch(ctx: OperationContext, p: Params) -> Out:
-    entries = [(e.string("Id"), _send_request(e)) for e in p.structs("Entries")]
+    entries = [(e.opt_string("Id") or "", _send_request(e)) for e in p.structs("Entries")]
     result = await ctx.server.queues.send_message_batch(_key(ctx, p), entries, _sender_id(ctx))
     return {
         "Successful": [{"Id": entry_id, **_sent_out(sent)} for entry_id, sent in result.successful],
@@ -246,7 +246,7 @@ async def delete_message(ctx: OperationContext, p: Params) -> None:
 
 @operation("DeleteMessageBatch")
 async def delete_message_batch(ctx: OperationContext, p: Params) -> Out:
-    entries = [(e.string("Id"), e.string("ReceiptHandle")) for e in p.structs("Entries")]
+    entries = [(e.opt_string("Id") or "", e.opt_string("ReceiptHandle") or "") for e in p.structs("Entries")]
     result = await ctx.server.queues.delete_message_batch(_key(ctx, p), entries)
     return {
         "Successful": [{"Id": entry_id} for entry_id, _ in result.successful],

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import QueueKey
-from loosely.protocols.errors import WireError
-from loosely.protocols.sqs.errors import INVALID_ADDRESS
 
 __all__ = ["key_from_url", "queue_path", "queue_url"]
 
@@ -32,14 +31,18 @@ def queue_path(path: str) -> tuple[str, str] | None:
 
 
 def key_from_url(url: str, default_region: str) -> QueueKey:
-    """The queue a QueueUrl names; `WireError` InvalidAddress when it has no ``/{account}/{name}`` path."""
+    """The queue a QueueUrl names.
+
+    A URL without an ``/{account}/{name}`` path names no queue: AWS answers NonExistentQueue for it
+    (InvalidAddress is about the endpoint a request was sent to, not about the QueueUrl).
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         parts = None
     named = queue_path(parts.path) if parts is not None else None
     if parts is None or named is None:
-        raise WireError(INVALID_ADDRESS, f"The address {url} is not valid for this endpoint.")
+        raise QueueDoesNotExist()
     host = _AWS_HOST_RE.fullmatch(parts.hostname or "")
     region = host.group(1) if host else default_region
     return QueueKey(account_id=named[0], region=region, name=named[1])
