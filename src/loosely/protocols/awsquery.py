@@ -17,6 +17,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -94,13 +95,19 @@ def _structure(shape: Shape, node: _Node, path: str, check_required: bool = Fals
     return out
 
 
-def _member_node(member: Member, node: _Node) -> _Node | None:
-    """The subtree holding ``member``: its Query name first, then its plain member name."""
+@cache
+def _query_names(member: Member) -> tuple[str, ...]:
+    """Where ``member`` may appear: a flattened list's item name, its Query name, its member name."""
     names = [member.serialized_name, member.name]
     item = member.shape.member
     if member.shape.type_name == "list" and item is not None and item.location_name and member.is_flattened:
         names.insert(0, item.location_name)
-    for name in names:
+    return tuple(dict.fromkeys(names))
+
+
+def _member_node(member: Member, node: _Node) -> _Node | None:
+    """The subtree holding ``member``, under the first of its names that the request uses."""
+    for name in _query_names(member):
         child = node.children.get(name)
         if child is not None:
             return child
