@@ -1,0 +1,447 @@
+"""Message operations of the PostgreSQL store: each function is one atomic step on one connection.
+
+Functions take a pooled connection (autocommit) and the store's statements. A single statement
+needs no explicit transaction (PostgreSQL makes it atomic); several statements run inside
+``conn.transaction()``, and where no decision is needed between them, inside ``conn.pipeline()``
+so the whole transaction costs one network round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from loosely.core.errors import QueueDoesNotExist
+from loosely.core.queues.models import (
+    ClaimRequest,
+    ClaimResult,
+    DeleteOutcome,
+    MessageRef,
+    NewMessage,
+    SendOutcome,
+    StoredMessage,
+    VisibilityOutcome,
+)
+from loosely.storage.postgres._fifo import Candidate, FifoPlan, plan_fifo_claim
+from loosely.storage.postgres._sql import Sql
+
+Conn = AsyncConnection[tuple[Any, ...]]
+Row = tuple[Any, ...]
+
+_MAX_CLAIM_ROUNDS = 4  # rounds of a claim that keeps looking after dead-letter moves or expired rows
+_SCAN_GROWTH = 4  # each round of a standard claim that moved dead letters looks this many times further
+_MAX_SCAN = 1_000
+
+
+def stored_message(row: Row) -> StoredMessage:
+    """A row of ``{M}`` columns (see _sql.MESSAGE_COLUMNS) as a StoredMessage."""
+    return StoredMessage(
+        row_id=row[0],
+        message_id=row[1],
+        body=row[2],
+        meta=row[3],
+        sent_ms=row[4],
+        receive_count=row[5],
+        first_receive_ms=row[6],
+        group_id=row[7],
+        dead_letter_source_arn=row[8],
+    )
+
+
+def _message_arrays(messages: Sequence[NewMessage]) -> dict[str, Any]:
+    return {
+        "message_ids": [m.message_id for m in messages],
+        "bodies": [m.body for m in messages],
+        "metas": [m.meta for m in messages],
+        "sent": [m.sent_ms for m in messages],
+        "visible": [m.visible_at_ms for m in messages],
+        "groups": [m.group_id for m in messages],
+    }
+
+
+# ---- sends ----
+
+
+async def send_standard(
+    conn: Conn, sql: Sql, channel: str, queue_id: int, messages: Sequence[NewMessage]
+) -> list[SendOutcome]:
+    """One statement: insert the batch and queue the wake-up for commit."""
+    params = _message_arrays(messages) | {"q": queue_id, "channel": channel}
+    cur = await conn.execute(sql.send_standard, params)
+    ids = {message_id: row_id for row_id, message_id in await cur.fetchall()}
+    if not ids:
+        raise QueueDoesNotExist()
+    return [SendOutcome(message_id=m.message_id, sequence=ids[m.message_id]) for m in messages]
+
+
+async def send_fifo(
+    conn: Conn, sql: Sql, channel: str, queue_id: int, messages: Sequence[NewMessage], now_ms: int, window_ms: int
+) -> list[SendOutcome]:
+    """Lock the groups, store the non-duplicates, settle new groups and notify: one round trip.
+
+    A key repeated within the batch is resolved here (the first occurrence is the original), so
+    the database sees each key once per statement.
+    """
+    unique: list[NewMessage] = []
+    position: list[int] = []  # for each message, the position in `unique` of its representative
+    first_of: dict[str, int] = {}
+    for m in messages:
+        if m.dedup_key is not None and m.dedup_key in first_of:
+            position.append(first_of[m.dedup_key])
+            continue
+        if m.dedup_key is not None:
+            first_of[m.dedup_key] = len(unique)
+        position.append(len(unique))
+        unique.append(m)
+    groups = sorted({m.group_id or "" for m in unique})
+    pairs = {"queue_ids": [queue_id] * len(groups), "group_ids": groups}
+    params = _message_arrays(unique) | {
+        "groups": [m.group_id or "" for m in unique],
+        "dedup_keys": [m.dedup_key for m in unique],
+        "q": queue_id,
+        "now": now_ms,
+        "window": window_ms,
+    }
+    async with conn.pipeline(), conn.transaction():
+        await conn.execute(sql.lock_group_pairs, pairs)
+        cur = await conn.execute(sql.send_fifo, params)
+        await conn.execute(sql.settle_new_groups, pairs)
+        await conn.execute(sql.notify, {"channel": channel, "queue_ids": [queue_id]})
+    rows = await cur.fetchall()
+    if not rows:
+        raise QueueDoesNotExist()
+    stored = await _unique_outcomes(conn, sql, queue_id, unique, rows, now_ms)
+    outcomes: list[SendOutcome] = []
+    seen: set[int] = set()
+    for pos in position:
+        rep = stored[pos]
+        outcomes.append(SendOutcome(rep.message_id, rep.sequence, rep.duplicate or pos in seen))
+        seen.add(pos)
+    return outcomes
+
+
+async def _unique_outcomes(
+    conn: Conn, sql: Sql, queue_id: int, unique: Sequence[NewMessage], rows: Sequence[Row], now_ms: int
+) -> list[SendOutcome]:
+    """The outcome of each message sent to the database, by position.
+
+    A key claimed by a concurrent sender after the statement's snapshot is looked up again.
+    """
+    outcomes: list[SendOutcome | None] = [None] * len(unique)
+    for ordinal, row_id, message_id, was_stored, orig_id, orig_seq, _expires in rows:
+        if was_stored:
+            outcomes[ordinal - 1] = SendOutcome(message_id, row_id)
+        elif orig_id is not None:
+            outcomes[ordinal - 1] = SendOutcome(orig_id, orig_seq, duplicate=True)
+    missing = {unique[i].dedup_key: i for i, o in enumerate(outcomes) if o is None}
+    if missing:
+        cur = await conn.execute(sql.dedup_lookup, {"q": queue_id, "keys": list(missing), "now": now_ms})
+        for key, orig_id, orig_seq in await cur.fetchall():
+            outcomes[missing[key]] = SendOutcome(orig_id, orig_seq, duplicate=True)
+    if any(o is None for o in outcomes):
+        raise RuntimeError("deduplication key vanished while sending")  # an invariant, not a client error
+    return [o for o in outcomes if o is not None]
+
+
+# ---- claims ----
+
+
+async def claim_standard(conn: Conn, sql: Sql, queue_id: int, request: ClaimRequest) -> ClaimResult:
+    """One statement per round: SKIP LOCKED candidates, dead letters moved, the rest claimed."""
+    params: dict[str, Any] = {
+        "q": queue_id,
+        "now": request.now_ms,
+        "until": request.visible_until_ms,
+        "n": request.max_messages,
+    }
+    dead_letter = request.dead_letter
+    if dead_letter is None:
+        cur = await conn.execute(sql.claim_standard, params)
+        return ClaimResult(sorted((stored_message(row) for row in await cur.fetchall()), key=lambda m: m.row_id))
+    params |= {
+        "dlq": dead_letter.queue_id,
+        "max_receives": dead_letter.max_receive_count,
+        "source_arn": dead_letter.source_arn,
+    }
+    messages: list[StoredMessage] = []
+    moved = 0
+    scan = request.max_messages
+    for _ in range(_MAX_CLAIM_ROUNDS):
+        params["n"] = request.max_messages - len(messages)
+        params["scan"] = max(scan, params["n"])
+        cur = await conn.execute(sql.claim_standard_dlq, params)
+        rows = await cur.fetchall()
+        moved_now = rows[0][0]
+        moved += moved_now
+        messages += sorted((stored_message(row[1:]) for row in rows if row[1] is not None), key=lambda m: m.row_id)
+        if moved_now == 0 or len(messages) >= request.max_messages:
+            break
+        scan = min(scan * _SCAN_GROWTH, _MAX_SCAN)  # a backlog of dead letters: pass over it faster
+    return ClaimResult(messages, moved_to_dead_letter=moved)
+
+
+async def claim_fifo(
+    conn: Conn, sql: Sql, channel: str, queue_id: int, request: ClaimRequest
+) -> tuple[ClaimResult, list[int]]:
+    """Lock ready groups, take their visible prefixes, move dead letters, recompute the groups.
+
+    Two round trips in the common case: the candidates (a decision is made on them), then the
+    writes and the commit, pipelined. Returns the result and the queues to wake (a DLQ that
+    received messages).
+    """
+    dead_letter = request.dead_letter
+    max_receives = dead_letter.max_receive_count if dead_letter else None
+    plan = FifoPlan()
+    async with conn.pipeline(), conn.transaction():
+        for _ in range(_MAX_CLAIM_ROUNDS):
+            remaining = request.max_messages - len(plan.claim_ids)
+            params = {
+                "q": queue_id,
+                "now": request.now_ms,
+                "seen": plan.seen_groups,
+                "n": remaining,
+                "max_receives": max_receives,
+            }
+            cur = await conn.execute(sql.fifo_candidates, params)
+            rows = await cur.fetchall()
+            step = plan_fifo_claim((Candidate(*row) for row in rows), request.now_ms, remaining, max_receives)
+            plan.claim_ids += step.claim_ids
+            plan.move_ids += step.move_ids
+            plan.touched_groups += step.touched_groups
+            plan.seen_groups += step.seen_groups
+            if not step.short or not rows or len(plan.claim_ids) >= request.max_messages:
+                break
+        moved_cur = claim_cur = None
+        if plan.move_ids and dead_letter is not None:
+            moved_cur = await conn.execute(
+                sql.move_to_dlq,
+                {
+                    "dlq": dead_letter.queue_id,
+                    "ids": plan.move_ids,
+                    "now": request.now_ms,
+                    "source_arn": dead_letter.source_arn,
+                    "channel": channel,
+                },
+            )
+        if plan.claim_ids:
+            claim_cur = await conn.execute(
+                sql.claim_ids, {"ids": plan.claim_ids, "now": request.now_ms, "until": request.visible_until_ms}
+            )
+        if plan.touched_groups:
+            groups = {"queue_ids": [queue_id] * len(plan.touched_groups), "group_ids": plan.touched_groups}
+            await conn.execute(sql.recompute_groups, groups)
+        if claim_cur is not None and request.attempt_id is not None:
+            await save_attempt(conn, sql, queue_id, request, plan.claim_ids)
+    moved = (await moved_cur.fetchone() or (0,))[0] if moved_cur is not None else 0
+    messages: list[StoredMessage] = []
+    if claim_cur is not None:
+        order = {row_id: i for i, row_id in enumerate(plan.claim_ids)}
+        messages = sorted((stored_message(r) for r in await claim_cur.fetchall()), key=lambda m: order[m.row_id])
+    woken = [dead_letter.queue_id] if moved and dead_letter is not None else []
+    return ClaimResult(messages, moved_to_dead_letter=moved), woken
+
+
+async def next_visible(conn: Conn, sql: Sql, queue_id: int, now_ms: int, fifo: bool) -> int | None:
+    """When the queue next has something to hand out (after an empty claim), or None.
+
+    Raises QueueDoesNotExist: an empty claim is where a deleted queue shows.
+    """
+    statement = sql.next_visible_fifo if fifo else sql.next_visible_standard
+    cur = await conn.execute(statement, {"q": queue_id, "now": now_ms})
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        raise QueueDoesNotExist()
+    return None if row[1] is None else int(row[1])
+
+
+async def replay_attempt(
+    conn: Conn, sql: Sql, queue_id: int, request: ClaimRequest, fifo: bool
+) -> list[StoredMessage] | None:
+    """The messages of an earlier claim with this attempt id, their visibility restarted; or None.
+
+    Repeatable while the attempt is within its window and every message it handed out is still
+    in flight from it, unmodified (not deleted, received again or given another visibility).
+    """
+    params: dict[str, Any] = {"q": queue_id, "attempt": request.attempt_id, "now": request.now_ms}
+    async with conn.transaction():
+        cur = await conn.execute(sql.attempt_lookup, params)
+        attempt = await cur.fetchone()
+        if attempt is None:
+            return None
+        row_ids, counts, visible_at_ms = attempt
+        if visible_at_ms <= request.now_ms or not row_ids:
+            return None
+        groups = await _lock_groups_of_rows(conn, sql, queue_id, row_ids) if fifo else []
+        cur = await conn.execute(sql.attempt_messages, {"q": queue_id, "ids": row_ids})
+        current = {row[0]: row for row in await cur.fetchall()}
+        for row_id, count in zip(row_ids, counts, strict=True):
+            row = current.get(row_id)
+            if row is None or row[5] != count or row[9] != visible_at_ms:
+                return None
+        params |= {"ids": row_ids, "until": request.visible_until_ms}
+        await conn.execute(sql.attempt_restart, params)
+        if groups:
+            await conn.execute(sql.recompute_groups, {"queue_ids": [queue_id] * len(groups), "group_ids": groups})
+    return [stored_message(current[row_id]) for row_id in row_ids]
+
+
+async def save_attempt(conn: Conn, sql: Sql, queue_id: int, request: ClaimRequest, row_ids: Sequence[int]) -> None:
+    """Remember what this attempt handed out, until the attempt window ends."""
+    params = {
+        "q": queue_id,
+        "attempt": request.attempt_id,
+        "ids": list(row_ids),
+        "until": request.visible_until_ms,
+        "expires": request.now_ms + request.attempt_window_ms,
+    }
+    await conn.execute(sql.attempt_save, params)
+
+
+# ---- deletes and visibility ----
+
+
+def _delete_outcomes(refs: Sequence[MessageRef], rows: Sequence[Row]) -> list[DeleteOutcome]:
+    """Outcomes as if the refs were deleted one after another (a repeated ref finds its message gone)."""
+    gone: set[int] = set()
+    outcomes: list[DeleteOutcome] = []
+    for ref, (_ord, deleted, exists) in zip(refs, rows, strict=True):
+        if ref.row_id in gone or not exists:
+            outcomes.append(DeleteOutcome.GONE)
+        elif deleted:
+            outcomes.append(DeleteOutcome.DELETED)
+            gone.add(ref.row_id)
+        else:
+            outcomes.append(DeleteOutcome.STALE)
+    return outcomes
+
+
+def _visibility_outcome(changed: bool, exists: bool) -> VisibilityOutcome:
+    if changed:
+        return VisibilityOutcome.CHANGED
+    return VisibilityOutcome.NOT_IN_FLIGHT if exists else VisibilityOutcome.GONE
+
+
+async def delete_refs(
+    conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef], fifo: bool
+) -> list[DeleteOutcome]:
+    """Delete messages whose current receive matches; on FIFO queues under their group locks."""
+    ids = [r.row_id for r in refs]
+    params = {"q": queue_id, "ids": ids, "counts": [r.receive_count for r in refs]}
+    if not fifo:
+        cur = await conn.execute(sql.delete_refs, params)
+        return _delete_outcomes(refs, await cur.fetchall())
+    async with conn.transaction():
+        groups = await _lock_groups_of_rows(conn, sql, queue_id, ids)
+        async with conn.pipeline():
+            cur = await conn.execute(sql.delete_refs, params)
+            if groups:
+                await conn.execute(sql.recompute_groups, {"queue_ids": [queue_id] * len(groups), "group_ids": groups})
+    return _delete_outcomes(refs, await cur.fetchall())
+
+
+async def change_visibility(
+    conn: Conn,
+    sql: Sql,
+    channel: str,
+    queue_id: int,
+    changes: Sequence[tuple[MessageRef, int]],
+    now_ms: int,
+    fifo: bool,
+) -> tuple[list[VisibilityOutcome], bool]:
+    """Set the visibility of in-flight messages; return outcomes and whether any became visible now.
+
+    A batch that names one message twice is applied in rounds, one occurrence per round, so the
+    outcome is the same as applying the changes one after another.
+    """
+    rounds = _rounds(changes)
+    ids = sorted({ref.row_id for ref, _ in changes})
+    results: list[Row] = []
+    if not fifo and len(rounds) == 1:
+        cur = await conn.execute(sql.change_visibility, _visibility_params(queue_id, rounds[0], now_ms, channel))
+        results = await cur.fetchall()
+    else:
+        async with conn.transaction():
+            groups = await _lock_groups_of_rows(conn, sql, queue_id, ids) if fifo else []
+            for changes_once in rounds:
+                params = _visibility_params(queue_id, changes_once, now_ms, channel)
+                cur = await conn.execute(sql.change_visibility, params)
+                results += await cur.fetchall()
+            if groups:
+                await conn.execute(sql.recompute_groups, {"queue_ids": [queue_id] * len(groups), "group_ids": groups})
+    by_index = {index: row for index, row in zip((i for r in rounds for i, _ in r), results, strict=True)}
+    outcomes = [_visibility_outcome(by_index[i][1], by_index[i][2]) for i in range(len(changes))]
+    return outcomes, any(row[3] for row in results)
+
+
+def _rounds(changes: Sequence[tuple[MessageRef, int]]) -> list[list[tuple[int, tuple[MessageRef, int]]]]:
+    """Split (index, change) pairs into rounds in which each message appears at most once."""
+    rounds: list[list[tuple[int, tuple[MessageRef, int]]]] = []
+    seen: list[set[int]] = []
+    for index, change in enumerate(changes):
+        row_id = change[0].row_id
+        depth = next((d for d in range(len(seen) - 1, -1, -1) if row_id in seen[d]), -1) + 1
+        if depth == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[depth].append((index, change))
+        seen[depth].add(row_id)
+    return rounds
+
+
+def _visibility_params(
+    queue_id: int, changes: Sequence[tuple[int, tuple[MessageRef, int]]], now_ms: int, channel: str
+) -> dict[str, Any]:
+    return {
+        "q": queue_id,
+        "ids": [ref.row_id for _, (ref, _v) in changes],
+        "counts": [ref.receive_count for _, (ref, _v) in changes],
+        "visible": [visible_at for _, (_r, visible_at) in changes],
+        "now": now_ms,
+        "channel": channel,
+    }
+
+
+async def _lock_groups_of_rows(conn: Conn, sql: Sql, queue_id: int, ids: Sequence[int]) -> list[str]:
+    cur = await conn.execute(sql.lock_groups_of_rows, {"q": queue_id, "ids": list(ids)})
+    return [row[0] for row in await cur.fetchall()]
+
+
+# ---- expiry ----
+
+
+async def expire(conn: Conn, sql: Sql, now_ms: int, limit: int) -> int:
+    """Delete up to ``limit`` expired messages; FIFO ones only under their (free) group locks."""
+    cur = await conn.execute(sql.expiry_candidates, {"now": now_ms, "limit": limit})
+    rows = await cur.fetchall()
+    plain = [row_id for row_id, _q, group_id, fifo in rows if not (fifo and group_id is not None)]
+    grouped = [(row_id, q, group_id) for row_id, q, group_id, fifo in rows if fifo and group_id is not None]
+    deleted = 0
+    if plain:
+        cur = await conn.execute(sql.delete_expired, {"ids": plain, "now": now_ms})
+        deleted += cur.rowcount
+    if grouped:
+        deleted += await _expire_grouped(conn, sql, grouped, now_ms)
+    async with conn.pipeline():
+        await conn.execute(sql.expire_dedup, {"now": now_ms, "limit": limit})
+        await conn.execute(sql.expire_attempts, {"now": now_ms, "limit": limit})
+    return deleted
+
+
+async def _expire_grouped(conn: Conn, sql: Sql, rows: Sequence[tuple[int, int, str]], now_ms: int) -> int:
+    pairs = sorted({(queue_id, group_id) for _id, queue_id, group_id in rows})
+    async with conn.transaction():
+        cur = await conn.execute(
+            sql.lock_group_pairs_skip, {"queue_ids": [p[0] for p in pairs], "group_ids": [p[1] for p in pairs]}
+        )
+        locked = {(queue_id, group_id) for queue_id, group_id in await cur.fetchall()}
+        ids = [row_id for row_id, queue_id, group_id in rows if (queue_id, group_id) in locked]
+        if not ids:
+            return 0
+        async with conn.pipeline():
+            cur = await conn.execute(sql.delete_expired, {"ids": ids, "now": now_ms})
+            await conn.execute(
+                sql.recompute_groups, {"queue_ids": [p[0] for p in locked], "group_ids": [p[1] for p in locked]}
+            )
+        return cur.rowcount

@@ -1,0 +1,505 @@
+"""PostgresStore: the queue store shared by many loosely nodes through one PostgreSQL database.
+
+Every operation borrows a pooled autocommit connection, runs one statement or one short
+transaction (see `_messages` and `_sql` for the locking rules), and returns it. Nothing is cached
+that another node could change, except facts that never change for a queue id (whether it is
+FIFO): ids are never reused, so that cache cannot go stale.
+
+Failure behaviour: an operation that cannot get a connection within ``pool_timeout_s``, or that
+does not finish within its deadline, raises ``ServiceUnavailable`` instead of hanging; the
+connection it used is cancelled in the background. Dead connections are purged by checking the
+pool as soon as one fails, and both the pool and the LISTEN connection reconnect on their own
+when the database comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg_pool
+from psycopg import conninfo as pg_conninfo
+
+from loosely.core.errors import (
+    PurgeQueueInProgress,
+    QueueDeletedRecently,
+    QueueDoesNotExist,
+    ServiceUnavailable,
+)
+from loosely.core.ports import QueueStore
+from loosely.core.queues.models import (
+    ClaimRequest,
+    ClaimResult,
+    DeleteOutcome,
+    MessageRef,
+    MoveTask,
+    NewMessage,
+    QueueCounts,
+    QueueKey,
+    QueueRecord,
+    SendOutcome,
+    VisibilityOutcome,
+)
+from loosely.storage.postgres import _messages, _tasks
+from loosely.storage.postgres._errors import UNAVAILABLE_MESSAGE, is_transient_conflict, map_errors
+from loosely.storage.postgres._messages import Conn, Row
+from loosely.storage.postgres._migrate import migrate
+from loosely.storage.postgres._notify import Listener, Waiters
+from loosely.storage.postgres._sql import Sql, channel_name, check_schema_name
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# libpq settings applied unless the URL sets them: fail fast and notice dead peers quickly.
+_CONNINFO_DEFAULTS = {
+    "connect_timeout": "3",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "3",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+    "application_name": "loosely",
+}
+_OPTIONS = {
+    "pool_timeout_s": 3.0,  # wait at most this long for a pooled connection
+    "op_timeout_s": 10.0,  # deadline of an ordinary operation
+    "bulk_timeout_s": 120.0,  # deadline of purge, delete_queue and retention re-stamping
+    "wake_fallback_s": 1.0,  # longest a waiting receiver sleeps without a notification
+    "max_idle_s": 300.0,  # pooled connections idle longer than this are closed
+}
+_RETRIES = 3  # attempts of a transaction that hit a deadlock or serialization failure
+
+
+class PostgresStore(QueueStore):
+    """`QueueStore` on PostgreSQL; ``url`` is a libpq URL or DSN, ``schema`` isolates one deployment.
+
+    ``options``: ``pool_timeout_s``, ``op_timeout_s``, ``bulk_timeout_s``, ``wake_fallback_s``,
+    ``max_idle_s`` (seconds; see ``_OPTIONS`` for defaults).
+    """
+
+    def __init__(
+        self, url: str, *, schema: str = "loosely", pool_min: int = 2, pool_max: int = 10, **options: float
+    ) -> None:
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown PostgresStore options: {', '.join(sorted(unknown))}")
+        if not 0 <= pool_min <= pool_max or pool_max < 1:
+            raise ValueError("need 0 <= pool_min <= pool_max and pool_max >= 1")
+        self._settings = {**_OPTIONS, **{k: float(v) for k, v in options.items()}}
+        self.schema = check_schema_name(schema)
+        self._conninfo = _with_defaults(url)
+        self._sql = Sql(schema)
+        self._channel = channel_name(schema)
+        self._pool_min = pool_min
+        self._pool_max = pool_max
+        self._pool: psycopg_pool.AsyncConnectionPool[Conn] | None = None
+        self._waiters = Waiters()
+        self._listener = Listener(self._conninfo, self._channel, self._waiters.wake, self._waiters.wake_all)
+        self._fifo: dict[int, bool] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._checking = False
+
+    # ---- life cycle ----
+
+    async def open(self) -> None:
+        pool: psycopg_pool.AsyncConnectionPool[Conn] = psycopg_pool.AsyncConnectionPool(
+            self._conninfo,
+            min_size=self._pool_min,
+            max_size=self._pool_max,
+            kwargs={"autocommit": True},
+            timeout=self._settings["pool_timeout_s"],
+            max_idle=self._settings["max_idle_s"],
+            reconnect_timeout=3600.0,
+            open=False,
+            name=f"loosely-{self.schema}",
+        )
+        with map_errors():
+            await pool.open(wait=False)
+            self._pool = pool
+            try:
+                async with pool.connection() as conn:
+                    await migrate(conn, self.schema)
+            except BaseException:
+                self._pool = None
+                await pool.close()
+                raise
+        self._listener.start()
+        # Receivers should not miss sends made right after open(): wait (briefly) for LISTEN.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listener.connected.wait(), self._settings["pool_timeout_s"])
+
+    async def close(self) -> None:
+        await self._listener.stop()
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+        self._waiters.wake_all()
+
+    async def drop_schema(self) -> None:
+        """Remove the schema and everything in it (tests and decommissioning; not part of the port)."""
+        await self._run(lambda conn: conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+
+    # ---- plumbing ----
+
+    async def _run(self, work: Callable[[Conn], Awaitable[T]], *, bulk: bool = False) -> T:
+        """Run ``work`` on a pooled connection within the operation's deadline.
+
+        The work runs as its own task so that the deadline holds even while psycopg cancels a
+        query on a dead link: the caller gets ``ServiceUnavailable`` at the deadline and the
+        task finishes cleaning up in the background.
+        """
+        task = asyncio.ensure_future(self._attempts(work))
+        deadline = self._settings["bulk_timeout_s" if bulk else "op_timeout_s"]
+        try:
+            done, _ = await asyncio.wait({task}, timeout=deadline)
+        except asyncio.CancelledError:
+            self._abandon(task)
+            raise
+        if not done:
+            self._abandon(task)
+            logger.warning("queue store operation exceeded its %.1f s deadline", deadline)
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
+        return task.result()
+
+    async def _attempts(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        if self._pool is None:
+            raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
+        for attempt in range(1, _RETRIES + 1):
+            try:
+                with map_errors(self._connection_lost):
+                    async with self._pool.connection() as conn:
+                        return await work(conn)
+            except ServiceUnavailable as error:
+                if attempt == _RETRIES or not is_transient_conflict(error.__cause__ or error):
+                    raise
+                logger.info("retrying a transaction after %s", error.__cause__)
+        raise AssertionError("unreachable")
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        task.cancel()
+        self._background.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so it is not reported as lost
+
+    def _connection_lost(self) -> None:
+        """A connection failed: check the idle ones now rather than hand out more dead ones."""
+        if self._checking or self._pool is None:
+            return
+        self._checking = True
+        task = asyncio.get_running_loop().create_task(self._check_pool(self._pool))
+        self._background.add(task)
+        task.add_done_callback(self._forget)
+
+    async def _check_pool(self, pool: psycopg_pool.AsyncConnectionPool[Conn]) -> None:
+        try:
+            with contextlib.suppress(Exception):
+                await pool.check()
+        finally:
+            self._checking = False
+
+    async def _is_fifo(self, queue_id: int) -> bool:
+        known = self._fifo.get(queue_id)
+        if known is not None:
+            return known
+
+        async def fetch(conn: Conn) -> Row | None:
+            cur = await conn.execute(self._sql.queue_kind, (queue_id,))
+            return await cur.fetchone()
+
+        row = await self._run(fetch)
+        if row is None:
+            raise QueueDoesNotExist()
+        self._fifo[queue_id] = bool(row[0])
+        return self._fifo[queue_id]
+
+    async def _fetch_queue(self, statement: str, params: Sequence[Any]) -> QueueRecord | None:
+        async def fetch(conn: Conn) -> Row | None:
+            cur = await conn.execute(statement, params)
+            return await cur.fetchone()
+
+        row = await self._run(fetch)
+        return None if row is None else _queue_record(row)
+
+    # ---- queues ----
+
+    async def create_queue(
+        self,
+        key: QueueKey,
+        attributes: Mapping[str, str],
+        tags: Mapping[str, str],
+        retention_ms: int,
+        now_ms: int,
+        deleted_since_ms: int | None = None,
+    ) -> tuple[QueueRecord, bool]:
+        params = {
+            "account": key.account_id,
+            "region": key.region,
+            "name": key.name,
+            "fifo": key.fifo,
+            "attributes": json.dumps(dict(attributes)),
+            "tags": json.dumps(dict(tags)),
+            "now": now_ms,
+            "retention": retention_ms,
+        }
+        lookup = (key.account_id, key.region, key.name)
+
+        async def create(conn: Conn) -> tuple[QueueRecord, bool] | None:
+            async with conn.transaction():
+                cur = await conn.execute(self._sql.insert_queue, params)
+                row = await cur.fetchone()
+                if row is None:
+                    cur = await conn.execute(self._sql.queue_by_key, lookup)
+                    existing = await cur.fetchone()
+                    return None if existing is None else (_queue_record(existing), False)
+                if deleted_since_ms is not None:
+                    cur = await conn.execute(self._sql.tombstone, lookup)
+                    tomb = await cur.fetchone()
+                    if tomb is not None and tomb[0] >= deleted_since_ms:
+                        raise QueueDeletedRecently(
+                            "You must wait 60 seconds after deleting a queue before you can create another with the"
+                            " same name."
+                        )
+                return _queue_record(row), True
+
+        for _ in range(_RETRIES):  # None: the existing queue was deleted between insert and lookup
+            result = await self._run(create)
+            if result is not None:
+                self._fifo[result[0].id] = key.fifo
+                return result
+        raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
+
+    async def get_queue(self, key: QueueKey) -> QueueRecord | None:
+        return await self._fetch_queue(self._sql.queue_by_key, (key.account_id, key.region, key.name))
+
+    async def get_queue_by_id(self, queue_id: int) -> QueueRecord | None:
+        return await self._fetch_queue(self._sql.queue_by_id, (queue_id,))
+
+    async def list_queues(self, account_id: str, region: str, prefix: str = "") -> list[QueueRecord]:
+        async def fetch(conn: Conn) -> list[Row]:
+            cur = await conn.execute(self._sql.list_queues, (account_id, region, prefix))
+            return await cur.fetchall()
+
+        return [_queue_record(row) for row in await self._run(fetch)]
+
+    async def update_queue(
+        self,
+        queue_id: int,
+        now_ms: int,
+        attributes: Mapping[str, str] | None = None,
+        retention_ms: int | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> QueueRecord:
+        params = {
+            "q": queue_id,
+            "now": now_ms,
+            "attributes": None if attributes is None else json.dumps(dict(attributes)),
+            "tags": None if tags is None else json.dumps(dict(tags)),
+            "retention": retention_ms,
+        }
+
+        async def update(conn: Conn) -> Row:
+            async with conn.transaction():
+                cur = await conn.execute(self._sql.lock_queue, (queue_id,))
+                current = await cur.fetchone()
+                if current is None:
+                    raise QueueDoesNotExist()
+                cur = await conn.execute(self._sql.update_queue, params)
+                row = await cur.fetchone()
+                assert row is not None  # locked above
+                if retention_ms is not None and retention_ms != current[0]:
+                    await conn.execute(self._sql.restamp_expiry, params)
+                return row
+
+        return _queue_record(await self._run(update, bulk=retention_ms is not None))
+
+    async def delete_queue(self, queue_id: int, now_ms: int) -> None:
+        async def delete(conn: Conn) -> bool:
+            async with conn.pipeline(), conn.transaction():
+                cur = await conn.execute(self._sql.delete_queue, {"q": queue_id, "now": now_ms})
+                await conn.execute(self._sql.delete_queue_rows, {"q": queue_id})
+                await conn.execute(self._sql.notify, {"channel": self._channel, "queue_ids": [queue_id]})
+            return await cur.fetchone() is not None
+
+        existed = await self._run(delete, bulk=True)
+        self._waiters.wake(queue_id)
+        if not existed:
+            raise QueueDoesNotExist()
+
+    async def purge_queue(self, queue_id: int, now_ms: int, min_interval_ms: int) -> None:
+        params = {"q": queue_id, "now": now_ms, "interval": min_interval_ms}
+
+        async def purge(conn: Conn) -> None:
+            async with conn.transaction():
+                cur = await conn.execute(self._sql.mark_purge, params)
+                row = await cur.fetchone()
+                if row is None:
+                    cur = await conn.execute(self._sql.queue_kind, (queue_id,))
+                    if await cur.fetchone() is None:
+                        raise QueueDoesNotExist()
+                    raise PurgeQueueInProgress(
+                        "Only one PurgeQueue operation on the queue is allowed every 60 seconds."
+                    )
+                groups: list[str] = []
+                if row[0]:
+                    cur = await conn.execute(self._sql.lock_all_groups, (queue_id,))
+                    groups = [g for (g,) in await cur.fetchall()]
+                await conn.execute(self._sql.purge_messages, params)
+                if groups:
+                    pairs = {"queue_ids": [queue_id] * len(groups), "group_ids": groups}
+                    await conn.execute(self._sql.recompute_groups, pairs)
+
+        await self._run(purge, bulk=True)
+
+    async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
+        async def count(conn: Conn) -> Row | None:
+            cur = await conn.execute(self._sql.count_messages, {"q": queue_id, "now": now_ms})
+            return await cur.fetchone()
+
+        row = await self._run(count)
+        if row is None or not row[0]:
+            raise QueueDoesNotExist()
+        return QueueCounts(visible=row[1], in_flight=row[2], delayed=row[3])
+
+    # ---- messages ----
+
+    async def send_messages(
+        self, queue_id: int, messages: Sequence[NewMessage], now_ms: int, dedup_window_ms: int
+    ) -> list[SendOutcome]:
+        if not messages:
+            return []
+        sql, channel = self._sql, self._channel
+        if await self._is_fifo(queue_id):
+            outcomes = await self._run(
+                lambda conn: _messages.send_fifo(conn, sql, channel, queue_id, messages, now_ms, dedup_window_ms)
+            )
+        else:
+            outcomes = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, queue_id, messages))
+        self._waiters.wake(queue_id)
+        return outcomes
+
+    async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
+        fifo = request.fifo or await self._is_fifo(queue_id)
+        sql, channel = self._sql, self._channel
+
+        async def claim(conn: Conn) -> tuple[ClaimResult, list[int]]:
+            if request.attempt_id is not None:
+                replayed = await _messages.replay_attempt(conn, sql, queue_id, request, fifo)
+                if replayed is not None:
+                    return ClaimResult(replayed), []
+            if fifo:
+                result, woken = await _messages.claim_fifo(conn, sql, channel, queue_id, request)
+            else:
+                result = await _messages.claim_standard(conn, sql, queue_id, request)
+                woken = [request.dead_letter.queue_id] if result.moved_to_dead_letter and request.dead_letter else []
+                if woken:
+                    await conn.execute(sql.notify, {"channel": channel, "queue_ids": woken})
+                if request.attempt_id is not None and result.messages:
+                    row_ids = [m.row_id for m in result.messages]
+                    await _messages.save_attempt(conn, sql, queue_id, request, row_ids)
+            if not result.messages:
+                next_at = await _messages.next_visible(conn, sql, queue_id, request.now_ms, fifo)
+                result = ClaimResult([], next_at, result.moved_to_dead_letter)
+            return result, woken
+
+        result, woken = await self._run(claim)
+        for other in woken:
+            self._waiters.wake(other)
+        return result
+
+    async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
+        if not refs:
+            return []
+        fifo = await self._is_fifo(queue_id)
+        return await self._run(lambda conn: _messages.delete_refs(conn, self._sql, queue_id, refs, fifo))
+
+    async def change_visibility(
+        self, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
+    ) -> list[VisibilityOutcome]:
+        if not changes:
+            return []
+        fifo = await self._is_fifo(queue_id)
+        sql, channel = self._sql, self._channel
+        outcomes, visible_now = await self._run(
+            lambda conn: _messages.change_visibility(conn, sql, channel, queue_id, changes, now_ms, fifo)
+        )
+        if visible_now:
+            self._waiters.wake(queue_id)
+        return outcomes
+
+    async def expire_messages(self, now_ms: int, limit: int) -> int:
+        return await self._run(lambda conn: _messages.expire(conn, self._sql, now_ms, limit), bulk=True)
+
+    async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None:
+        await self._waiters.wait(queue_id, min(timeout_s, self._settings["wake_fallback_s"]))
+
+    # ---- message move tasks ----
+
+    async def create_move_task(self, task: MoveTask) -> None:
+        await self._run(lambda conn: _tasks.create_task(conn, self._sql, task))
+
+    async def get_move_task(self, task_handle: str) -> MoveTask | None:
+        async def fetch(conn: Conn) -> Row | None:
+            cur = await conn.execute(self._sql.task_by_handle, (task_handle,))
+            return await cur.fetchone()
+
+        row = await self._run(fetch)
+        return None if row is None else _tasks.move_task(row)
+
+    async def list_move_tasks(self, source_arn: str, limit: int) -> list[MoveTask]:
+        async def fetch(conn: Conn) -> list[Row]:
+            cur = await conn.execute(self._sql.tasks_by_source, (source_arn, limit))
+            return await cur.fetchall()
+
+        return [_tasks.move_task(row) for row in await self._run(fetch)]
+
+    async def update_move_task(self, task: MoveTask) -> None:
+        await self._run(lambda conn: _tasks.update_task(conn, self._sql, task))
+
+    async def lease_move_task(self, owner: str, now_ms: int, lease_ms: int) -> MoveTask | None:
+        return await self._run(lambda conn: _tasks.lease_task(conn, self._sql, owner, now_ms, lease_ms))
+
+    async def move_messages(
+        self, source_queue_id: int, destination_queue_id: int | None, limit: int, now_ms: int
+    ) -> int:
+        source = (source_queue_id, await self._is_fifo(source_queue_id))
+        sql, channel = self._sql, self._channel
+        moved, woken = await self._run(
+            lambda conn: _tasks.move_messages(conn, sql, channel, source, destination_queue_id, limit, now_ms),
+            bulk=True,
+        )
+        for queue_id in woken:
+            self._waiters.wake(queue_id)
+        return moved
+
+
+def _queue_record(row: Row) -> QueueRecord:
+    return QueueRecord(
+        id=row[0],
+        key=QueueKey(account_id=row[1], region=row[2], name=row[3]),
+        attributes=row[4],
+        tags=row[5],
+        created_ms=row[6],
+        modified_ms=row[7],
+        retention_ms=row[8],
+        last_purge_ms=row[9],
+    )
+
+
+def _with_defaults(url: str) -> str:
+    """The URL with our libpq defaults for settings it leaves unset."""
+    given = pg_conninfo.conninfo_to_dict(url)
+    extra = {k: v for k, v in _CONNINFO_DEFAULTS.items() if k not in given}
+    return pg_conninfo.make_conninfo(url, **extra)
