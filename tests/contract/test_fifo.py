@@ -316,3 +316,26 @@ async def test_delete_outcome_after_dead_letter_move_is_gone(store: QueueStore) 
     await claim(store, source, now_ms=T0 + VISIBILITY_MS, dead_letter=target)
 
     assert await store.delete_messages(source.id, [ref(p)]) == [DeleteOutcome.GONE]
+
+
+async def test_claim_continues_past_a_large_poison_backlog(store: QueueStore) -> None:
+    source, dlq, target = await make_redrive(store)
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=source.key.arn)
+    await store.send_messages(source.id, [msg(f"p{i}") for i in range(600)], T0, DEDUP_WINDOW_MS)
+    for i in range(60):
+        await claim(store, source, n=10, now_ms=T0 + i, visibility_ms=1_000)
+    now = T0 + 5_000
+    await store.send_messages(source.id, [msg("fine", sent_ms=now)], now, DEDUP_WINDOW_MS)
+
+    got: list[str] = []
+    moved = 0
+    for _ in range(10):  # a backend may stop a claim early after passing over many; later claims go on
+        result = await claim(store, source, n=10, now_ms=now, dead_letter=target)
+        got += bodies(result)
+        moved += result.moved_to_dead_letter
+        if got:
+            break
+
+    assert got == ["fine"]
+    assert moved == 600
+    assert (await store.count_messages(dlq.id, now)).visible == 600

@@ -179,3 +179,15 @@ async def test_acknowledged_sends_survive_kill_9(tmp_path: Path) -> None:
         assert set(acknowledged) <= stored
     finally:
         await store.close()
+
+
+async def test_count_reads_aside_and_sees_acknowledged_writes(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "r.db")
+    try:
+        queue = await make_queue(store)
+        sends = [store.send_messages(queue.id, [msg()], T0, DEDUP_WINDOW_MS) for _ in range(50)]
+        counts = await asyncio.gather(*sends, store.count_messages(queue.id, T0))
+        assert 0 <= counts[-1].visible <= 50  # type: ignore[union-attr]
+        assert (await store.count_messages(queue.id, T0)).visible == 50
+    finally:
+        await store.close()

@@ -25,6 +25,7 @@ from loosely.core.queues.models import (
 )
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import claims, messages, moves, queues
+from loosely.storage.sqlite.reader import Reader
 from loosely.storage.sqlite.schema import connect, migrate
 from loosely.storage.sqlite.writer import Tx, Writer
 
@@ -34,8 +35,11 @@ class SqliteStore(QueueStore):
 
     Every operation runs on one writer thread that owns the connection and commits concurrent
     work together (see `loosely.storage.sqlite.writer`): a method that returned has committed to
-    disk. Being the only writer, the store keeps every queue record in memory, so queue lookups
-    cost no round trip. Long polls wait on in-process wake-ups signalled after each commit.
+    disk. The one exception is `count_messages`, whose cost grows with depth: it reads on a second
+    connection (`loosely.storage.sqlite.reader`) so that it never holds up writes.
+
+    Being the only writer, the store keeps every queue record in memory, so queue lookups cost no
+    round trip. Long polls wait on in-process wake-ups signalled after each commit.
 
     ``synchronous`` is SQLite's setting: ``FULL`` (default, durable against power loss) or
     ``NORMAL`` (durable against process crashes only; see `loosely.storage.sqlite.schema.connect`).
@@ -47,6 +51,8 @@ class SqliteStore(QueueStore):
         self._cache = queues.QueueCache()
         self._waiters = QueueWaiters()
         self._writer = Writer(partial(self._connect), self._setup)
+        # A private in-memory database is visible to one connection only: read through the writer.
+        self._reader = None if path == ":memory:" else Reader(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
@@ -68,8 +74,12 @@ class SqliteStore(QueueStore):
 
     async def open(self) -> None:
         await self._writer.start()
+        if self._reader is not None:
+            self._reader.start()
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()  # first, so the writer's closing checkpoint has no reader in its way
         await self._writer.stop()
 
     # ---- queues ----
@@ -132,6 +142,8 @@ class SqliteStore(QueueStore):
 
     async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
         self._require(queue_id)
+        if self._reader is not None:
+            return await self._reader.run(lambda conn: messages.count_messages(conn, queue_id, now_ms))
         return await self._writer.submit(lambda tx: messages.count_messages(tx.conn, queue_id, now_ms))
 
     # ---- messages ----

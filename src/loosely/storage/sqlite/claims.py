@@ -21,6 +21,11 @@ from loosely.storage.sqlite.queues import load_queue
 from loosely.storage.sqlite.writer import Tx
 
 _PAGE = 16
+MAX_PASSED_OVER = 256
+"""Most expired or dead-lettered messages one claim handles before returning what it has.
+
+Bounds one claim's transaction when a backlog of poison or expired messages sits at the head:
+the next claims continue where this one stopped (the reaper also helps)."""
 
 
 @dataclass(slots=True)
@@ -34,9 +39,13 @@ class _Claim:
     taken: list[StoredMessage] = field(default_factory=list)
     taken_ids: set[int] = field(default_factory=set)
     moved: int = 0
+    passed_over: int = 0
 
     @property
     def remaining(self) -> int:
+        """How many more messages this claim may take (zero once it has passed over too many)."""
+        if self.passed_over >= MAX_PASSED_OVER:
+            return 0
         return self.request.max_messages - len(self.taken)
 
     def consider(self, row: MessageRow) -> bool:
@@ -44,11 +53,13 @@ class _Claim:
         now = self.request.now_ms
         if row.expires_at_ms <= now:
             self.conn.execute("DELETE FROM messages WHERE id = ?", (row.id,))
+            self.passed_over += 1
             return False
         target = self.request.dead_letter
         if self.dead_letter is not None and target is not None and row.receive_count >= target.max_receive_count:
             copy_message(self.conn, row, self.dead_letter, now, target.source_arn)
             self.moved += 1
+            self.passed_over += 1
             return False
         receive_count = row.receive_count + 1
         first_receive_ms = row.first_receive_ms or now
@@ -78,9 +89,11 @@ def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimR
     if claim.moved and claim.dead_letter is not None:
         dead_letter_id = claim.dead_letter.id
         tx.on_commit(lambda: waiters.wake((dead_letter_id,)))
+    # Stopped early after passing over many messages: more may be deliverable right now.
+    stopped_early = claim.passed_over >= MAX_PASSED_OVER
     return ClaimResult(
         messages=claim.taken,
-        next_visible_at_ms=_next_visible(conn, queue, request.now_ms),
+        next_visible_at_ms=request.now_ms if stopped_early else _next_visible(conn, queue, request.now_ms),
         moved_to_dead_letter=claim.moved,
     )
 
@@ -145,7 +158,7 @@ def _take_prefix(claim: _Claim, group_id: str) -> None:
     conn, queue_id, now = claim.conn, claim.queue.id, claim.request.now_ms
     budget = min(claim.remaining, fifo.WINDOW)
     after_id = -1
-    while budget > 0:
+    while budget > 0 and claim.remaining > 0:
         page = budget + 1
         rows = select_rows(
             conn, "queue_id = ? AND group_id = ? AND id > ? ORDER BY id LIMIT ?", (queue_id, group_id, after_id, page)
@@ -155,8 +168,8 @@ def _take_prefix(claim: _Claim, group_id: str) -> None:
                 return  # delayed (in flight cannot happen: the group was ready)
             if claim.consider(row):
                 budget -= 1
-                if budget == 0:
-                    return
+            if budget == 0 or claim.remaining <= 0:
+                return
         if len(rows) < page:
             return
         after_id = rows[-1].id
