@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help=f"comma list of {', '.join(ALL_SCENARIOS)}")
     p.add_argument("--database", help="PostgreSQL URL; default is SQLite in a temporary data dir")
     p.add_argument("--nodes", help="comma list of node counts (Postgres only), default 1 (SQLite) or 1,2 (Postgres)")
-    p.add_argument("--depth", type=int, help="messages for scenario 4 (default 1,000,000; --quick 20,000)")
+    p.add_argument("--depth", type=int, help="messages for scenario 4 (default 1,000,000; --quick 10,000)")
     p.add_argument("--duration", type=float, help="seconds per measurement window (default 10; --quick 2)")
     p.add_argument("--connections", type=int, default=16, help="connections for scenario 1 (default 16)")
     p.add_argument("--pipeline-messages", type=int, help="messages per pipeline run (default 200,000; --quick 20,000)")
@@ -71,7 +71,7 @@ def settings_from(args: argparse.Namespace, root: Path) -> Settings:
         scenarios=frozenset() if args.reference_only else scenarios,
         database=args.database,
         nodes=() if args.reference_only else nodes,
-        depth=args.depth or (20_000 if quick else 1_000_000),
+        depth=args.depth or (10_000 if quick else 1_000_000),
         duration_s=args.duration or (2.0 if quick else 10.0),
         warmup_s=0.5 if quick else 2.0,
         connections=args.connections,

@@ -1,7 +1,9 @@
 """Scenario 2: producers SendMessageBatch(10), consumers long-poll ReceiveMessage(10) + DeleteMessageBatch.
 
-The score is messages fully processed (sent, received, deleted) per second, and every message must be
-accounted for: the set of MessageIds acknowledged by SendMessageBatch must equal the set deleted.
+Producers stop after a message count or a time budget, whichever comes first; consumers then drain.
+The score is messages fully processed (sent, received, deleted) per second, from the first send to the
+last delete, and every message must be accounted for: the set of MessageIds acknowledged by
+SendMessageBatch must equal the set deleted.
 With ``strict=False`` (a queue that already holds a backlog) consumers may process older messages, so
 only the count and the absence of double deletes are checked.
 """
@@ -21,8 +23,10 @@ from benchmarks._sqs import Endpoint, call, delete_batch, message_body, receive,
 
 @dataclass
 class _State:
-    total: int
     batches_left: int
+    produce_until: float
+    producers_left: int
+    acked: int = 0
     sent: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)
     double_deletes: int = 0
@@ -33,6 +37,7 @@ class _State:
 
 @dataclass(frozen=True)
 class PipelineResult:
+    sent: int
     messages: int
     elapsed_s: float
     complete: bool
@@ -52,13 +57,17 @@ async def _producer(endpoint: Endpoint, queue_url: str, body: str, state: _State
     client = await Client.connect(endpoint.host, endpoint.port)
     raw = send_batch(endpoint, queue_url, body)
     try:
-        while state.batches_left > 0:
+        while state.batches_left > 0 and time.perf_counter() < state.produce_until:
             state.batches_left -= 1
             answer = await call(client, raw)
-            state.sent.update(entry["MessageId"] for entry in answer.get("Successful", []))
+            ok = [entry["MessageId"] for entry in answer.get("Successful", [])]
+            state.sent.update(ok)
+            state.acked += len(ok)
             state.failed_entries += len(answer.get("Failed", []))
     finally:
         client.close()
+        state.producers_left -= 1
+        _check_done(state)
 
 
 async def _consumer(endpoint: Endpoint, queue_url: str, wait_s: int, state: _State) -> None:
@@ -78,10 +87,15 @@ async def _consumer(endpoint: Endpoint, queue_url: str, wait_s: int, state: _Sta
                     state.double_deletes += 1
                 state.deleted.add(message_id)
             state.last_delete = time.perf_counter()
-            if len(state.deleted) >= state.total:
-                state.done.set()
+            _check_done(state)
     finally:
         client.close()
+
+
+def _check_done(state: _State) -> None:
+    """Done when every producer has stopped and as many messages were deleted as sends were acknowledged."""
+    if state.producers_left == 0 and len(state.deleted) >= state.acked:
+        state.done.set()
 
 
 async def run_pipeline(
@@ -89,6 +103,7 @@ async def run_pipeline(
     servers: Sequence[ServerProcess],
     queue_url: str,
     total: int,
+    produce_s: float,
     producers: int = 4,
     consumers: int = 8,
     wait_s: int = 20,
@@ -96,10 +111,11 @@ async def run_pipeline(
     timeout_s: float = 120.0,
     strict: bool = True,
 ) -> PipelineResult:
-    """Push ``total`` messages (rounded up to batches of 10) through the queue and time it end to end."""
-    state = _State(total=(total + 9) // 10 * 10, batches_left=(total + 9) // 10)
+    """Produce ``total`` messages (in batches of 10) or for ``produce_s``, whichever ends first; time until
+    consumers have deleted as many as were acknowledged."""
     body = message_body(body_size)
     cpu0, gen0, t0 = sum(s.cpu_s() for s in servers), own_cpu_s(), time.perf_counter()
+    state = _State(batches_left=(total + 9) // 10, produce_until=t0 + produce_s, producers_left=producers)
     consumer_tasks = [
         asyncio.create_task(_consumer(endpoints[i % len(endpoints)], queue_url, wait_s, state))
         for i in range(consumers)
@@ -116,9 +132,10 @@ async def run_pipeline(
         task.cancel()
     await asyncio.gather(*consumer_tasks, *producer_tasks, return_exceptions=True)
     _raise_first(consumer_tasks + producer_tasks)
-    missing = len(state.sent - state.deleted) if strict else max(0, state.total - len(state.deleted))
-    accounted = (state.sent == state.deleted) if strict else len(state.deleted) >= state.total
+    missing = len(state.sent - state.deleted) if strict else max(0, state.acked - len(state.deleted))
+    accounted = (state.sent == state.deleted) if strict else len(state.deleted) >= state.acked
     return PipelineResult(
+        sent=state.acked,
         messages=len(state.deleted),
         elapsed_s=elapsed,
         complete=state.done.is_set(),

@@ -98,16 +98,23 @@ def machine_busy_s() -> float:
 
 
 def postgres_cpu_s() -> float:
-    """CPU seconds of every local ``postgres`` process (the database's share of a Postgres-backed load)."""
-    total = 0
+    """CPU seconds of the local PostgreSQL server: its live processes plus, through the postmaster's
+    ``cutime``/``cstime``, the backends that already exited (a closed connection takes its CPU with it).
+    Other clients of the same database count too."""
+    pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                comm = Path(f"/proc/{entry}/comm").read_text().strip()
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "postgres":
+                    pids.append(int(entry))
             except OSError:
                 continue
-            if comm == "postgres":
-                total += _cpu_ticks(int(entry))
+    total = sum(_cpu_ticks(pid) for pid in pids)
+    family = set(pids)
+    for pid in pids:
+        fields = _stat_fields(pid)
+        if fields and int(fields[1]) not in family:  # the postmaster: reaped children are added to it
+            total += int(fields[13]) + int(fields[14])
     return total / _CLK_TCK
 
 

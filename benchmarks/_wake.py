@@ -32,16 +32,18 @@ class WakeResult:
 
 
 async def run_wake(
-    receiver_ep: Endpoint, sender_ep: Endpoint, queue_url: str, samples: int, park_s: float = 0.02
+    receiver_ep: Endpoint, sender_ep: Endpoint, queue_url: str, samples: int, budget_s: float, park_s: float = 0.02
 ) -> WakeResult:
+    """Take ``samples`` measurements, or fewer if ``budget_s`` runs out first (a slow wake-up)."""
     receiver = await Client.connect(receiver_ep.host, receiver_ep.port)
     sender = await Client.connect(sender_ep.host, sender_ep.port)
     raw_receive = receive(receiver_ep, queue_url, 1, 20)
     raw_send = send_message(sender_ep, queue_url, message_body(256))
     after_ack: list[int] = []
     after_start: list[int] = []
+    deadline = time.perf_counter() + budget_s
     try:
-        for _ in range(samples):
+        while len(after_ack) < samples and time.perf_counter() < deadline:
             pending = asyncio.ensure_future(receiver.request(raw_receive))
             await asyncio.sleep(park_s)
             if pending.done():
