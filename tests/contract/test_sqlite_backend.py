@@ -191,3 +191,22 @@ async def test_count_reads_aside_and_sees_acknowledged_writes(tmp_path: Path) ->
         assert (await store.count_messages(queue.id, T0)).visible == 50
     finally:
         await store.close()
+
+
+async def test_programming_error_reaches_its_caller_unchanged_and_writer_lives_on(tmp_path: Path) -> None:
+    store = await opened(tmp_path / "p.db")
+    try:
+        queue = await make_queue(store)
+
+        def buggy(tx: Tx) -> None:
+            tx.conn.execute("DELETE FROM messages")
+            raise KeyError("bug")
+
+        await store.send_messages(queue.id, [msg("survives")], T0, DEDUP_WINDOW_MS)
+        with pytest.raises(KeyError):
+            await store._writer.submit(buggy)
+
+        assert (await store.count_messages(queue.id, T0)).visible == 1  # the buggy item was rolled back
+        assert [m.body for m in (await claim(store, queue)).messages] == ["survives"]
+    finally:
+        await store.close()

@@ -137,9 +137,23 @@ class Writer:
                 else:
                     group.append(nxt)  # type: ignore[arg-type]
             if group:
-                self._deliver(self._run_group(conn, group))
+                self._deliver(self._run_group_safely(conn, group))
             if stop and self._inbox.empty():
                 return
+
+    def _run_group_safely(self, conn: sqlite3.Connection, group: list[_Item]) -> list[_Outcome]:
+        """Run the group; whatever goes wrong, every caller gets an answer and the thread lives on."""
+        try:
+            return self._run_group(conn, group)
+        except BaseException as exc:
+            log.exception("group commit failed")
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.exception("rollback after a failed group failed")
+            error = ServiceUnavailable(f"The storage is unavailable: {exc}")
+            return [_Outcome(item, error=error) for item in group]
 
     def _run_group(self, conn: sqlite3.Connection, group: list[_Item]) -> list[_Outcome]:
         try:
@@ -170,15 +184,15 @@ class Writer:
         if not conn.in_transaction:
             return _Outcome(item, error=ServiceUnavailable("The storage is unavailable."))
         tx = Tx(conn)
-        conn.execute("SAVEPOINT item")
         try:
+            conn.execute("SAVEPOINT item")
             value = item.fn(tx)
+            conn.execute("RELEASE item")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK TO item")
                 conn.execute("RELEASE item")
             return _Outcome(item, error=map_sqlite_error(exc))
-        conn.execute("RELEASE item")
         return _Outcome(item, value=value, tx=tx)
 
     @staticmethod
