@@ -52,7 +52,12 @@ class Topic:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"arn": self.arn, "attributes": dict(self.attributes), "tags": dict(self.tags), "created_ms": self.created_ms}
+            {
+                "arn": self.arn,
+                "attributes": dict(self.attributes),
+                "tags": dict(self.tags),
+                "created_ms": self.created_ms,
+            }
         )
 
     @classmethod
@@ -68,7 +73,9 @@ class Subscription:
     protocol: str
     endpoint: str
     owner: str  # account id
-    attributes: Mapping[str, str]  # RawMessageDelivery, FilterPolicy, FilterPolicyScope, DeliveryPolicy, RedrivePolicy, ...
+    attributes: Mapping[
+        str, str
+    ]  # RawMessageDelivery, FilterPolicy, FilterPolicyScope, DeliveryPolicy, RedrivePolicy, ...
     confirmed: bool
     token: str | None  # confirmation token while pending
     created_ms: int
@@ -125,6 +132,11 @@ class PushDelivery:
     body: str
     headers: Mapping[str, str] = field(default_factory=dict)
     subject: str | None = None
+    # Confirmations are recorded by the TopicService unrendered (``body`` empty): the delivery side
+    # renders and signs the envelope from these, with the server's public URL for SubscribeURL.
+    subscription_arn: str | None = None
+    token: str | None = None
+    timestamp_ms: int | None = None
 
     def to_json(self) -> str:
         d: dict[str, Any] = asdict(self)
@@ -134,3 +146,29 @@ class PushDelivery:
     @classmethod
     def from_json(cls, text: str) -> PushDelivery:
         return cls(**json.loads(text))
+
+
+# PushDelivery.kind values.
+PUSH_NOTIFICATION = "notification"
+PUSH_SUBSCRIPTION_CONFIRMATION = "subscription-confirmation"
+PUSH_UNSUBSCRIBE_CONFIRMATION = "unsubscribe-confirmation"
+PUSH_SMS_VERIFICATION = "sms-verification"  # a sandbox number's one-time password, sent as an SMS
+
+
+def decode_publication(payload: str) -> PublishedMessage | PushDelivery:
+    """An outbox publication's payload: a topic's `PublishedMessage` to fan out, or one `PushDelivery`.
+
+    The TopicService records a `PushDelivery` directly (as the one delivery of its publication) for what
+    goes to a single endpoint rather than to a topic's subscribers: subscription and unsubscribe
+    confirmations, Publish to a phone number or to a platform endpoint, and sandbox verification codes.
+    Its ``endpoint`` doubles as the delivery's ``subscription_arn`` when ``subscription_arn`` is None.
+    """
+    data = json.loads(payload)
+    if "kind" in data:
+        return PushDelivery(**data)
+    return PublishedMessage(**data)
+
+
+def sequence_number(sequence: int) -> str:
+    """A FIFO topic's SequenceNumber for the outbox sequence of its publication (20 decimal digits)."""
+    return f"{sequence:020d}"

@@ -1,0 +1,123 @@
+"""Values that cross the TopicService's boundary: who calls, what a publish asks, what comes back.
+
+Records that are stored (topics, subscriptions) live in `loosely.core.topics.models`; the kinds of
+the other documents SNS keeps (lookup keys, tokens, platform and SMS resources) are named here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+# Document kinds besides TOPIC_KIND and SUBSCRIPTION_KIND (models.py).
+SUBSCRIPTION_KEY_KIND = "sns-subscription-key"  # topic + protocol + endpoint -> subscription ARN (idempotence)
+TOKEN_KIND = "sns-token"  # confirmation token -> subscription (parent: topic ARN)
+APPLICATION_KIND = "sns-platform-application"
+ENDPOINT_KIND = "sns-platform-endpoint"  # parent: application ARN
+ENDPOINT_TOKEN_KIND = "sns-platform-endpoint-token"  # application + device token -> endpoint ARN
+SMS_ATTRIBUTES_KIND = "sns-sms-attributes"  # key: account:region
+OPTED_OUT_KIND = "sns-sms-opted-out"  # key: account/phone
+SANDBOX_NUMBER_KIND = "sns-sms-sandbox-number"  # key: account:region/phone
+OPT_IN_KIND = "sns-sms-opt-in"  # key: account/phone; when the number was last opted in
+
+
+@dataclass(frozen=True, slots=True)
+class AccountScope:
+    """The caller's account and the region its request was signed for."""
+
+    account_id: str
+    region: str
+
+    @property
+    def arn_prefix(self) -> str:
+        """The start of every SNS ARN of this account in this region."""
+        return f"arn:aws:sns:{self.region}:{self.account_id}:"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSettings:
+    """Deployment choices; the defaults are AWS's."""
+
+    dedup_window_ms: int = 5 * 60 * 1000
+    confirmation_token_ttl_ms: int = 3 * 24 * 3600 * 1000  # a confirmation link works for three days
+    sms_sandbox: bool = False  # True: SMS only to verified sandbox numbers, as in a new AWS account
+    max_sandbox_numbers: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeValue:
+    """A message attribute as published: ``data_type`` and one of the two values."""
+
+    data_type: str
+    string_value: str | None = None
+    binary_value: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """One Publish, or one PublishBatch entry (which names its topic on the batch)."""
+
+    message: str
+    topic_arn: str | None = None
+    target_arn: str | None = None
+    phone_number: str | None = None
+    subject: str | None = None
+    message_structure: str | None = None
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    message_id: str
+    sequence_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFailure:
+    id: str
+    error: Exception
+    sender_fault: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome(Generic[T]):
+    successful: Sequence[tuple[str, T]]
+    failed: Sequence[BatchFailure]
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; ``next_token`` is None on the last page."""
+
+    items: Sequence[T]
+    next_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    """A subscription as the List actions show it (``PendingConfirmation`` in place of a pending ARN)."""
+
+    subscription_arn: str
+    owner: str
+    protocol: str
+    endpoint: str
+    topic_arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformResource:
+    """A platform application or endpoint: its ARN and its attributes as Get*Attributes return them."""
+
+    arn: str
+    attributes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxNumber:
+    phone_number: str
+    status: str  # Pending | Verified

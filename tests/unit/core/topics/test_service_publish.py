@@ -1,0 +1,243 @@
+"""TopicService: Publish and PublishBatch validation, the outbox record, FIFO rules, direct SMS and push."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_service_support import SCOPE, Harness, topic_service
+
+from loosely.core.errors import (
+    BatchEntryIdsNotDistinct,
+    BatchRequestTooLong,
+    EmptyBatchRequest,
+    InvalidBatchEntryId,
+    InvalidParameter,
+    InvalidParameterValue,
+    TooManyEntriesInBatchRequest,
+)
+from loosely.core.topics.errors import AuthorizationError, EndpointDisabled, NotFound
+from loosely.core.topics.models import PublishedMessage, PushDelivery
+from loosely.core.topics.values import AttributeValue, PublishRequest, TopicSettings
+
+BIG = "x" * 262_144
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with topic_service(tmp_path) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def topic(h: Harness) -> str:
+    return await h.service.create_topic(SCOPE, "orders", {})
+
+
+async def test_publish_records_one_published_message(h: Harness, topic: str) -> None:
+    attrs = {
+        "color": AttributeValue("String", "red"),
+        "n": AttributeValue("Number", "12.5"),
+        "raw": AttributeValue("Binary", binary_value=b"\x00\x01"),
+        "list": AttributeValue("String.Array", '["a", 1, true]'),
+    }
+    result = await h.service.publish(SCOPE, PublishRequest("hello", topic_arn=topic, subject="Hi", attributes=attrs))
+
+    [record] = await h.drain()
+
+    assert isinstance(record, PublishedMessage)
+    assert record.message_id == result.message_id and result.sequence_number is None
+    assert (record.topic_arn, record.message, record.subject) == (topic, "hello", "Hi")
+    assert record.timestamp_ms == h.clock.now_ms()
+    assert record.attributes["raw"] == {"Type": "Binary", "Value": base64.b64encode(b"\x00\x01").decode()}
+    assert record.attributes["n"] == {"Type": "Number", "Value": "12.5"}
+
+
+async def test_publish_with_target_arn_of_a_topic_works_like_topic_arn(h: Harness, topic: str) -> None:
+    await h.service.publish(SCOPE, PublishRequest("m", target_arn=topic))
+
+    [record] = await h.drain()
+
+    assert isinstance(record, PublishedMessage) and record.topic_arn == topic
+
+
+@pytest.mark.parametrize(
+    ("request_", "error", "message"),
+    [
+        (PublishRequest("", topic_arn="T"), InvalidParameter, "^Invalid parameter: Empty message$"),
+        (PublishRequest("m", topic_arn="T", subject=""), InvalidParameter, "^Invalid parameter: Subject$"),
+        (PublishRequest("m", topic_arn="T", subject="a\nb"), InvalidParameter, "^Invalid parameter: Subject$"),
+        (PublishRequest(BIG + "x", topic_arn="T"), InvalidParameter, "^Invalid parameter: Message too long$"),
+        (PublishRequest("m"), InvalidParameter, "TopicArn or TargetArn Reason: no value for required parameter"),
+        (
+            PublishRequest("m", topic_arn="T", message_structure="json"),
+            InvalidParameter,
+            "JSON message body failed to parse",
+        ),
+        (
+            PublishRequest('{"sqs": "x"}', topic_arn="T", message_structure="json"),
+            InvalidParameter,
+            "No default entry in JSON message body",
+        ),
+        (
+            PublishRequest("m", topic_arn="T", attributes={"a": AttributeValue("Blob", "x")}),
+            InvalidParameterValue,
+            "invalid message attribute type",
+        ),
+        (
+            PublishRequest("m", topic_arn="T", attributes={"a": AttributeValue("Number", "ten")}),
+            InvalidParameterValue,
+            "Could not cast message attribute 'a' value to number.",
+        ),
+        (
+            PublishRequest("m", topic_arn="T", attributes={"a": AttributeValue("String", "")}),
+            InvalidParameterValue,
+            "must contain non-empty message attribute value",
+        ),
+        (
+            PublishRequest("m", topic_arn="T", attributes={"a..b": AttributeValue("String", "x")}),
+            InvalidParameterValue,
+            "successive '.'",
+        ),
+        (
+            PublishRequest("m", topic_arn="T", attributes={"a": AttributeValue("String.Array", "[{}]")}),
+            InvalidParameterValue,
+            "String.Array",
+        ),
+        (
+            PublishRequest("m", topic_arn="T", dedup_id="d"),
+            InvalidParameter,
+            "MessageDeduplicationId parameter that is not valid for this topic type",
+        ),
+    ],
+)
+async def test_publish_validation(
+    h: Harness, topic: str, request_: PublishRequest, error: type[Exception], message: str
+) -> None:
+    if request_.topic_arn == "T":
+        request_ = replace(request_, topic_arn=topic)
+
+    with pytest.raises(error, match=message):
+        await h.service.publish(SCOPE, request_)
+    assert await h.drain() == []
+
+
+async def test_message_size_counts_attributes(h: Harness, topic: str) -> None:
+    body = "x" * (262_144 - len("k") - len("String") - 1)
+
+    await h.service.publish(
+        SCOPE, PublishRequest(body, topic_arn=topic, attributes={"k": AttributeValue("String", "v")})
+    )
+    with pytest.raises(InvalidParameter, match="Message too long"):
+        await h.service.publish(
+            SCOPE, PublishRequest(body + "x", topic_arn=topic, attributes={"k": AttributeValue("String", "v")})
+        )
+
+
+async def test_publish_to_missing_topic_is_not_found(h: Harness) -> None:
+    with pytest.raises(NotFound, match="Topic does not exist"):
+        await h.service.publish(SCOPE, PublishRequest("m", topic_arn="arn:aws:sns:us-east-1:123456789012:nope"))
+
+
+async def test_fifo_publish_requires_group_and_dedup_and_returns_sequence(h: Harness) -> None:
+    fifo = await h.service.create_topic(SCOPE, "o.fifo", {"FifoTopic": "true"})
+
+    with pytest.raises(InvalidParameter, match="The MessageGroupId parameter is required for FIFO topics"):
+        await h.service.publish(SCOPE, PublishRequest("m", topic_arn=fifo))
+    with pytest.raises(InvalidParameter, match="should either have ContentBasedDeduplication enabled"):
+        await h.service.publish(SCOPE, PublishRequest("m", topic_arn=fifo, group_id="g"))
+    first = await h.service.publish(SCOPE, PublishRequest("m", topic_arn=fifo, group_id="g", dedup_id="d1"))
+    repeat = await h.service.publish(SCOPE, PublishRequest("m2", topic_arn=fifo, group_id="g", dedup_id="d1"))
+    second = await h.service.publish(SCOPE, PublishRequest("m", topic_arn=fifo, group_id="g", dedup_id="d2"))
+
+    assert first.sequence_number is not None and len(first.sequence_number) == 20
+    assert repeat.message_id == first.message_id
+    assert int(second.sequence_number or 0) > int(first.sequence_number)
+
+
+async def test_content_based_dedup_hashes_the_message(h: Harness) -> None:
+    fifo = await h.service.create_topic(SCOPE, "o.fifo", {"FifoTopic": "true", "ContentBasedDeduplication": "true"})
+
+    a = await h.service.publish(SCOPE, PublishRequest("same", topic_arn=fifo, group_id="g"))
+    b = await h.service.publish(SCOPE, PublishRequest("same", topic_arn=fifo, group_id="g"))
+    h.clock.advance(5 * 60 * 1000 + 1)
+    c = await h.service.publish(SCOPE, PublishRequest("same", topic_arn=fifo, group_id="g"))
+
+    assert a.message_id == b.message_id
+    assert c.message_id != a.message_id
+
+
+async def test_publish_batch_partial_failures_and_batch_errors(h: Harness, topic: str) -> None:
+    entries = [("ok", PublishRequest("a")), ("bad", PublishRequest("")), ("ok2", PublishRequest("b", subject="S"))]
+
+    outcome = await h.service.publish_batch(SCOPE, topic, entries)
+
+    assert [entry_id for entry_id, _ in outcome.successful] == ["ok", "ok2"]
+    assert [(f.id, type(f.error)) for f in outcome.failed] == [("bad", InvalidParameter)]
+    assert [r.message for r in await h.drain() if isinstance(r, PublishedMessage)] == ["a", "b"]
+    with pytest.raises(EmptyBatchRequest):
+        await h.service.publish_batch(SCOPE, topic, [])
+    with pytest.raises(TooManyEntriesInBatchRequest):
+        await h.service.publish_batch(SCOPE, topic, [(str(i), PublishRequest("m")) for i in range(11)])
+    with pytest.raises(BatchEntryIdsNotDistinct):
+        await h.service.publish_batch(SCOPE, topic, [("a", PublishRequest("m")), ("a", PublishRequest("m"))])
+    with pytest.raises(InvalidBatchEntryId, match="impermissible character"):
+        await h.service.publish_batch(SCOPE, topic, [("a b", PublishRequest("m"))])
+    with pytest.raises(BatchRequestTooLong):
+        await h.service.publish_batch(
+            SCOPE, topic, [("a", PublishRequest(BIG[:200_000])), ("b", PublishRequest(BIG[:70_000]))]
+        )
+
+
+async def test_publish_to_phone_number_records_a_direct_sms(h: Harness) -> None:
+    await h.service.publish(SCOPE, PublishRequest("code 1234", phone_number="+15555550100"))
+
+    [push] = await h.drain()
+
+    assert isinstance(push, PushDelivery)
+    assert (push.kind, push.protocol, push.endpoint, push.body) == ("notification", "sms", "+15555550100", "code 1234")
+    with pytest.raises(InvalidParameter, match="is not valid to publish to"):
+        await h.service.publish(SCOPE, PublishRequest("m", phone_number="555"))
+
+
+async def test_publish_to_opted_out_number_is_accepted_but_not_sent(h: Harness) -> None:
+    await h.service.opt_out_phone_number(SCOPE, "+15555550100")
+
+    result = await h.service.publish(SCOPE, PublishRequest("m", phone_number="+15555550100"))
+
+    assert result.message_id
+    assert await h.drain() == []
+
+
+async def test_sandbox_allows_sms_only_to_verified_numbers(tmp_path: Path) -> None:
+    async with topic_service(tmp_path, TopicSettings(sms_sandbox=True)) as h:
+        with pytest.raises(AuthorizationError, match="SMS sandbox"):
+            await h.service.publish(SCOPE, PublishRequest("m", phone_number="+15555550100"))
+        await h.service.create_sms_sandbox_phone_number(SCOPE, "+15555550100", "en-US")
+        [otp_sms] = await h.pushes()
+        otp = otp_sms.body.rsplit(" ", 1)[1]
+        await h.service.verify_sms_sandbox_phone_number(SCOPE, "+15555550100", otp)
+
+        await h.service.publish(SCOPE, PublishRequest("m", phone_number="+15555550100"))
+
+        assert [p.body for p in await h.pushes()] == ["m"]
+
+
+async def test_publish_to_platform_endpoint_uses_platform_payload(h: Harness) -> None:
+    app = await h.service.create_platform_application(SCOPE, "app", "GCM", {"PlatformCredential": "key"})
+    endpoint = await h.service.create_platform_endpoint(SCOPE, app, "device-1", None, {})
+    payload = json.dumps({"default": "d", "GCM": '{"notification": {"title": "t"}}'})
+
+    await h.service.publish(SCOPE, PublishRequest(payload, target_arn=endpoint, message_structure="json"))
+    [push] = await h.pushes()
+
+    assert (push.protocol, push.endpoint, push.body) == ("application", endpoint, '{"notification": {"title": "t"}}')
+    await h.service.set_endpoint_attributes(SCOPE, endpoint, {"Enabled": "false"})
+    with pytest.raises(EndpointDisabled, match="Endpoint is disabled"):
+        await h.service.publish(SCOPE, PublishRequest("m", target_arn=endpoint))
+    with pytest.raises(InvalidParameter, match="No endpoint found for the target arn specified"):
+        await h.service.publish(SCOPE, PublishRequest("m", target_arn=endpoint + "x"))

@@ -1,0 +1,229 @@
+"""TopicService: Subscribe per protocol, confirmation tokens and pushes, Unsubscribe, attributes, listings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from test_service_support import OTHER, SCOPE, Harness, topic_service
+
+from loosely.core.errors import InvalidParameter
+from loosely.core.topics.errors import AuthorizationError, NotFound
+from loosely.core.topics.filter_policy import InvalidFilterPolicy
+from loosely.core.topics.models import PUSH_SUBSCRIPTION_CONFIRMATION, PUSH_UNSUBSCRIBE_CONFIRMATION
+
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:q"
+
+
+@pytest.fixture
+async def h(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with topic_service(tmp_path) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def topic(h: Harness) -> str:
+    return await h.service.create_topic(SCOPE, "orders", {})
+
+
+async def test_sqs_same_account_is_confirmed_at_once(h: Harness, topic: str) -> None:
+    arn = await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {"RawMessageDelivery": "True"})
+
+    attrs = await h.service.get_subscription_attributes(SCOPE, arn)
+
+    assert arn.startswith(topic + ":")
+    assert attrs["PendingConfirmation"] == "false"
+    assert attrs["ConfirmationWasAuthenticated"] == "true"
+    assert attrs["RawMessageDelivery"] == "true"
+    assert (attrs["Protocol"], attrs["Endpoint"], attrs["TopicArn"], attrs["Owner"]) == (
+        "sqs",
+        QUEUE,
+        topic,
+        SCOPE.account_id,
+    )
+    assert await h.pushes() == []
+
+
+async def test_subscribe_is_idempotent_and_refuses_different_attributes(h: Harness, topic: str) -> None:
+    first = await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {})
+
+    assert await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {"RawMessageDelivery": "false"}) == first
+    with pytest.raises(InvalidParameter, match="Subscription already exists with different attributes"):
+        await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {"RawMessageDelivery": "true"})
+    assert (await h.service.get_topic_attributes(SCOPE, topic))["SubscriptionsConfirmed"] == "1"
+
+
+async def test_http_subscription_is_pending_until_confirmed_with_its_token(h: Harness, topic: str) -> None:
+    returned = await h.service.subscribe(SCOPE, topic, "https", "https://example.com/hook", {})
+    assert returned == "pending confirmation"
+    [push] = await h.pushes()
+    assert (push.kind, push.protocol, push.endpoint, push.topic_arn) == (
+        PUSH_SUBSCRIPTION_CONFIRMATION,
+        "https",
+        "https://example.com/hook",
+        topic,
+    )
+    assert push.token and push.subscription_arn and push.body == ""
+    listed = (await h.service.list_subscriptions_by_topic(SCOPE, topic, None)).items
+    assert [s.subscription_arn for s in listed] == ["PendingConfirmation"]
+    assert (await h.service.get_topic_attributes(SCOPE, topic))["SubscriptionsPending"] == "1"
+
+    confirmed = await h.service.confirm_subscription(SCOPE, topic, push.token, False, authenticated=False)
+
+    assert confirmed == push.subscription_arn
+    attrs = await h.service.get_subscription_attributes(SCOPE, confirmed)
+    assert attrs["PendingConfirmation"] == "false"
+    assert attrs["ConfirmationWasAuthenticated"] == "false"
+    assert json.loads(attrs["EffectiveDeliveryPolicy"])["healthyRetryPolicy"]["numRetries"] == 3
+    assert await h.service.confirm_subscription(SCOPE, topic, push.token, False, True) == confirmed
+
+
+async def test_return_subscription_arn_gives_the_pending_arn(h: Harness, topic: str) -> None:
+    arn = await h.service.subscribe(SCOPE, topic, "email", "me@example.com", {}, return_subscription_arn=True)
+
+    assert arn.startswith(topic + ":")
+    assert await h.service.pending_token(arn)
+
+
+async def test_confirm_with_unknown_token_or_other_topic_is_invalid_token(h: Harness, topic: str) -> None:
+    await h.service.subscribe(SCOPE, topic, "http", "http://example.com/", {})
+    [push] = await h.pushes()
+    other = await h.service.create_topic(SCOPE, "other", {})
+
+    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Token$"):
+        await h.service.confirm_subscription(SCOPE, topic, "nope", False, True)
+    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Token$"):
+        await h.service.confirm_subscription(SCOPE, other, push.token or "", False, True)
+
+
+async def test_confirmation_token_expires_after_three_days(h: Harness, topic: str) -> None:
+    await h.service.subscribe(SCOPE, topic, "http", "http://example.com/", {})
+    [push] = await h.pushes()
+
+    h.clock.advance(3 * 24 * 3600 * 1000 + 1)
+
+    with pytest.raises(InvalidParameter, match="Token"):
+        await h.service.confirm_subscription(SCOPE, topic, push.token or "", False, True)
+
+
+async def test_unsubscribe_http_sends_unsubscribe_confirmation_that_restores(h: Harness, topic: str) -> None:
+    arn = await h.service.subscribe(SCOPE, topic, "http", "http://example.com/", {}, True)
+    [push] = await h.pushes()
+    await h.service.confirm_subscription(SCOPE, topic, push.token or "", True, authenticated=True)
+
+    with pytest.raises(AuthorizationError):
+        await h.service.unsubscribe(SCOPE, arn, authenticated=False)
+    await h.service.unsubscribe(SCOPE, arn)
+    [goodbye] = await h.pushes()
+
+    assert goodbye.kind == PUSH_UNSUBSCRIBE_CONFIRMATION and goodbye.subscription_arn == arn
+    with pytest.raises(NotFound, match=r"^Subscription does not exist$"):
+        await h.service.get_subscription_attributes(SCOPE, arn)
+    assert await h.service.confirm_subscription(SCOPE, topic, goodbye.token or "", False, True) == arn
+    assert (await h.service.get_subscription_attributes(SCOPE, arn))["PendingConfirmation"] == "false"
+
+
+async def test_unsubscribe_is_idempotent_and_checks_the_arn(h: Harness, topic: str) -> None:
+    arn = await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {})
+
+    await h.service.unsubscribe(SCOPE, arn)
+    await h.service.unsubscribe(SCOPE, arn)
+
+    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: SubscriptionId$"):
+        await h.service.unsubscribe(SCOPE, topic)
+    with pytest.raises(InvalidParameter, match="An ARN must have at least 6 elements, not 1"):
+        await h.service.unsubscribe(SCOPE, "nope")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "endpoint", "message"),
+    [
+        ("carrier-pigeon", "x", "Amazon SNS does not support this protocol string: carrier-pigeon"),
+        ("lambda", "arn:aws:lambda:us-east-1:123456789012:function:f", "lambda subscriptions are not served"),
+        ("firehose", "arn:aws:firehose:us-east-1:123456789012:deliverystream/s", "firehose subscriptions"),
+        ("http", "https://example.com", "Endpoint must match the specified protocol"),
+        ("https", "ftp://example.com", "Endpoint must match the specified protocol"),
+        ("email", "not-an-address", "Email address"),
+        ("sms", "12345", "Invalid SMS endpoint: 12345"),
+        ("sqs", "queue-name", "SQS endpoint ARN"),
+        ("sqs", "arn:aws:sqs:us-east-1:123456789012:q.fifo", "FIFO SQS Queues can not be subscribed to standard"),
+        ("application", "arn:aws:sns:us-east-1:123456789012:app/GCM/x", "ApplicationEndpoint ARN"),
+    ],
+)
+async def test_subscribe_validates_endpoint_per_protocol(
+    h: Harness, topic: str, protocol: str, endpoint: str, message: str
+) -> None:
+    with pytest.raises(InvalidParameter, match=message):
+        await h.service.subscribe(SCOPE, topic, protocol, endpoint, {})
+
+
+async def test_fifo_topic_accepts_only_sqs(h: Harness) -> None:
+    fifo = await h.service.create_topic(SCOPE, "o.fifo", {"FifoTopic": "true"})
+
+    with pytest.raises(InvalidParameter, match="Invalid protocol type: https"):
+        await h.service.subscribe(SCOPE, fifo, "https", "https://example.com", {})
+    assert await h.service.subscribe(SCOPE, fifo, "sqs", QUEUE + ".fifo", {})
+
+
+async def test_cross_account_queue_is_pending(h: Harness, topic: str) -> None:
+    await h.service.subscribe(SCOPE, topic, "sqs", "arn:aws:sqs:us-east-1:210987654321:q", {})
+
+    [push] = await h.pushes()
+
+    assert push.protocol == "sqs" and push.kind == PUSH_SUBSCRIPTION_CONFIRMATION
+
+
+async def test_filter_policy_is_validated_in_subscribe_and_set(h: Harness, topic: str) -> None:
+    with pytest.raises(InvalidFilterPolicy, match=r"^Invalid parameter: Attributes Reason: FilterPolicy"):
+        await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {"FilterPolicy": "{not json"})
+    arn = await h.service.subscribe(
+        SCOPE, topic, "sqs", QUEUE, {"FilterPolicy": '{"a": {"b": ["x"]}}', "FilterPolicyScope": "MessageBody"}
+    )
+
+    with pytest.raises(InvalidFilterPolicy, match="does not support nested filter policy"):
+        await h.service.set_subscription_attributes(SCOPE, arn, "FilterPolicyScope", "MessageAttributes")
+    await h.service.set_subscription_attributes(SCOPE, arn, "FilterPolicy", '{"store": ["a"]}')
+    await h.service.set_subscription_attributes(SCOPE, arn, "FilterPolicyScope", "MessageAttributes")
+    attrs = await h.service.get_subscription_attributes(SCOPE, arn)
+    assert (attrs["FilterPolicy"], attrs["FilterPolicyScope"]) == ('{"store": ["a"]}', "MessageAttributes")
+
+    await h.service.set_subscription_attributes(SCOPE, arn, "FilterPolicy", "")
+    assert "FilterPolicy" not in await h.service.get_subscription_attributes(SCOPE, arn)
+
+
+async def test_set_subscription_attributes_rules(h: Harness, topic: str) -> None:
+    email = await h.service.subscribe(SCOPE, topic, "email", "a@example.com", {}, True)
+    queue = await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {})
+
+    with pytest.raises(InvalidParameter, match=r"Delivery protocol \[email\] does not support raw message delivery"):
+        await h.service.set_subscription_attributes(SCOPE, email, "RawMessageDelivery", "true")
+    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: AttributeName$"):
+        await h.service.set_subscription_attributes(SCOPE, queue, "Protocol", "http")
+    with pytest.raises(InvalidParameter, match="RedrivePolicy: deadLetterTargetArn is an invalid arn"):
+        await h.service.set_subscription_attributes(SCOPE, queue, "RedrivePolicy", '{"deadLetterTargetArn": "x"}')
+    with pytest.raises(InvalidParameter, match="DeliveryPolicy"):
+        await h.service.set_subscription_attributes(SCOPE, queue, "DeliveryPolicy", '{"healthyRetryPolicy": 5}')
+    redrive = '{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:dlq"}'
+    await h.service.set_subscription_attributes(SCOPE, queue, "RedrivePolicy", redrive)
+    assert (await h.service.get_subscription_attributes(SCOPE, queue))["RedrivePolicy"] == redrive
+    with pytest.raises(NotFound, match="Subscription does not exist"):
+        await h.service.set_subscription_attributes(SCOPE, queue + "0", "RawMessageDelivery", "true")
+
+
+async def test_list_subscriptions_spans_topics_of_the_account(h: Harness, topic: str) -> None:
+    other_topic = await h.service.create_topic(SCOPE, "zeta", {})
+    await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {})
+    await h.service.subscribe(SCOPE, other_topic, "sms", "+15555550100", {})
+    await h.service.create_topic(OTHER, "theirs", {})
+
+    page = await h.service.list_subscriptions(SCOPE, None)
+
+    assert sorted((s.topic_arn, s.protocol) for s in page.items) == [(topic, "sqs"), (other_topic, "sms")]
+    assert page.next_token is None
+
+
+async def test_subscribe_to_missing_topic_is_not_found(h: Harness) -> None:
+    with pytest.raises(NotFound, match=r"^Topic does not exist$"):
+        await h.service.subscribe(SCOPE, "arn:aws:sns:us-east-1:123456789012:none", "sqs", QUEUE, {})
