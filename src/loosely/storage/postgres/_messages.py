@@ -70,7 +70,7 @@ async def send_standard(
     """One statement: insert the batch and queue the wake-up for commit."""
     params = _message_arrays(messages) | {"q": queue_id, "channel": channel}
     cur = await conn.execute(sql.send_standard, params)
-    ids = {message_id: row_id for row_id, message_id in await cur.fetchall()}
+    ids = {message_id: row_id for row_id, message_id, _notified in await cur.fetchall()}
     if not ids:
         raise QueueDoesNotExist()
     return [SendOutcome(message_id=m.message_id, sequence=ids[m.message_id]) for m in messages]

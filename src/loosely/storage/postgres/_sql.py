@@ -170,6 +170,7 @@ _TEMPLATES: dict[str, str] = {
     # ---- sends ----
     # One statement: the queue row supplies retention (and existence); the NOTIFY is queued for
     # commit by the same statement, so waiting receivers on every node wake once it is durable.
+    # (n is read in the output list: a CTE nobody reads, or a join nobody uses, is never run.)
     "send_standard": """
         WITH q AS (SELECT retention_ms FROM {s}.queues WHERE id = %(q)s),
         ins AS (
@@ -183,7 +184,7 @@ _TEMPLATES: dict[str, str] = {
             ORDER BY t.ord
             RETURNING id, message_id),
         n AS (SELECT pg_notify(%(channel)s, %(q)s::text) FROM q)
-        SELECT ins.id, ins.message_id FROM ins LEFT JOIN (SELECT count(*) FROM n) notified ON true""",
+        SELECT ins.id, ins.message_id, (SELECT count(*) FROM n) FROM ins""",
     # Lock (creating when missing) the rows of the given FIFO groups, in key order. New rows carry
     # NOT_READY until settle_new_groups sets them, before the transaction commits.
     "lock_group_pairs": """

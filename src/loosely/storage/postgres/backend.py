@@ -144,6 +144,11 @@ class PostgresStore(QueueStore):
             await pool.close()
         self._waiters.wake_all()
 
+    @property
+    def listening(self) -> bool:
+        """Whether the LISTEN connection is up (wake-ups from other nodes arrive at once)."""
+        return self._listener.connected.is_set()
+
     async def drop_schema(self) -> None:
         """Remove the schema and everything in it (tests and decommissioning; not part of the port)."""
         await self._run(lambda conn: conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))

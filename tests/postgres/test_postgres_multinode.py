@@ -1,0 +1,158 @@
+"""Several nodes (stores) on one schema: migrations, wake-ups, claims, FIFO and leases across nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+
+from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, claim, make_queue, msg, send
+from loosely.core.queues.models import (
+    DeadLetterTarget,
+    MessageRef,
+    MoveTask,
+    MoveTaskStatus,
+    QueueRecord,
+)
+from loosely.storage.postgres import PostgresStore
+from loosely.storage.postgres._migrate import available_migrations
+from postgres.conftest import NodeFactory
+
+pytestmark = pytest.mark.postgres
+
+QUIET = {"wake_fallback_s": 30.0}  # only a notification can wake these waiters quickly
+
+
+async def woken_within(waiting: PostgresStore, queue_id: int, action: object) -> float:
+    """Start a long wait on ``waiting``, run ``action`` (a coroutine), return the wake-up delay."""
+    waiter = asyncio.create_task(waiting.wait_for_messages(queue_id, 30.0))
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    await action  # type: ignore[misc]
+    await asyncio.wait_for(waiter, 5.0)
+    return time.perf_counter() - started
+
+
+async def test_nodes_starting_together_migrate_once(open_node: NodeFactory, postgres_url: str, schema: str) -> None:
+    nodes = await asyncio.gather(*(open_node() for _ in range(5)))
+
+    with psycopg.connect(postgres_url) as conn:
+        versions = conn.execute(f'SELECT version FROM "{schema}".schema_migrations ORDER BY version').fetchall()
+    assert [v for (v,) in versions] == [m.version for m in available_migrations()]
+    queue = await make_queue(nodes[0])
+    assert await nodes[4].get_queue_by_id(queue.id) == queue
+
+
+async def test_send_on_one_node_wakes_waiter_on_another(open_node: NodeFactory) -> None:
+    waiting, sending = await open_node(**QUIET), await open_node()
+    queue = await make_queue(sending)
+
+    assert await woken_within(waiting, queue.id, send(sending, queue, "hi")) < 1.0
+
+
+async def test_fifo_send_and_visibility_change_wake_other_nodes(open_node: NodeFactory) -> None:
+    waiting, acting = await open_node(**QUIET), await open_node()
+    queue = await make_queue(acting, "w.fifo")
+
+    assert await woken_within(waiting, queue.id, send(acting, queue, "a", group_id="g", dedup_key="k")) < 1.0
+    [m] = (await claim(acting, queue)).messages
+    change = acting.change_visibility(queue.id, [(MessageRef(m.row_id, m.receive_count), T0)], T0)
+    assert await woken_within(waiting, queue.id, change) < 1.0
+
+
+async def test_dead_letter_move_wakes_dlq_waiters_on_other_nodes(open_node: NodeFactory) -> None:
+    waiting, acting = await open_node(**QUIET), await open_node()
+    source, dlq = await make_queue(acting, "src"), await make_queue(acting, "dlq")
+    await send(acting, source, "poison")
+    await claim(acting, source)
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=source.key.arn)
+
+    move = claim(acting, source, now_ms=T0 + VISIBILITY_MS, dead_letter=target)
+    assert await woken_within(waiting, dlq.id, move) < 1.0
+
+
+async def test_claims_on_many_nodes_hand_each_message_out_once(open_node: NodeFactory) -> None:
+    nodes = [await open_node() for _ in range(3)]
+    queue = await make_queue(nodes[0])
+    for start in range(0, 300, 10):
+        await send(nodes[start % 3], queue, *(f"m{i}" for i in range(start, start + 10)))
+
+    async def drain(node: PostgresStore) -> list[str]:
+        got: list[str] = []
+        while batch := (await claim(node, queue, n=7)).messages:
+            got += [m.body for m in batch]
+        return got
+
+    results = await asyncio.gather(*(drain(node) for node in nodes for _ in range(2)))
+
+    everything = [body for result in results for body in result]
+    assert len(everything) == 300
+    assert set(everything) == {f"m{i}" for i in range(300)}
+
+
+async def test_fifo_groups_stay_ordered_and_exclusive_across_nodes(open_node: NodeFactory) -> None:
+    nodes = [await open_node() for _ in range(3)]
+    queue = await make_queue(nodes[0], "order.fifo")
+    groups = [f"g{i}" for i in range(6)]
+
+    async def produce(node: PostgresStore, tag: str) -> None:
+        for i in range(15):
+            batch = [msg(f"{tag}{i}-{g}", group_id=g, dedup_key=f"{tag}{i}-{g}") for g in groups[i % 2 :: 2]]
+            await node.send_messages(queue.id, batch, T0, DEDUP_WINDOW_MS)
+
+    await asyncio.gather(*(produce(node, tag) for node, tag in zip(nodes, "abc", strict=True)))
+    delivered: dict[str | None, list[int]] = {g: [] for g in groups}
+    in_flight: set[str | None] = set()
+
+    async def consume(node: PostgresStore) -> None:
+        idle = 0
+        while idle < 3:
+            batch = (await claim(node, queue, n=4)).messages
+            idle = idle + 1 if not batch else 0
+            mine = {m.group_id for m in batch}
+            assert not mine & in_flight  # a group is never in flight on two receivers
+            in_flight.update(mine)
+            for m in batch:
+                delivered[m.group_id].append(m.row_id)
+            await asyncio.sleep(0.002)  # let other receivers run while these are in flight
+            in_flight.difference_update(mine)  # before the delete: it may commit before this task resumes
+            await node.delete_messages(queue.id, [MessageRef(m.row_id, m.receive_count) for m in batch])
+
+    await asyncio.gather(*(consume(node) for node in nodes for _ in range(2)))
+
+    assert sum(len(v) for v in delivered.values()) == 3 * 15 * 3
+    for sequence in delivered.values():
+        assert sequence == sorted(sequence)  # send (sequence) order within each group
+
+
+async def test_same_dedup_key_from_two_nodes_is_stored_once(open_node: NodeFactory) -> None:
+    a, b = await open_node(), await open_node()
+    queue = await make_queue(a, "dedup.fifo")
+
+    outcomes = await asyncio.gather(
+        *(
+            node.send_messages(queue.id, [msg(f"from-{i}", group_id=f"g{i}", dedup_key="same")], T0, DEDUP_WINDOW_MS)
+            for i, node in enumerate([a, b, a, b])
+        )
+    )
+
+    originals = {o[0].message_id for o in outcomes}
+    assert len(originals) == 1
+    assert sorted(o[0].duplicate for o in outcomes) == [False, True, True, True]
+    assert (await a.count_messages(queue.id, T0)).visible == 1
+
+
+async def test_move_task_lease_goes_to_one_node_at_a_time(open_node: NodeFactory) -> None:
+    nodes = [await open_node() for _ in range(3)]
+    dlq: QueueRecord = await make_queue(nodes[0], "dlq")
+    task = MoveTask("handle-1", dlq.id, dlq.key.arn, None, None, MoveTaskStatus.RUNNING, 0, 0, T0)
+    await nodes[0].create_move_task(task)
+
+    leases = await asyncio.gather(*(n.lease_move_task(f"node{i}", T0, 60_000) for i, n in enumerate(nodes * 2)))
+
+    taken = [lease for lease in leases if lease is not None]
+    assert len(taken) == 1
+    assert await nodes[1].lease_move_task("late", T0 + 30_000, 60_000) is None
+    assert (await nodes[2].lease_move_task("after-expiry", T0 + 60_000, 60_000)) is not None
