@@ -81,6 +81,7 @@ def settings_from(args: argparse.Namespace, root: Path) -> Settings:
         data_root=root / "data",
         log_dir=root / "logs",
         profile=args.profile.resolve() if args.profile else None,
+        depth_rounds=1 if quick else 2,
     )
 
 

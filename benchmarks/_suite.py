@@ -51,6 +51,7 @@ class Settings:
     log_dir: Path
     body_size: int = 256
     profile: Path | None = None
+    depth_rounds: int = 2
 
     @property
     def backend(self) -> str:
@@ -65,18 +66,6 @@ class _Refs:
     node: Node
     send: LoadResult
     pg_rate: float | None
-
-
-@dataclass(frozen=True)
-class _Point:
-    """A throughput and the reference app's req/s measured just before it."""
-
-    rate: float
-    ref_rate: float
-
-    @property
-    def normalized(self) -> float:
-        return self.rate / self.ref_rate if self.ref_rate else 0.0
 
 
 class Suite:
@@ -131,26 +120,21 @@ class Suite:
             await cluster.start(nodes)
             if first and "memory" in self.s.scenarios:
                 self._startup_rows(cluster, label)
-            send: _Point | None = None
-            pipe: _Point | None = None
             if "send" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "send"))
                 result = await self._measured_send(refs, cluster, queues[-1], self.s.profile if first else None)
                 self._send_rows(f"1. SendMessage ({label})", result, refs.send)
-                send = _Point(result.rate, refs.send.rate)
             if "pipeline" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "pipe"))
                 piped = await self._pipeline(cluster, queues[-1], strict=True)
                 self._pipeline_rows(f"2. pipeline ({label})", piped, refs)
-                pipe = _Point(piped.rate, refs.send.rate)
             if "wake" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "wake"))
                 await self._wake(cluster, queues[-1], label)
             if first and ("depth" in self.s.scenarios or "memory" in self.s.scenarios):
-                if "depth" in self.s.scenarios:
-                    send, pipe = await self._empty_baselines(refs, cluster, queues, send, pipe)
-                queues.append(await self._queue(cluster, "deep"))
-                await self._depth(cluster, queues[-1], label, refs, send, pipe)
+                for role in ("deep", "empty-send", "empty-pipe"):
+                    queues.append(await self._queue(cluster, role))
+                await self._depth(cluster, queues[-3:], label, refs)
         finally:
             if self.s.database and cluster.nodes:
                 await _cleanup(cluster.endpoints[0], queues)
@@ -193,30 +177,13 @@ class Suite:
             Row(scenario, "p99 send-start → receive", wake.from_send_start_p99_ms, "ms"),
         ]
 
-    async def _empty_baselines(
-        self, refs: _Refs, cluster: Cluster, queues: list[str], send: _Point | None, pipe: _Point | None
-    ) -> tuple[_Point, _Point]:
-        """Scenario 4 compares with scenarios 1 and 2 on empty queues; measure them if they did not run."""
-        if send is None:
-            queues.append(await self._queue(cluster, "send"))
-            send = _Point((await self._measured_send(refs, cluster, queues[-1])).rate, refs.send.rate)
-        if pipe is None:
-            queues.append(await self._queue(cluster, "pipe"))
-            pipe = _Point((await self._pipeline(cluster, queues[-1], strict=True)).rate, refs.send.rate)
-        return send, pipe
-
-    async def _depth(
-        self,
-        cluster: Cluster,
-        queue_url: str,
-        label: str,
-        refs: _Refs,
-        empty_send: _Point | None,
-        empty_pipe: _Point | None,
-    ) -> None:
+    async def _depth(self, cluster: Cluster, queues: list[str], label: str, refs: _Refs) -> None:
+        """Fill one queue, then compare it with empty queues in alternating windows (empty, deep, empty,
+        deep, ...) so that both sides see the same machine: others' load drifts over a minute."""
+        deep_q, send_q, pipe_q = queues
         scenario = f"4. depth {self.s.depth:,} ({label})"
-        fill_s = await _prefill(cluster.endpoints, queue_url, self.body, self.s.depth)
-        depth_now = await queue_depth(cluster.endpoints[0], queue_url)
+        fill_s = await _prefill(cluster.endpoints, deep_q, self.body, self.s.depth)
+        depth_now = await queue_depth(cluster.endpoints[0], deep_q)
         self.rows.append(Row(scenario, "pre-fill SendMessageBatch(10), 8 conns", self.s.depth / fill_s, "msg/s"))
         if "memory" in self.s.scenarios:
             rss = sum(s.rss_bytes() for s in cluster.servers) / MIB
@@ -225,37 +192,34 @@ class Suite:
                     "5. memory", f"RSS with {depth_now:,} stored (live)", rss, "MiB", target="≤ 150 MiB", met=rss <= 150
                 )
             )
-        if empty_send is not None and empty_pipe is not None:
-            deep_send = await self._measured_send(refs, cluster, queue_url)
-            deep_pipe = await self._pipeline(cluster, queue_url, strict=False)
-            self._send_rows(scenario + " SendMessage", deep_send, refs.send)
-            self._pipeline_rows(scenario + " pipeline", deep_pipe, refs)
-            for metric, deep, empty in (
-                ("SendMessage", _Point(deep_send.rate, refs.send.rate), empty_send),
-                ("pipeline", _Point(deep_pipe.rate, refs.send.rate), empty_pipe),
-            ):
-                self._depth_ratio_rows(scenario, metric, deep, empty)
+        if "depth" in self.s.scenarios:
+            await self._depth_windows(cluster, scenario, deep_q, send_q, pipe_q, refs)
         if "memory" in self.s.scenarios:
             await self._restart_rows(cluster, depth_now)
 
-    def _depth_ratio_rows(self, scenario: str, metric: str, deep: _Point, empty: _Point) -> None:
-        """Deep / empty, raw and with each side first divided by the reference measured beside it, which
-        cancels most of what a busy machine does to two windows taken a minute apart."""
-        raw = deep.rate / empty.rate if empty.rate else 0.0
-        normalized = deep.normalized / empty.normalized if empty.normalized else 0.0
-        self.rows += [
-            Row(
-                scenario, f"{metric} deep / empty", raw, "x", note=f"empty {empty.rate:,.0f}/s, deep {deep.rate:,.0f}/s"
-            ),
-            Row(
-                scenario,
-                f"{metric} deep / empty, each over its reference",
-                normalized,
-                "x",
-                target="≥ 0.95",
-                met=normalized >= 0.95,
-            ),
-        ]
+    async def _depth_windows(
+        self, cluster: Cluster, scenario: str, deep_q: str, send_q: str, pipe_q: str, refs: _Refs
+    ) -> None:
+        rates: dict[str, list[float]] = {"send empty": [], "send deep": [], "pipe empty": [], "pipe deep": []}
+        deep_send: LoadResult | None = None
+        deep_pipe: PipelineResult | None = None
+        for _ in range(self.s.depth_rounds):
+            rates["send empty"].append((await self._send_load(cluster.endpoints, cluster.nodes, send_q)).rate)
+            deep_send = await self._send_load(cluster.endpoints, cluster.nodes, deep_q)
+            rates["send deep"].append(deep_send.rate)
+            rates["pipe empty"].append((await self._pipeline(cluster, pipe_q, strict=True)).rate)
+            deep_pipe = await self._pipeline(cluster, deep_q, strict=False)
+            rates["pipe deep"].append(deep_pipe.rate)
+        assert deep_send is not None and deep_pipe is not None
+        self._send_rows(scenario + " SendMessage", deep_send, refs.send)
+        self._pipeline_rows(scenario + " pipeline", deep_pipe, refs)
+        for metric, key in (("SendMessage", "send"), ("pipeline", "pipe")):
+            empty, deep = sum(rates[f"{key} empty"]), sum(rates[f"{key} deep"])
+            ratio = deep / empty if empty else 0.0
+            note = f"{self.s.depth_rounds} alternating rounds; empty {empty / self.s.depth_rounds:,.0f}/s"
+            self.rows.append(
+                Row(scenario, f"{metric} deep / empty", ratio, "x", target="≥ 0.95", met=ratio >= 0.95, note=note)
+            )
 
     async def _restart_rows(self, cluster: Cluster, stored: int) -> None:
         count = len(cluster.nodes)
@@ -322,7 +286,7 @@ class Suite:
             self.rows.append(
                 Row(
                     scenario,
-                    "reference req/s, measured just before",
+                    "reference req/s, latest measurement",
                     ref.rate,
                     "req/s",
                     note=f"reference p99 {ref.p99_ms:.2f} ms, other CPU {ref.other_cpu_s / ref.elapsed_s * 100:.0f} %",
