@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from loosely.core.queues.service import QueueService
+from loosely.core.topics.service import TopicService
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,4 @@ class ServerContext:
     default_account_id: str = "000000000000"
     default_region: str = "us-east-1"
     public_url: str | None = None  # scheme://host:port for queue URLs; None = from the request's Host
+    topics: TopicService | None = None  # SNS; None when the store keeps no documents

@@ -28,8 +28,9 @@ from loosely import __version__
 from loosely.config import Settings
 from loosely.core.clock import SystemClock
 from loosely.core.ids import RandomIds
-from loosely.core.ports import QueueStore
+from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
 from loosely.core.queues.service import QueueService, QueueSettings
+from loosely.core.topics.service import TopicService
 from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
 from loosely.server.errors import aws_error
 
@@ -126,6 +127,7 @@ class App:
             default_account_id=self.settings.account_id,
             default_region=self.settings.region,
             public_url=self.settings.public_url,
+            topics=_topic_service(store),
         )
         if self._handler is None:
             from loosely.protocols.dispatch import handle
@@ -297,3 +299,10 @@ def _redact(url: str) -> str:
     if not at or ":" not in creds:
         return url
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
+def _topic_service(store: QueueStore) -> TopicService | None:
+    """SNS runs over the same store when it keeps documents and an outbox (every shipped backend will)."""
+    if isinstance(store, DocumentStore) and isinstance(store, OutboxStore):
+        return TopicService(store, store, SystemClock(), RandomIds())
+    return None
