@@ -274,6 +274,16 @@ class OutboxStore(ABC):
     async def retry_delivery(self, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
         """Release the lease and schedule the next attempt (attempts + 1)."""
 
+    async def release_delivery(self, delivery_id: int, next_attempt_ms: int) -> None:
+        """Release the lease and make the delivery due at ``next_attempt_ms`` WITHOUT counting an attempt.
+
+        The delivery worker hands back deliveries it claimed but did not try (their endpoint is at its
+        concurrency or throttle limit, or the node is shutting down); ``attempts`` and ``last_error``
+        stay as they are. Backends should override this; the fallback counts an attempt, which only
+        makes retry policies end a little early.
+        """
+        await self.retry_delivery(delivery_id, next_attempt_ms, None)
+
     @abstractmethod
     async def wait_for_outbox(self, timeout_s: float) -> None:
         """Return when publications or deliveries may be due, or after ``timeout_s``."""
