@@ -24,6 +24,9 @@ from typing import Final
 
 NOT_READY: Final = 9_223_372_036_854_775_807  # placeholder ready_at of a group row created mid-transaction
 
+# Parameters are sent in binary: no text quoting of array elements on the client (measurably
+# cheaper for the batch arrays), and integers travel as integers.
+_BINARY_PARAMETER = re.compile(r"%(\(\w+\))?s")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,54}$")
 
 MESSAGE_COLUMNS: Final = (
@@ -57,7 +60,8 @@ class Sql:
     def __init__(self, schema: str) -> None:
         s = f'"{check_schema_name(schema)}"'
         for name, template in _TEMPLATES.items():
-            setattr(self, name, template.replace("{s}", s).replace("{M}", MESSAGE_COLUMNS))
+            text = template.replace("{s}", s).replace("{M}", MESSAGE_COLUMNS)
+            setattr(self, name, _BINARY_PARAMETER.sub(r"%\1b", text))
 
     # Declared for type checkers; values are set in __init__ from _TEMPLATES.
     insert_queue: str
