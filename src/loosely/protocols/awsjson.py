@@ -126,13 +126,16 @@ def _encode(shape: Shape, value: Any) -> Any:
 
 
 def _encode_structure(shape: Shape, value: Mapping[str, Any]) -> dict[str, Any]:
-    """Members that have a value; empty lists and maps only where the shape requires the member."""
+    """Members that have a value. Empty lists are left out even where the model marks them required:
+    AWS's JSON services do so (a batch without failures has no ``Failed``), and SDKs such as the Java
+    SDK's ``hasFailed()`` tell "absent" from "empty". A map is written whenever the handler gives one
+    (``"Tags": {}``, ``"Attributes": {}``), as AWS does; handlers pass None to leave one out."""
     out: dict[str, Any] = {}
     for name, member in shape.members.items():
         item = value.get(name)
         if item is None:
             continue
-        if member.shape.type_name in ("list", "map") and not item and name not in shape.required:
+        if member.shape.type_name == "list" and not item:
             continue
         out[name] = _encode(member.shape, item)
     return out

@@ -271,9 +271,10 @@ def encode_response(
     out = [f'<?xml version="1.0"?><{operation.name}Response xmlns="{namespace}">']
     if operation.output is not None:
         wrapper = operation.result_wrapper or f"{operation.name}Result"
-        out.append(f"<{wrapper}>")
-        _write_structure(operation.output, output or {}, out)
-        out.append(f"</{wrapper}>")
+        inner: list[str] = []
+        _write_structure(operation.output, output or {}, inner)
+        # An empty result is a self-closed element, as AWS writes it (``<ReceiveMessageResult/>``).
+        out.extend((f"<{wrapper}>", *inner, f"</{wrapper}>") if inner else (f"<{wrapper}/>",))
     out.append(f"<ResponseMetadata><RequestId>{xml_escape(request_id)}</RequestId></ResponseMetadata>")
     out.append(f"</{operation.name}Response>")
     return "".join(out).encode("utf-8")

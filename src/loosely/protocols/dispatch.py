@@ -95,7 +95,27 @@ def _route_query(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call
         raise WireError(MISSING_ACTION, "The request must contain the parameter Action.")
     if service.operations.get(action) is None or action not in service.model.operations:
         raise WireError(INVALID_ACTION, f"The action {action} is not valid for this endpoint.")
+    if not _valid_on_path(service, action, request.path):
+        raise WireError(INVALID_ACTION, f"The action {action} is not valid for this endpoint.")
     return _Call(service, "query", action, form)
+
+
+def _valid_on_path(service: ServiceSpec, action: str, path: str) -> bool:
+    """A queue's URL takes only that queue's actions (and GetQueueUrl); AWS rejects CreateQueue or ListQueues there."""
+    if service.signing_name != "sqs" or queue_path(path) is None or action == "GetQueueUrl":
+        return True
+    shape = service.model.operations[action].input
+    return shape is not None and "QueueUrl" in shape.members
+
+
+def _bare_queue_request(request: WireRequest) -> WireResponse | None:
+    """A request to a queue's URL naming no action at all: AWS answers 404 ``UnknownOperationException``."""
+    if "x-amz-target" in request.headers or queue_path(request.path) is None:
+        return None
+    if b"Action=" in request.query_string or b"Action=" in request.body:
+        return None
+    body = b'<?xml version="1.0"?><UnknownOperationException/>'
+    return WireResponse(status=404, headers=[("content-type", awsquery.CONTENT_TYPE)], body=body)
 
 
 def _with_path_queue_url(form: dict[str, str], shape: Shape | None, octx: OperationContext) -> dict[str, str]:
@@ -136,7 +156,7 @@ def _error_response(
     if protocol == "json":
         body, extra = awsjson.encode_error(error, message, service.json_error_namespace)
         return _response(error.status, awsjson.CONTENT_TYPE, body, request_id, extra)
-    body = awsquery.encode_error(error, message, request_id, service.model.xml_namespace)
+    body = awsquery.encode_error(error, error.query_message or message, request_id, service.model.xml_namespace)
     return _response(error.status, awsquery.CONTENT_TYPE, body, request_id)
 
 
@@ -145,6 +165,9 @@ async def handle(request: WireRequest, ctx: ServerContext, services: Sequence[Se
     request_id = str(uuid.uuid4())
     protocol = "json" if _is_json(request) else "query"
     service = services[0]
+    bare = _bare_queue_request(request)
+    if bare is not None:
+        return bare
     try:
         call = _route_json(request, services) if protocol == "json" else _route_query(request, services)
         service = call.service

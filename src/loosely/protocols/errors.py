@@ -30,13 +30,15 @@ class AwsError:
 
     ``json_code`` is the shape name that goes into ``__type`` (a value containing ``#`` is used as
     it is, for errors outside the service's namespace); ``query_code`` is the ``<Code>`` of a Query
-    error and the first half of the ``x-amzn-query-error`` header of a JSON error.
+    error and the first half of the ``x-amzn-query-error`` header of a JSON error. ``query_message``,
+    when set, replaces the message over Query, where AWS words a few errors differently.
     """
 
     json_code: str
     query_code: str
     status: int = 400
     sender_fault: bool = True
+    query_message: str | None = None
 
     @property
     def fault(self) -> str:

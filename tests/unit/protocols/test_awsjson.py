@@ -86,18 +86,20 @@ def test_decode_bad_base64_blob_is_serialization_exception() -> None:
         )
 
 
-def test_encode_omits_none_and_optional_empty_collections_but_keeps_required() -> None:
+def test_encode_omits_none_and_empty_lists_even_required_ones_but_keeps_given_maps() -> None:
     receive = MODEL.operations["ReceiveMessage"].output
     assert awsjson.encode_response(receive, {"Messages": []}) == b"{}"
     batch = MODEL.operations["DeleteMessageBatch"].output
+    # AWS leaves out an empty Failed although the model requires it (Java's hasFailed() relies on that).
     assert orjson.loads(awsjson.encode_response(batch, {"Successful": [{"Id": "1"}], "Failed": []})) == {
         "Successful": [{"Id": "1"}],
-        "Failed": [],
     }
-    message = {"MessageId": "m", "Body": "x", "MD5OfMessageAttributes": None, "Attributes": {}}
+    message = {"MessageId": "m", "Body": "x", "MD5OfMessageAttributes": None, "Attributes": None}
     assert orjson.loads(awsjson.encode_response(receive, {"Messages": [message]})) == {
         "Messages": [{"MessageId": "m", "Body": "x"}]
     }
+    tags = MODEL.operations["ListQueueTags"].output
+    assert orjson.loads(awsjson.encode_response(tags, {"Tags": {}})) == {"Tags": {}}
 
 
 def test_encode_blob_as_base64_and_no_output_as_empty_object() -> None:

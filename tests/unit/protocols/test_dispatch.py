@@ -113,9 +113,36 @@ def test_query_posted_to_queue_url_path_names_the_queue() -> None:
 
 
 def test_queue_url_without_queue_path_is_non_existent_queue() -> None:
-    for url in (b"nonsense", b"http%3A%2F%2Fh%2F", b"http%3A%2F%2Fh%2Fa%2Fb%2Fc", b"http%3A%2F%2F%5B%3A%3A1%2Fa%2Fb"):
+    for url in (b"non+sense", b"http%3A%2F%2Fh%2F", b"http%3A%2F%2Fh%2Fa%2Fb%2Fc", b"http%3A%2F%2F%5B%3A%3A1%2Fa%2Fb"):
         response = run(query_request(b"Action=PurgeQueue&QueueUrl=" + url))
         assert xml_code(response) == "AWS.SimpleQueueService.NonExistentQueue"
+
+
+def test_bare_queue_name_as_queue_url_names_the_callers_queue() -> None:
+    queues = FakeQueues()
+    auth = AUTH.format(key="111122223333", region="eu-central-1", service="sqs")
+    run(json_request("AmazonSQS.PurgeQueue", b'{"QueueUrl": "jobs.fifo"}', authorization=auth), queues)
+    assert queues.last("purge_queue") == (QueueKey("111122223333", "eu-central-1", "jobs.fifo"),)
+
+
+def test_queue_url_path_takes_only_queue_actions() -> None:
+    for action in (b"CreateQueue&QueueName=x", b"ListQueues", b"StartMessageMoveTask&SourceArn=a"):
+        response = run(query_request(b"Action=" + action, path="/000000000000/q"))
+        assert (response.status, xml_code(response)) == (400, "InvalidAction")
+    response = run(query_request(b"Action=GetQueueUrl&QueueName=q", path="/000000000000/other"))
+    assert response.status == 200
+
+
+def test_queue_url_path_without_action_is_unknown_operation() -> None:
+    response = run(query_request(b"", path="/000000000000/q"))
+    assert response.status == 404
+    assert response.body.endswith(b"<UnknownOperationException/>")
+    assert xml_code(run(query_request(b""))) == "MissingAction"
+
+
+def test_empty_query_result_is_self_closed() -> None:
+    response = run(query_request(b"Action=ReceiveMessage&QueueUrl=http%3A%2F%2Fh%2F000000000000%2Fq"))
+    assert b"<ReceiveMessageResult/>" in response.body
 
 
 def test_aws_style_queue_url_carries_its_region() -> None:

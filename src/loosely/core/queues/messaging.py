@@ -79,7 +79,7 @@ class Messaging:
     ) -> BatchResult[SentMessage]:
         queue = await self.ctx.require(key)
         validation.check_batch_ids([entry_id for entry_id, _ in entries], "SendMessageBatch")
-        _check_batch_size(queue, [request for _, request in entries])
+        _check_batch_size([request for _, request in entries])
         if queue.key.fifo:
             for _, request in entries:
                 _check_fifo_batch_entry(queue, request)
@@ -271,8 +271,9 @@ def _or_attribute(value: int | None, queue: QueueRecord, name: str) -> int:
     return value if value is not None else int(queue.attributes[name])
 
 
-def _check_batch_size(queue: QueueRecord, requests: Sequence[SendRequest]) -> None:
-    maximum = int(queue.attributes["MaximumMessageSize"])
+def _check_batch_size(requests: Sequence[SendRequest]) -> None:
+    """The whole batch against SQS's payload limit; AWS does not apply the queue's MaximumMessageSize here."""
+    maximum = limits.MESSAGE_SIZE_MAX
     total = sum(validation.message_size(r.body, r.message_attributes) for r in requests)
     if total > maximum:
         raise BatchRequestTooLong(f"Batch requests cannot be longer than {maximum} bytes. You have sent {total} bytes.")
@@ -301,9 +302,11 @@ def _deduplication(queue: QueueRecord, request: SendRequest) -> tuple[str, str]:
                 "explicitly"
             )
         dedup_id = hashlib.sha256(request.body.encode("utf-8")).hexdigest()
+    # PurgeQueue also forgets deduplication ids (as on AWS): keys sent after a purge name its instant.
+    epoch = "" if queue.last_purge_ms is None else f"p{queue.last_purge_ms}:"
     if queue.attributes.get("DeduplicationScope") == "messageGroup":
-        return dedup_id, f"g:{len(request.group_id)}:{request.group_id}:{dedup_id}"
-    return dedup_id, f"q:{dedup_id}"
+        return dedup_id, f"{epoch}g:{len(request.group_id)}:{request.group_id}:{dedup_id}"
+    return dedup_id, f"{epoch}q:{dedup_id}"
 
 
 def _no_deduplication(request: SendRequest) -> tuple[None, None]:

@@ -16,6 +16,7 @@ from loosely.core.queues.digests import md5_of_attributes, md5_of_body
 from loosely.core.queues.models import MessageAttributeValue, StoredMessage
 
 _VERSION = 1
+_ALL_ATTRIBUTES = frozenset(("All", "*", ".*"))
 SYSTEM_ATTRIBUTE_NAMES = (
     "SenderId",
     "SentTimestamp",
@@ -117,13 +118,14 @@ def system_attributes(message: StoredMessage, meta: MessageMeta, names: Sequence
 def select_message_attributes(
     attributes: Mapping[str, MessageAttributeValue], names: Sequence[str]
 ) -> dict[str, MessageAttributeValue]:
-    """The message attributes a receive asked for: ``All`` or ``.*`` for every one, ``prefix.*``, or exact names."""
+    """The message attributes a receive asked for: ``All``, ``*`` or ``.*`` for every one, ``Hel.*`` for
+    every name starting ``Hel`` (AWS returns ``Hello`` and ``Help.Me`` for it), or exact names."""
     if not names or not attributes:
         return {}
-    if "All" in names or ".*" in names:
+    if not _ALL_ATTRIBUTES.isdisjoint(names):
         return dict(attributes)
     exact = {name for name in names if not name.endswith(".*")}
-    prefixes = tuple(name[:-1] for name in names if name.endswith(".*"))
+    prefixes = tuple(name[:-2] for name in names if name.endswith(".*"))  # AWS: "Hel.*" matches "Hello"
     return {
         name: value for name, value in attributes.items() if name in exact or (prefixes and name.startswith(prefixes))
     }

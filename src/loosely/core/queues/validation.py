@@ -27,7 +27,8 @@ _INVALID_CHARS_MESSAGE = (
     "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | "
     "#xE000 to #xFFFD | #x10000 to #x10FFFF"
 )
-_ATTRIBUTE_NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-]+")
+# Letters and digits of any script (AWS accepts "attr.1øßä"), plus "_", "." and "-"; not "§", "!" or "?".
+_ATTRIBUTE_NAME_CHARS = re.compile(r"[\w.\-]+")
 _RESERVED_PREFIXES = ("aws.", "amazon.")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _NUMBER_MAX = Decimal(10) ** 126

@@ -28,7 +28,11 @@ SQS_ERRORS: dict[type[BaseException], AwsError] = {
     core.MissingParameter: AwsError("MissingRequiredParameterException", "MissingParameter"),
     core.UnsupportedOperation: AwsError("UnsupportedOperation", _PREFIX + "UnsupportedOperation"),
     core.ResourceNotFound: AwsError("ResourceNotFoundException", "ResourceNotFoundException", 404),
-    core.QueueDoesNotExist: AwsError("QueueDoesNotExist", _PREFIX + "NonExistentQueue"),
+    core.QueueDoesNotExist: AwsError(
+        "QueueDoesNotExist",
+        _PREFIX + "NonExistentQueue",
+        query_message="The specified queue does not exist for this wsdl version.",
+    ),
     core.QueueNameExists: AwsError("QueueNameExists", "QueueAlreadyExists"),
     core.QueueDeletedRecently: AwsError("QueueDeletedRecently", _PREFIX + "QueueDeletedRecently"),
     core.PurgeQueueInProgress: AwsError("PurgeQueueInProgress", _PREFIX + "PurgeQueueInProgress", 403),

@@ -35,7 +35,7 @@ Out = dict[str, Any]
 
 
 def _key(ctx: OperationContext, p: Params) -> QueueKey:
-    return key_from_url(p.string("QueueUrl"), ctx.region)
+    return key_from_url(p.string("QueueUrl"), ctx.region, ctx.account_id)
 
 
 def _url(ctx: OperationContext, key: QueueKey) -> str:
@@ -89,9 +89,9 @@ def _received_out(message: ReceivedMessage) -> Out:
         "ReceiptHandle": message.receipt_handle,
         "MD5OfBody": message.md5_of_body,
         "Body": message.body,
-        "Attributes": dict(message.attributes),
+        "Attributes": dict(message.attributes) or None,
         "MD5OfMessageAttributes": message.md5_of_message_attributes,
-        "MessageAttributes": _attribute_values_out(message.message_attributes),
+        "MessageAttributes": _attribute_values_out(message.message_attributes) or None,
     }
 
 

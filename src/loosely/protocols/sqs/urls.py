@@ -18,6 +18,7 @@ __all__ = ["key_from_url", "queue_path", "queue_url"]
 
 _AWS_HOST_RE = re.compile(r"sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 _PATH_RE = re.compile(r"/+([^/]+)/([^/]+)/*")
+_BARE_NAME_RE = re.compile(r"[A-Za-z0-9_\-]{1,80}(?:\.fifo)?")
 
 
 def queue_url(base_url: str, key: QueueKey) -> str:
@@ -30,12 +31,16 @@ def queue_path(path: str) -> tuple[str, str] | None:
     return (found.group(1), found.group(2)) if found else None
 
 
-def key_from_url(url: str, default_region: str) -> QueueKey:
+def key_from_url(url: str, default_region: str, default_account: str | None = None) -> QueueKey:
     """The queue a QueueUrl names.
 
-    A URL without an ``/{account}/{name}`` path names no queue: AWS answers NonExistentQueue for it
-    (InvalidAddress is about the endpoint a request was sent to, not about the QueueUrl).
+    AWS also accepts a bare queue name as the QueueUrl, meaning the caller's own queue of that name
+    (``default_account``). Any other URL without an ``/{account}/{name}`` path names no queue: AWS
+    answers NonExistentQueue for it (InvalidAddress is about the endpoint a request was sent to, not
+    about the QueueUrl).
     """
+    if default_account is not None and _BARE_NAME_RE.fullmatch(url):
+        return QueueKey(account_id=default_account, region=default_region, name=url)
     try:
         parts = urlsplit(url)
     except ValueError:

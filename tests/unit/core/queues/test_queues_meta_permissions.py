@@ -83,6 +83,8 @@ def test_system_attributes_fifo_and_dead_letter() -> None:
         (["All"], {"General", "Hello", "Help.Me"}),
         ([".*"], {"General", "Hello", "Help.Me"}),
         (["Help.*"], {"Help.Me"}),
+        (["Hel.*"], {"Hello", "Help.Me"}),  # AWS: the prefix is what precedes ".*"
+        (["*"], {"General", "Hello", "Help.Me"}),
         (["General", "Hello"], {"General", "Hello"}),
         (["Hello", "Missing"], {"Hello"}),
         (["Missing"], set()),

@@ -179,6 +179,17 @@ async def test_fifo_send_rules(service: QueueService) -> None:
         await service.send_message(FIFO, SendRequest(body="m", group_id="g", deduplication_id="d", delay_s=2), "s")
 
 
+async def test_fifo_purge_forgets_deduplication_ids(service: QueueService) -> None:
+    await service.create_queue(FIFO, {"FifoQueue": "true"}, {})
+    first = await service.send_message(FIFO, SendRequest(body="1", group_id="g", deduplication_id="d"), "s")
+    await service.purge_queue(FIFO)
+    second = await service.send_message(FIFO, SendRequest(body="2", group_id="g", deduplication_id="d"), "s")
+    duplicate = await service.send_message(FIFO, SendRequest(body="3", group_id="g", deduplication_id="d"), "s")
+    assert second.message_id != first.message_id
+    assert duplicate.message_id == second.message_id
+    assert [m.body for m in await receive(service, FIFO, max_messages=10)] == ["2"]
+
+
 async def test_fifo_dedup_sequence_and_group_order(service: QueueService, clock: FakeClock) -> None:
     await service.create_queue(FIFO, {"FifoQueue": "true", "ContentBasedDeduplication": "true"}, {})
     first = await service.send_message(FIFO, SendRequest(body="one", group_id="g"), "s")
@@ -232,12 +243,17 @@ async def test_send_batch_partial_failure(service: QueueService) -> None:
 
 async def test_send_batch_request_level_errors(service: QueueService) -> None:
     await service.create_queue(Q, {"MaximumMessageSize": "1024"}, {})
+    # The batch limit is SQS's payload limit, not the queue's MaximumMessageSize (as on AWS).
+    fits = await service.send_message_batch(
+        Q, [("a", SendRequest(body="x" * 1000)), ("b", SendRequest(body="y" * 25))], "s"
+    )
+    assert [entry_id for entry_id, _ in fits.successful] == ["a", "b"]
     with pytest.raises(
         BatchRequestTooLong,
-        match=re.escape("Batch requests cannot be longer than 1024 bytes. You have sent 1025 bytes."),
+        match=re.escape("Batch requests cannot be longer than 1048576 bytes. You have sent 1048577 bytes."),
     ):
         await service.send_message_batch(
-            Q, [("a", SendRequest(body="x" * 1000)), ("b", SendRequest(body="y" * 25))], "s"
+            Q, [("a", SendRequest(body="x" * 1_048_000)), ("b", SendRequest(body="y" * 577))], "s"
         )
     await service.create_queue(FIFO, {"FifoQueue": "true"}, {})
     with pytest.raises(InvalidParameterValue, match=r"^The request must contain the parameter MessageGroupId\.$"):

@@ -69,6 +69,8 @@ def test_check_message_attributes_ten_accepted() -> None:
         ("a..b", "successive '.'"),
         ("with space", "can only contain upper and lower score characters"),
         ("colon:x", "can only contain"),
+        ("Invalid-§-attr", "can only contain"),
+        ("Invalid-?-attr", "can only contain"),
         ("a" * 256, "shorter than 256 Bytes"),
     ],
 )
@@ -77,7 +79,7 @@ def test_check_attribute_name_invalid(name: str, fragment: str) -> None:
         validation.check_attribute_name(name)
 
 
-@pytest.mark.parametrize("name", ["AWSfoo", "aws-foo", "trace.id", "Foo_Bar-1.2", "a" * 255])
+@pytest.mark.parametrize("name", ["AWSfoo", "aws-foo", "trace.id", "Foo_Bar-1.2", "a" * 255, "attr.1øßä"])
 def test_check_attribute_name_valid(name: str) -> None:
     validation.check_attribute_name(name)
 
