@@ -60,7 +60,7 @@ async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "m.db") as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1]
+    assert versions == [1, 2]  # 0002: documents and the outbox
     assert journal == "wal"
 
 

@@ -25,13 +25,15 @@ from loosely.core.queues.models import (
 )
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import claims, messages, moves, queues
+from loosely.storage.sqlite.documents import SqliteDocuments
+from loosely.storage.sqlite.outbox import SqliteOutbox
 from loosely.storage.sqlite.reader import Reader
 from loosely.storage.sqlite.schema import connect, migrate
 from loosely.storage.sqlite.writer import Tx, Writer
 
 
-class SqliteStore(QueueStore):
-    """A `QueueStore` in one SQLite file.
+class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
+    """A `QueueStore`, `DocumentStore` and `OutboxStore` in one SQLite file.
 
     Every operation runs on one writer thread that owns the connection and commits concurrent
     work together (see `loosely.storage.sqlite.writer`): a method that returned has committed to
@@ -40,6 +42,9 @@ class SqliteStore(QueueStore):
 
     Being the only writer, the store keeps every queue record in memory, so queue lookups cost no
     round trip. Long polls wait on in-process wake-ups signalled after each commit.
+
+    Documents and the outbox (`loosely.storage.sqlite.documents`, `loosely.storage.sqlite.outbox`)
+    share the writer, so fanning a publication out into queues is one transaction.
 
     ``synchronous`` is SQLite's setting: ``FULL`` (default, durable against power loss) or
     ``NORMAL`` (durable against process crashes only; see `loosely.storage.sqlite.schema.connect`).
@@ -50,6 +55,7 @@ class SqliteStore(QueueStore):
         self.synchronous = synchronous
         self._cache = queues.QueueCache()
         self._waiters = QueueWaiters()
+        self._outbox_waiters = QueueWaiters()
         self._writer = Writer(partial(self._connect), self._setup)
         # A private in-memory database is visible to one connection only: read through the writer.
         self._reader = None if path == ":memory:" else Reader(self._connect)

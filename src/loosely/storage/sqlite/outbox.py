@@ -1,0 +1,318 @@
+"""The publication outbox on SQLite: publications, their fan-out, and push deliveries with leases.
+
+All of it runs on the writer thread, in the same transactions as the queue store: fanning a
+publication out sends its SQS messages through `messages.send_messages` (dedup, FIFO groups,
+expiry, wake-ups) in the work item that records its deliveries and deletes it, so a crash leaves
+either all of it or none. Being the only writer, the store needs no row locks: a claim reads and
+leases in one item.
+
+Costs stay flat with outbox depth: claims walk ``publications_claimable`` (heads only; leased
+heads are skipped, and there are only as many as are in flight) and ``deliveries_by_due``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from loosely.core.documents import (
+    Delivery,
+    DeliveryState,
+    NewDelivery,
+    NewPublication,
+    Publication,
+    PublishOutcome,
+)
+from loosely.core.ports import OutboxStore
+from loosely.core.queues.models import NewMessage
+from loosely.storage._common import QueueWaiters
+from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
+from loosely.storage.sqlite import messages
+from loosely.storage.sqlite.writer import Tx, Writer
+
+OUTBOX_WAKE_KEY = 0
+"""The key of outbox wake-ups in the outbox's own `QueueWaiters`."""
+
+_PUBLICATION_COLUMNS = "id, topic_arn, message_id, payload, created_ms"
+_DELIVERY_COLUMNS = "id, subscription_arn, payload, attempts, next_attempt_ms, created_ms, last_error"
+_DEDUP_SWEEP = 2  # expired dedup rows removed per publication added: the table stays at its live size
+
+
+# ---- publications ----
+
+
+def add_publications(
+    tx: Tx, waiters: QueueWaiters, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+) -> list[PublishOutcome]:
+    conn = tx.conn
+    conn.execute(
+        "DELETE FROM publication_dedup WHERE (topic_arn, dedup_key) IN"
+        " (SELECT topic_arn, dedup_key FROM publication_dedup WHERE expires_at_ms <= ? LIMIT ?)",
+        (now_ms, _DEDUP_SWEEP * len(publications)),
+    )
+    outcomes = [_add_one(conn, p, now_ms, dedup_window_ms) for p in publications]
+    if any(not o.duplicate for o in outcomes):
+        tx.on_commit(lambda: waiters.wake((OUTBOX_WAKE_KEY,)))
+    return outcomes
+
+
+def _add_one(
+    conn: sqlite3.Connection, publication: NewPublication, now_ms: int, dedup_window_ms: int
+) -> PublishOutcome:
+    if publication.dedup_key is not None:
+        seen = conn.execute(
+            "SELECT message_id, sequence FROM publication_dedup"
+            " WHERE topic_arn = ? AND dedup_key = ? AND expires_at_ms > ?",
+            (publication.topic_arn, publication.dedup_key, now_ms),
+        ).fetchone()
+        if seen is not None:
+            return PublishOutcome(message_id=str(seen[0]), sequence=int(seen[1]), duplicate=True)
+    head = publication.ordering_key is None or _first_of_key(conn, publication.ordering_key) is None
+    cursor = conn.execute(
+        "INSERT INTO publications (topic_arn, message_id, payload, ordering_key, created_ms, head)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (publication.topic_arn, publication.message_id, publication.payload, publication.ordering_key, now_ms, head),
+    )
+    sequence = int(cursor.lastrowid or 0)
+    if publication.dedup_key is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO publication_dedup (topic_arn, dedup_key, message_id, sequence, expires_at_ms)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (publication.topic_arn, publication.dedup_key, publication.message_id, sequence, now_ms + dedup_window_ms),
+        )
+    return PublishOutcome(message_id=publication.message_id, sequence=sequence)
+
+
+def _first_of_key(conn: sqlite3.Connection, ordering_key: str) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM publications WHERE ordering_key = ? ORDER BY id LIMIT 1", (ordering_key,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def claim_publications(tx: Tx, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:
+    """Lease free heads oldest first; each head of an ordering key brings the free rows that follow it."""
+    conn = tx.conn
+    heads = conn.execute(
+        "SELECT id, ordering_key FROM publications INDEXED BY publications_claimable"
+        " WHERE head = 1 AND lease_until_ms <= ? ORDER BY id LIMIT ?",
+        (now_ms, limit),
+    ).fetchall()
+    chosen: list[int] = []
+    for head_id, ordering_key in heads:
+        if len(chosen) >= limit:
+            break
+        chosen.append(int(head_id))
+        if ordering_key is not None:
+            chosen.extend(_followers(conn, str(ordering_key), int(head_id), now_ms, limit - len(chosen)))
+    if not chosen:
+        return []
+    marks = ", ".join("?" * len(chosen))
+    conn.execute(
+        f"UPDATE publications SET lease_owner = ?, lease_until_ms = ? WHERE id IN ({marks})",
+        (owner, now_ms + lease_ms, *chosen),
+    )
+    rows = conn.execute(
+        f"SELECT {_PUBLICATION_COLUMNS} FROM publications WHERE id IN ({marks}) ORDER BY id", chosen
+    ).fetchall()
+    return [_publication(row) for row in rows]
+
+
+def _followers(conn: sqlite3.Connection, ordering_key: str, head_id: int, now_ms: int, room: int) -> list[int]:
+    """The rows after the head of one key, in order, up to the first still leased (or ``room`` of them)."""
+    if room <= 0:
+        return []
+    rows = conn.execute(
+        "SELECT id, lease_until_ms FROM publications WHERE ordering_key = ? AND id > ? ORDER BY id LIMIT ?",
+        (ordering_key, head_id, room),
+    ).fetchall()
+    found: list[int] = []
+    for row_id, lease_until_ms in rows:
+        if lease_until_ms > now_ms:
+            break
+        found.append(int(row_id))
+    return found
+
+
+def _publication(row: tuple[Any, ...]) -> Publication:
+    pid, topic_arn, message_id, payload, created_ms = row
+    return Publication(
+        id=int(pid),
+        topic_arn=str(topic_arn),
+        message_id=str(message_id),
+        payload=str(payload),
+        created_ms=int(created_ms),
+        sequence=int(pid),
+    )
+
+
+def complete_publication(
+    tx: Tx,
+    waiters: QueueWaiters,
+    outbox_waiters: QueueWaiters,
+    publication_id: int,
+    queue_messages: Sequence[tuple[int, NewMessage]],
+    deliveries: Sequence[NewDelivery],
+    now_ms: int,
+    dedup_window_ms: int,
+) -> None:
+    """Fan one publication out and delete it; a publication already gone (completed elsewhere) is left alone."""
+    conn = tx.conn
+    row = conn.execute("SELECT ordering_key FROM publications WHERE id = ?", (publication_id,)).fetchone()
+    if row is None:
+        return
+    for queue_id, batch in _by_queue(queue_messages):
+        if _queue_exists(conn, queue_id):
+            messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
+    conn.executemany(
+        "INSERT INTO deliveries (subscription_arn, payload, next_attempt_ms, due_ms, created_ms)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(d.subscription_arn, d.payload, d.next_attempt_ms, d.next_attempt_ms, now_ms) for d in deliveries],
+    )
+    conn.execute("DELETE FROM publications WHERE id = ?", (publication_id,))
+    promoted = row[0] is not None and _promote_head(conn, str(row[0]))
+    if deliveries or promoted:
+        tx.on_commit(lambda: outbox_waiters.wake((OUTBOX_WAKE_KEY,)))
+
+
+def _by_queue(queue_messages: Sequence[tuple[int, NewMessage]]) -> list[tuple[int, list[NewMessage]]]:
+    """Messages grouped by queue, each group in the given order (one send per queue)."""
+    grouped: dict[int, list[NewMessage]] = {}
+    for queue_id, message in queue_messages:
+        grouped.setdefault(queue_id, []).append(message)
+    return list(grouped.items())
+
+
+def _queue_exists(conn: sqlite3.Connection, queue_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM queues WHERE id = ?", (queue_id,)).fetchone() is not None
+
+
+def _promote_head(conn: sqlite3.Connection, ordering_key: str) -> bool:
+    """Make the key's first remaining row its head; return whether the key has one."""
+    first = _first_of_key(conn, ordering_key)
+    if first is None:
+        return False
+    conn.execute("UPDATE publications SET head = 1 WHERE id = ?", (first,))
+    return True
+
+
+# ---- deliveries ----
+
+
+def claim_deliveries(tx: Tx, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
+    conn = tx.conn
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE due_ms <= ? ORDER BY due_ms, id LIMIT ?", (now_ms, limit)
+    ).fetchall()
+    conn.executemany(
+        "UPDATE deliveries SET due_ms = ?, lease_owner = ? WHERE id = ?",
+        [(now_ms + lease_ms, owner, row[0]) for row in rows],
+    )
+    return [_delivery(row) for row in rows]
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    did, subscription_arn, payload, attempts, next_attempt_ms, created_ms, last_error = row
+    return Delivery(
+        id=int(did),
+        subscription_arn=str(subscription_arn),
+        payload=str(payload),
+        attempts=int(attempts),
+        next_attempt_ms=int(next_attempt_ms),
+        created_ms=int(created_ms),
+        last_error=None if last_error is None else str(last_error),
+    )
+
+
+def finish_delivery(
+    tx: Tx, waiters: QueueWaiters, delivery_id: int, now_ms: int, dead_letter: tuple[int, NewMessage] | None
+) -> None:
+    """Delete the delivery, sending its dead letter in the same item; one already gone is left alone."""
+    conn = tx.conn
+    cursor = conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
+    if cursor.rowcount == 0 or dead_letter is None:
+        return
+    queue_id, message = dead_letter
+    if _queue_exists(conn, queue_id):
+        messages.send_messages(tx, waiters, queue_id, [message], now_ms, DEAD_LETTER_DEDUP_WINDOW_MS)
+
+
+def reschedule_delivery(
+    tx: Tx, waiters: QueueWaiters, delivery_id: int, next_attempt_ms: int, attempted: bool, error: str | None
+) -> None:
+    """Release the lease; due again at ``next_attempt_ms``, counting an attempt (with its error) if ``attempted``."""
+    if attempted:
+        sql = "UPDATE deliveries SET attempts = attempts + 1, last_error = ?,"
+        params: tuple[object, ...] = (error, next_attempt_ms, next_attempt_ms, delivery_id)
+    else:
+        sql = "UPDATE deliveries SET"
+        params = (next_attempt_ms, next_attempt_ms, delivery_id)
+    cursor = tx.conn.execute(f"{sql} next_attempt_ms = ?, due_ms = ?, lease_owner = NULL WHERE id = ?", params)
+    if cursor.rowcount:
+        tx.on_commit(lambda: waiters.wake((OUTBOX_WAKE_KEY,)))
+
+
+class SqliteOutbox(OutboxStore):
+    """`OutboxStore` methods of `SqliteStore`, which provides the writer and the wake-ups."""
+
+    _writer: Writer
+    _waiters: QueueWaiters
+    _outbox_waiters: QueueWaiters
+
+    async def add_publications(
+        self, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+    ) -> list[PublishOutcome]:
+        batch = list(publications)
+        if not batch:
+            return []
+        return await self._writer.submit(
+            lambda tx: add_publications(tx, self._outbox_waiters, batch, now_ms, dedup_window_ms)
+        )
+
+    async def claim_publications(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:
+        self._outbox_waiters.before_claim(OUTBOX_WAKE_KEY)
+        return await self._writer.submit(lambda tx: claim_publications(tx, owner, now_ms, lease_ms, limit))
+
+    async def complete_publication(
+        self,
+        publication_id: int,
+        queue_messages: Sequence[tuple[int, NewMessage]],
+        deliveries: Sequence[NewDelivery],
+        now_ms: int,
+        dedup_window_ms: int,
+    ) -> None:
+        sends, pushes = list(queue_messages), list(deliveries)
+        await self._writer.submit(
+            lambda tx: complete_publication(
+                tx, self._waiters, self._outbox_waiters, publication_id, sends, pushes, now_ms, dedup_window_ms
+            )
+        )
+
+    async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
+        self._outbox_waiters.before_claim(OUTBOX_WAKE_KEY)
+        return await self._writer.submit(lambda tx: claim_deliveries(tx, owner, now_ms, lease_ms, limit))
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        now_ms: int,
+        error: str | None = None,
+        dead_letter: tuple[int, NewMessage] | None = None,
+    ) -> None:
+        check_finished_state(state, dead_letter)
+        await self._writer.submit(lambda tx: finish_delivery(tx, self._waiters, delivery_id, now_ms, dead_letter))
+
+    async def retry_delivery(self, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
+        await self._writer.submit(
+            lambda tx: reschedule_delivery(tx, self._outbox_waiters, delivery_id, next_attempt_ms, True, error)
+        )
+
+    async def release_delivery(self, delivery_id: int, next_attempt_ms: int) -> None:
+        await self._writer.submit(
+            lambda tx: reschedule_delivery(tx, self._outbox_waiters, delivery_id, next_attempt_ms, False, None)
+        )
+
+    async def wait_for_outbox(self, timeout_s: float) -> None:
+        await self._outbox_waiters.wait(OUTBOX_WAKE_KEY, timeout_s)
