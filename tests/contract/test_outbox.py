@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from contract.conftest import Harness
+from contract.conftest import Harness, skip_or_fail
 from contract.helpers import DEDUP_WINDOW_MS, T0, bodies, claim, make_queue, msg
 from loosely.core.documents import Delivery, DeliveryState, NewDelivery, NewPublication, Publication
 from loosely.core.errors import LooselyError
@@ -27,7 +27,8 @@ class Store(QueueStore, OutboxStore):  # type: ignore[misc]
 
 @pytest.fixture
 def outbox(store: QueueStore) -> Store:
-    assert isinstance(store, OutboxStore)
+    if not isinstance(store, OutboxStore):
+        skip_or_fail(f"{type(store).__name__} does not keep an outbox yet")
     return store  # type: ignore[return-value]
 
 
@@ -463,9 +464,8 @@ async def test_wait_for_outbox_after_a_publication_added_since_the_claim_returns
 # ---- restart ----
 
 
-async def test_reopen_keeps_publications_deliveries_and_leases(harness: Harness) -> None:
-    store = harness.store
-    assert isinstance(store, OutboxStore)
+async def test_reopen_keeps_publications_deliveries_and_leases(harness: Harness, outbox: Store) -> None:
+    store = outbox
     await store.add_publications(
         [pub("f1", FIFO_TOPIC, ordered=True), pub("f2", FIFO_TOPIC, ordered=True), pub("s1", dedup="d")],
         T0,
