@@ -114,6 +114,8 @@ async def test_listener_reconnects_and_wakes_again(
             break
         await asyncio.sleep(0.1)
     assert waiting_node.listening
+    await eventually_sends(waiting_node, queue.id, within_s=10.0)  # its pool has healed too
+    await waiting_node.wait_for_messages(queue.id, 0.01)  # registered as waiting again
 
     waiter = asyncio.create_task(waiting_node.wait_for_messages(queue.id, 30.0))
     await asyncio.sleep(0.05)

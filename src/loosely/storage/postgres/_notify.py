@@ -1,9 +1,10 @@
 """Wake-ups across nodes: one LISTEN connection per store, asyncio futures per queue.
 
-Writers (sends, visibility changes, dead-letter moves, redrives) call ``pg_notify(channel,
-queue_id)`` inside their transaction, so a notification is delivered exactly when the change
-commits, to every node listening on the store's channel (including the writer's own). The
-listener turns each payload into a wake-up of the local receivers waiting on that queue.
+Writers (visibility changes, dead-letter moves, redrives; sends only while some node has
+registered receivers waiting on the queue, see `_wake`) call ``pg_notify(channel, queue_id)``
+inside their transaction, so a notification is delivered exactly when the change commits, to
+every node listening on the store's channel (including the writer's own). The listener turns each
+payload into a wake-up of the local receivers waiting on that queue.
 
 A notification can be lost (the listener reconnecting, a node that crashed between commit and
 delivery), so waiting is also bounded by ``fallback_s``: a lost wake-up only delays a receiver
@@ -23,14 +24,27 @@ logger = logging.getLogger(__name__)
 
 
 class Waiters:
-    """Local receivers waiting per queue id (single event loop; no locking needed)."""
+    """Local receivers waiting per queue id (single event loop; no locking needed).
+
+    Every wake-up also advances the queue's epoch, so a receiver that read the epoch before its
+    (empty) claim can tell that a wake-up arrived between the claim and its wait, and not sleep.
+    """
 
     def __init__(self) -> None:
         self._by_queue: dict[int, set[asyncio.Future[None]]] = {}
+        self._epochs: dict[int, int] = {}
+        self._all = 0  # wake_all calls: part of every queue's epoch
 
-    async def wait(self, queue_id: int, timeout_s: float) -> None:
-        """Return when `wake` is called for ``queue_id`` (or `wake_all`), or after ``timeout_s``."""
-        if timeout_s <= 0:
+    def epoch(self, queue_id: int) -> int:
+        """A number that grows with every wake-up of ``queue_id`` (both parts only ever increase)."""
+        return self._all + self._epochs.get(queue_id, 0)
+
+    async def wait(self, queue_id: int, timeout_s: float, since: int | None = None) -> None:
+        """Return when `wake` is called for ``queue_id`` (or `wake_all`), or after ``timeout_s``.
+
+        With ``since`` (an earlier `epoch`), return at once if a wake-up came after it.
+        """
+        if timeout_s <= 0 or (since is not None and self.epoch(queue_id) != since):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiting = self._by_queue.setdefault(queue_id, set())
@@ -44,11 +58,13 @@ class Waiters:
                 del self._by_queue[queue_id]
 
     def wake(self, queue_id: int) -> None:
+        self._epochs[queue_id] = self._epochs.get(queue_id, 0) + 1
         for future in self._by_queue.pop(queue_id, ()):
             if not future.done():
                 future.set_result(None)
 
     def wake_all(self) -> None:
+        self._all += 1
         for queue_id in list(self._by_queue):
             self.wake(queue_id)
 

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
 import psycopg_pool
 from psycopg import conninfo as pg_conninfo
 
@@ -45,11 +49,13 @@ from loosely.core.queues.models import (
     VisibilityOutcome,
 )
 from loosely.storage.postgres import _messages, _tasks
+from loosely.storage.postgres._deadline import Deadline
 from loosely.storage.postgres._errors import UNAVAILABLE_MESSAGE, is_transient_conflict, map_errors
 from loosely.storage.postgres._messages import Conn, Row
 from loosely.storage.postgres._migrate import migrate
 from loosely.storage.postgres._notify import Listener, Waiters
 from loosely.storage.postgres._sql import Sql, channel_name, check_schema_name
+from loosely.storage.postgres._wake import REGISTRATION_TTL_S, Registrations
 
 logger = logging.getLogger(__name__)
 
@@ -72,26 +78,44 @@ _OPTIONS = {
     "wake_fallback_s": 1.0,  # longest a waiting receiver sleeps without a notification
     "max_idle_s": 300.0,  # pooled connections idle longer than this are closed
 }
+_DEFAULT_SCHEMA = "loosely"
+_URL_SETTINGS = ("schema", "pool_min", "pool_max")  # loosely's own URL query parameters (libpq rejects them)
+_UNREGISTERED_POLL_S = 0.25  # longest wait while this node could not register as waiting
 _RETRIES = 3  # attempts of a transaction that hit a deadlock or serialization failure
 
 
 class PostgresStore(QueueStore):
     """`QueueStore` on PostgreSQL; ``url`` is a libpq URL or DSN, ``schema`` isolates one deployment.
 
+    A URL may carry loosely's own settings as query parameters, which are taken out before libpq
+    sees it: ``?schema=name`` (default ``loosely``), ``pool_min``, ``pool_max``. Keyword arguments
+    given explicitly must agree with them.
+
     ``options``: ``pool_timeout_s``, ``op_timeout_s``, ``bulk_timeout_s``, ``wake_fallback_s``,
     ``max_idle_s`` (seconds; see ``_OPTIONS`` for defaults).
     """
 
     def __init__(
-        self, url: str, *, schema: str = "loosely", pool_min: int = 2, pool_max: int = 10, **options: float
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_min: int | None = None,
+        pool_max: int | None = None,
+        **options: float,
     ) -> None:
         unknown = set(options) - set(_OPTIONS)
         if unknown:
             raise TypeError(f"unknown PostgresStore options: {', '.join(sorted(unknown))}")
+        url, from_url = split_url_settings(url)
+        schema = _agree("schema", schema, from_url.get("schema"), _DEFAULT_SCHEMA)
+        pool_min = int(_agree("pool_min", pool_min, from_url.get("pool_min"), 2))
+        pool_max = int(_agree("pool_max", pool_max, from_url.get("pool_max"), 10))
         if not 0 <= pool_min <= pool_max or pool_max < 1:
             raise ValueError("need 0 <= pool_min <= pool_max and pool_max >= 1")
         self._settings = {**_OPTIONS, **{k: float(v) for k, v in options.items()}}
         self.schema = check_schema_name(schema)
+        self.node_id = uuid.uuid4().hex
         self._conninfo = _with_defaults(url)
         self._sql = Sql(schema)
         self._channel = channel_name(schema)
@@ -99,6 +123,11 @@ class PostgresStore(QueueStore):
         self._pool_max = pool_max
         self._pool: psycopg_pool.AsyncConnectionPool[Conn] | None = None
         self._waiters = Waiters()
+        self._registrations = Registrations(self._register_waiting)
+        # (queue id, wake-up epoch) as the current task last began a claim (per store): see wait_for_messages.
+        self._claim_epoch: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+            f"loosely-claim-epoch-{self.node_id}", default=None
+        )
         self._listener = Listener(self._conninfo, self._channel, self._waiters.wake, self._waiters.wake_all)
         self._fifo: dict[int, bool] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -134,6 +163,7 @@ class PostgresStore(QueueStore):
             await asyncio.wait_for(self._listener.connected.wait(), self._settings["pool_timeout_s"])
 
     async def close(self) -> None:
+        await self._unregister_waiting()
         await self._listener.stop()
         for task in list(self._background):
             task.cancel()
@@ -158,41 +188,42 @@ class PostgresStore(QueueStore):
     async def _run(self, work: Callable[[Conn], Awaitable[T]], *, bulk: bool = False) -> T:
         """Run ``work`` on a pooled connection within the operation's deadline.
 
-        The work runs as its own task so that the deadline holds even while psycopg cancels a
-        query on a dead link: the caller gets ``ServiceUnavailable`` at the deadline and the
-        task finishes cleaning up in the background.
+        At the deadline the caller gets ``ServiceUnavailable``: the connection in use is severed
+        rather than the query cancelled, because psycopg waits for a cancellation to be answered,
+        which a dead link never does (see `_deadline`).
         """
-        task = asyncio.ensure_future(self._attempts(work))
-        deadline = self._settings["bulk_timeout_s" if bulk else "op_timeout_s"]
-        try:
-            done, _ = await asyncio.wait({task}, timeout=deadline)
-        except asyncio.CancelledError:
-            self._abandon(task)
-            raise
-        if not done:
-            self._abandon(task)
-            logger.warning("queue store operation exceeded its %.1f s deadline", deadline)
-            raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
-        return task.result()
+        seconds = self._settings["bulk_timeout_s" if bulk else "op_timeout_s"]
+        with Deadline(seconds) as deadline:
+            try:
+                return await self._attempts(work, deadline)
+            except asyncio.CancelledError as error:
+                if not deadline.owns(error):
+                    raise
+            except ServiceUnavailable:
+                if not deadline.expired:
+                    raise
+        logger.warning("queue store operation exceeded its %.1f s deadline", seconds)
+        raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
-    async def _attempts(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _attempts(self, work: Callable[[Conn], Awaitable[T]], deadline: Deadline | None = None) -> T:
         if self._pool is None:
             raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
         for attempt in range(1, _RETRIES + 1):
             try:
                 with map_errors(self._connection_lost):
                     async with self._pool.connection() as conn:
-                        return await work(conn)
+                        if deadline is None:
+                            return await work(conn)
+                        deadline.conn = conn
+                        try:
+                            return await work(conn)
+                        finally:
+                            deadline.conn = None
             except ServiceUnavailable as error:
                 if attempt == _RETRIES or not is_transient_conflict(error.__cause__ or error):
                     raise
                 logger.info("retrying a transaction after %s", error.__cause__)
         raise AssertionError("unreachable")
-
-    def _abandon(self, task: asyncio.Task[Any]) -> None:
-        task.cancel()
-        self._background.add(task)
-        task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
@@ -396,6 +427,7 @@ class PostgresStore(QueueStore):
         return outcomes
 
     async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
+        self._claim_epoch.set((queue_id, self._waiters.epoch(queue_id)))
         fifo = request.fifo or await self._is_fifo(queue_id)
         sql, channel = self._sql, self._channel
 
@@ -448,7 +480,51 @@ class PostgresStore(QueueStore):
         return await self._run(lambda conn: _messages.expire(conn, self._sql, now_ms, limit), bulk=True)
 
     async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None:
-        await self._waiters.wait(queue_id, min(timeout_s, self._settings["wake_fallback_s"]))
+        """Wait for a wake-up of ``queue_id`` (at most ``wake_fallback_s``).
+
+        Before the first wait on a queue (and whenever the registration would lapse during the
+        wait) the node registers as waiting, so that sends to the queue notify. After a fresh
+        registration a caller that claimed the queue before waiting gets a return at once, because
+        only a claim made after the registration is sure to see every send that did not notify. A
+        wake-up that arrived after this task's last claim of the queue began also returns at once.
+        """
+        timeout_s = min(timeout_s, self._settings["wake_fallback_s"])
+        if timeout_s <= 0:
+            return
+        claimed = self._claim_epoch.get()
+        since = claimed[1] if claimed is not None and claimed[0] == queue_id else None
+        if not self._registrations.covers(queue_id, timeout_s):
+            if not await self._try_register(queue_id):
+                timeout_s = min(timeout_s, _UNREGISTERED_POLL_S)  # sends may not notify: poll
+            elif since is not None:
+                return
+        elif self._registrations.due(queue_id):
+            await self._try_register(queue_id)  # still live: renewing it loses nothing
+        await self._waiters.wait(queue_id, timeout_s, since)
+
+    async def _try_register(self, queue_id: int) -> bool:
+        """Register as waiting on ``queue_id``; False when the database is unavailable (timed polling)."""
+        try:
+            await self._registrations.ensure(queue_id)
+        except ServiceUnavailable:
+            return False
+        return True
+
+    async def _register_waiting(self, queue_id: int) -> None:
+        params = {
+            "node": self.node_id,
+            "queue_ids": [queue_id],
+            "wake_key": self._sql.wake_key,
+            "ttl": int(REGISTRATION_TTL_S * 1000),
+        }
+        await self._run(lambda conn: conn.execute(self._sql.register_waiters, params))
+
+    async def _unregister_waiting(self) -> None:
+        """Delete this node's registrations, so sends stop notifying for it (best effort)."""
+        if not self._registrations.forget() or self._pool is None:
+            return
+        with contextlib.suppress(ServiceUnavailable, psycopg.errors.UndefinedTable):  # schema dropped
+            await self._run(lambda conn: conn.execute(self._sql.unregister_waiters, {"node": self.node_id}))
 
     # ---- message move tasks ----
 
@@ -501,6 +577,30 @@ def _queue_record(row: Row) -> QueueRecord:
         retention_ms=row[8],
         last_purge_ms=row[9],
     )
+
+
+def split_url_settings(url: str) -> tuple[str, dict[str, str]]:
+    """Take loosely's own query parameters (``schema``, ``pool_min``, ``pool_max``) out of a URL.
+
+    Returns the URL libpq should see and the settings found. Key=value DSNs pass through unchanged.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url, {}
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in _URL_SETTINGS}
+    rest = [(k, v) for k, v in query if k not in _URL_SETTINGS]
+    return urlunsplit(parts._replace(query=urlencode(rest))), ours
+
+
+def _agree(name: str, given: Any, from_url: str | None, default: Any) -> Any:
+    """The setting from the keyword argument or the URL (which must not contradict each other)."""
+    if from_url is None:
+        return default if given is None else given
+    value = type(default)(from_url) if not isinstance(default, str) else from_url
+    if given is not None and given != value:
+        raise ValueError(f"{name} is {given!r} but the database URL says {from_url!r}")
+    return value
 
 
 def _with_defaults(url: str) -> str:
