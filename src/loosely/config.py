@@ -19,6 +19,8 @@ __all__ = ["ENV_PREFIX", "SETTINGS_HELP", "ConfigError", "Settings"]
 ENV_PREFIX = "LOOSELY_"
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+SMTP_SECURITY_MODES = ("none", "starttls", "tls")
+OUTBOX_PROVIDER = "outbox"
 
 SETTINGS_HELP: Mapping[str, str] = {
     "host": "Interface to listen on.",
@@ -32,6 +34,15 @@ SETTINGS_HELP: Mapping[str, str] = {
     "sqlite_synchronous": "SQLite fsync policy: FULL (every acknowledged write is on disk) or NORMAL (faster; "
     "an OS crash may lose the last writes).",
     "log_level": "debug, info, warning or error.",
+    "smtp_host": "SMTP relay for SNS email/email-json deliveries; unset: mails are kept in the outbox "
+    "(GET /_loosely/outbox) instead of sent.",
+    "smtp_port": "Port of the SMTP relay.",
+    "smtp_security": "none, starttls or tls (implicit TLS, usually port 465).",
+    "smtp_username": "SMTP login user (no login when unset).",
+    "smtp_password": "SMTP login password.",
+    "smtp_from": "Sender address of SNS mails (the From name is the topic's DisplayName).",
+    "sms_provider": "Where SNS SMS go: outbox (kept, readable at GET /_loosely/outbox) or an http(s):// webhook URL.",
+    "push_provider": "Where SNS mobile push goes: outbox or an http(s):// webhook URL.",
 }
 
 # The environment variable of each setting. Units stay out of variable names, as flags read better that way.
@@ -46,6 +57,14 @@ _ENV_NAMES: Mapping[str, str] = {
     "database_url": "LOOSELY_DATABASE_URL",
     "sqlite_synchronous": "LOOSELY_SQLITE_SYNCHRONOUS",
     "log_level": "LOOSELY_LOG_LEVEL",
+    "smtp_host": "LOOSELY_SMTP_HOST",
+    "smtp_port": "LOOSELY_SMTP_PORT",
+    "smtp_security": "LOOSELY_SMTP_SECURITY",
+    "smtp_username": "LOOSELY_SMTP_USERNAME",
+    "smtp_password": "LOOSELY_SMTP_PASSWORD",
+    "smtp_from": "LOOSELY_SMTP_FROM",
+    "sms_provider": "LOOSELY_SMS_PROVIDER",
+    "push_provider": "LOOSELY_PUSH_PROVIDER",
 }
 
 
@@ -67,6 +86,14 @@ class Settings:
     database_url: str | None = None
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str = "no-reply@sns.localhost"
+    sms_provider: str = OUTBOX_PROVIDER
+    push_provider: str = OUTBOX_PROVIDER
 
     def __post_init__(self) -> None:
         _check(self)
@@ -111,7 +138,7 @@ class Settings:
 def _convert(name: str, raw: str, source: str) -> Any:
     """Turn a string from the environment or a flag into the setting's type."""
     try:
-        if name == "port":
+        if name in ("port", "smtp_port"):
             return int(raw)
         if name == "queue_recreate_delay_s":
             return float(raw)
@@ -121,7 +148,7 @@ def _convert(name: str, raw: str, source: str) -> Any:
         return Path(raw).expanduser()
     if name == "sqlite_synchronous":
         return raw.upper()
-    if name == "log_level":
+    if name in ("log_level", "smtp_security"):
         return raw.lower()
     if name == "public_url":
         return raw.rstrip("/")
@@ -146,6 +173,21 @@ def _check(s: Settings) -> None:
         raise ConfigError("database url must start with postgresql:// (or sqlite:)")
     if not s.region:
         raise ConfigError("region must not be empty")
+    _check_delivery(s)
+
+
+def _check_delivery(s: Settings) -> None:
+    """The SNS delivery settings: SMTP relay and SMS / push providers."""
+    if not 1 <= s.smtp_port <= 65535:
+        raise ConfigError(f"smtp port {s.smtp_port} is outside 1..65535")
+    if s.smtp_security not in SMTP_SECURITY_MODES:
+        raise ConfigError(f"smtp security must be one of {', '.join(SMTP_SECURITY_MODES)}")
+    if "@" not in s.smtp_from:
+        raise ConfigError(f"smtp from {s.smtp_from!r} must be an email address")
+    for name in ("sms_provider", "push_provider"):
+        value = getattr(s, name)
+        if value != OUTBOX_PROVIDER and not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{name.replace('_', ' ')} must be {OUTBOX_PROVIDER!r} or an http(s):// URL")
 
 
 def setting_names() -> tuple[str, ...]:

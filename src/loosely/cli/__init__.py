@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from loosely import __version__
-from loosely.config import LOG_LEVELS, SETTINGS_HELP, SYNCHRONOUS_MODES, ConfigError, Settings
+from loosely.config import LOG_LEVELS, SETTINGS_HELP, SMTP_SECURITY_MODES, SYNCHRONOUS_MODES, ConfigError, Settings
 
 __all__ = ["main"]
 
@@ -43,6 +43,16 @@ def main() -> None:
     "--sqlite-synchronous", type=click.Choice(SYNCHRONOUS_MODES, case_sensitive=False), help=_help("sqlite_synchronous")
 )
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), help=_help("log_level"))
+@click.option("--smtp-host", help=_help("smtp_host"))
+@click.option("--smtp-port", type=click.IntRange(1, 65535), help=_help("smtp_port"))
+@click.option(
+    "--smtp-security", type=click.Choice(SMTP_SECURITY_MODES, case_sensitive=False), help=_help("smtp_security")
+)
+@click.option("--smtp-username", help=_help("smtp_username"))
+@click.option("--smtp-password", help=_help("smtp_password"))
+@click.option("--smtp-from", help=_help("smtp_from"))
+@click.option("--sms-provider", metavar="outbox|URL", help=_help("sms_provider"))
+@click.option("--push-provider", metavar="outbox|URL", help=_help("push_provider"))
 def serve(**options: Any) -> None:
     """Run the server until SIGTERM or Ctrl-C (default: SQLite in ./.loosely, port 4566)."""
     try:

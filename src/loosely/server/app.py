@@ -32,6 +32,7 @@ from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
 from loosely.core.queues.service import QueueService, QueueSettings
 from loosely.core.topics.service import TopicService
 from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
+from loosely.server.delivery import CERTIFICATE_PREFIX, DeliveryEndpoints, build_delivery, link_context
 from loosely.server.errors import aws_error
 
 __all__ = ["MAX_BODY_BYTES", "App", "Handler", "StoreFactory", "build_app"]
@@ -57,6 +58,7 @@ MOVE_BUSY_INTERVAL_S = 0.2
 MOVE_IDLE_INTERVAL_S = 1.0
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_DELIVERY_PREFIXES = (CERTIFICATE_PREFIX, INTERNAL_PREFIX)
 
 
 def build_app(
@@ -93,6 +95,7 @@ class App:
         self._store: QueueStore | None = None
         self._context: ServerContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._delivery: DeliveryEndpoints | None = None  # SNS delivery workers and endpoints
         self._health = orjson.dumps({"status": "ok", "version": __version__, "services": ["sqs"]})
 
     @property
@@ -139,10 +142,16 @@ class App:
                 asyncio.create_task(_expiry_worker(queues), name="loosely-expiry"),
                 asyncio.create_task(_move_worker(queues, owner), name="loosely-move-tasks"),
             ]
+            self._delivery = build_delivery(self.settings, store, queues)
+            if self._delivery is not None:
+                await self._delivery.runtime.start()
         log.info("store open: %s", _redact(self.settings.store_url))
 
     async def shutdown(self) -> None:
         """Stop the workers, then close the store (which finishes its pending writes)."""
+        if self._delivery is not None:
+            await self._delivery.runtime.stop()
+            self._delivery = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -151,6 +160,11 @@ class App:
             await self._store.close()
             self._store = None
             log.info("store closed")
+
+    def advertise(self, public_url: str) -> None:
+        """Tell the SNS workers where subscribers reach this server (once its port is bound)."""
+        if self._delivery is not None:
+            self._delivery.runtime.advertise(public_url)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -172,6 +186,11 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
+        if self._delivery is not None and path.startswith(_DELIVERY_PREFIXES):
+            routed = await self._delivery.serve(scope["method"], path, scope["query_string"])
+            if routed is not None:
+                await _respond_raw(send, *routed)
+                return
         if path.startswith(INTERNAL_PREFIX):
             await _respond_raw(send, *self._internal(path))
             return
@@ -202,6 +221,8 @@ class App:
         context = self._context
         if handler is None or context is None:
             return aws_error(request.headers, 503, "ServiceUnavailable", "The server is starting or stopping.")
+        if request.method == "GET":
+            context = link_context(request, context)  # SubscribeURL / UnsubscribeURL visits
         try:
             return await handler(request, context)
         except Exception:

@@ -20,7 +20,8 @@ from typing import Any
 import uvicorn
 
 from loosely.config import Settings
-from loosely.server.app import build_app
+from loosely.server.app import App, build_app
+from loosely.server.delivery import advertised_url
 
 __all__ = ["serve"]
 
@@ -42,6 +43,9 @@ class _Server(uvicorn.Server):
             return
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
+        app = self.config.app
+        if isinstance(app, App):
+            app.advertise(advertised_url(host, port))
         sys.stdout.write(f"loosely listening on http://{shown}:{port}\n")
         sys.stdout.flush()
 
@@ -92,3 +96,5 @@ def _configure_logging(level_name: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.error").setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    # The SNS HTTP transport's client logs every request at INFO; delivery outcomes are logged by loosely itself.
+    logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)

@@ -29,6 +29,7 @@ from loosely.core.queues.messaging import Messaging
 from loosely.core.queues.models import (
     BatchResult,
     MoveTaskView,
+    NewMessage,
     QueueKey,
     QueueRecord,
     ReceivedMessage,
@@ -212,6 +213,18 @@ class QueueService:
         self, key: QueueKey, entries: Sequence[tuple[str, SendRequest]], sender_id: str
     ) -> BatchResult[SentMessage]:
         return await self._messages.send_message_batch(key, entries, sender_id)
+
+    def build_message(self, queue: QueueRecord, request: SendRequest, sender_id: str) -> NewMessage:
+        """Validate one message for ``queue`` and build the record SendMessage would store, without storing it.
+
+        SNS fan-out stores the messages of a publication in the same transaction that completes the
+        publication, so it needs exactly what SendMessage writes: body and attribute digests, meta,
+        FIFO deduplication key.
+
+        Raises:
+            LooselyError: whatever SendMessage raises for this message on this queue.
+        """
+        return self._messages._prepare(queue, request, sender_id, self.clock.now_ms()).message
 
     async def receive_message(self, key: QueueKey, request: ReceiveRequest) -> list[ReceivedMessage]:
         return await self._messages.receive_message(key, request)

@@ -1,0 +1,282 @@
+"""The fan-out worker: turns each outbox publication into SQS messages and push deliveries, atomically.
+
+Loop: claim publications (a lease, so one node works each), and for each one read the topic and its
+subscriptions, keep the confirmed subscriptions whose filter policy matches, render what each one
+receives, and call ``complete_publication`` once. That single call stores every SQS message, records
+every push delivery and retires the publication in one transaction: a crash before it leaves the
+publication to be claimed again after its lease; a crash after it has nothing left to redo. So each
+subscriber gets the message once per successful fan-out (at least once overall, as SNS promises).
+
+Publications of one FIFO topic are completed one after another in claim order (the store hands a
+topic's publications out in order and never to two nodes at once); other publications of a batch
+fan out concurrently.
+
+A publication whose payload is a single `PushDelivery` (a confirmation, a direct SMS or mobile push,
+a sandbox code) is not a topic message: it becomes that one delivery (rendered and signed here when
+it is a confirmation), or a message in the queue for an SQS confirmation to another account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from loosely.core.clock import Clock
+from loosely.core.documents import NewDelivery, Publication
+from loosely.core.errors import LooselyError
+from loosely.core.ports import OutboxStore
+from loosely.core.queues.models import NewMessage, SendRequest
+from loosely.core.topics.filter_policy import BODY_SCOPE, MessageFields
+from loosely.core.topics.models import (
+    PUSH_SUBSCRIPTION_CONFIRMATION,
+    PUSH_UNSUBSCRIBE_CONFIRMATION,
+    PublishedMessage,
+    PushDelivery,
+    Topic,
+    decode_publication,
+    sequence_number,
+)
+from loosely.delivery.directory import Directory, Subscriber
+from loosely.delivery.options import DeliveryOptions, DeliveryStats
+from loosely.delivery.rendering import Renderer
+from loosely.delivery.sqs import QueueDirectory
+
+__all__ = ["PUSH_PROTOCOLS", "FanOut"]
+
+log = logging.getLogger(__name__)
+
+PUSH_PROTOCOLS = frozenset({"http", "https", "email", "email-json", "sms", "application"})
+_CONFIRMATIONS = frozenset({PUSH_SUBSCRIPTION_CONFIRMATION, PUSH_UNSUBSCRIBE_CONFIRMATION})
+_PAUSE_AFTER_ERROR_S = 1.0
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one publication turns into."""
+
+    queue_messages: list[tuple[int, NewMessage]] = field(default_factory=list)
+    deliveries: list[NewDelivery] = field(default_factory=list)
+
+
+class _Fields:
+    """A message's filterable fields, prepared on first use for each scope."""
+
+    def __init__(self, message: PublishedMessage) -> None:
+        self._message = message
+        self._attributes: MessageFields | None = None
+        self._body: MessageFields | None = None
+
+    def of(self, scope: str) -> MessageFields:
+        if scope == BODY_SCOPE:
+            if self._body is None:
+                self._body = MessageFields.from_body(self._message.message)
+            return self._body
+        if self._attributes is None:
+            self._attributes = MessageFields.from_envelope_attributes(self._message.attributes)
+        return self._attributes
+
+
+class FanOut:
+    """Claims publications and fans them out; `run` loops until cancelled."""
+
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        directory: Directory,
+        queues: QueueDirectory,
+        renderer: Renderer,
+        clock: Clock,
+        owner: str,
+        options: DeliveryOptions | None = None,
+        stats: DeliveryStats | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._directory = directory
+        self._queues = queues
+        self._renderer = renderer
+        self._clock = clock
+        self._owner = owner
+        self.options = options or DeliveryOptions()
+        self.stats = stats or DeliveryStats()
+
+    async def run(self) -> None:
+        """Fan out until cancelled: straight on while there is a backlog, else wait to be woken."""
+        failing = False
+        while True:
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                if not failing:
+                    log.exception("fan-out failed; retrying")
+                failing = True
+                await asyncio.sleep(_PAUSE_AFTER_ERROR_S)
+                continue
+            if failing:
+                log.info("fan-out recovered")
+                failing = False
+            if claimed < self.options.fanout_batch:
+                await self._outbox.wait_for_outbox(self.options.idle_poll_s)
+
+    async def run_once(self) -> int:
+        """Claim one batch of publications and fan each out; return how many were claimed."""
+        now = self._clock.now_ms()
+        publications = await self._outbox.claim_publications(
+            self._owner, now, self.options.fanout_lease_ms, self.options.fanout_batch
+        )
+        groups: dict[str, list[Publication]] = {}
+        for publication in publications:
+            ordered = publication.topic_arn.endswith(".fifo")
+            groups.setdefault(publication.topic_arn if ordered else f"#{publication.id}", []).append(publication)
+        await asyncio.gather(*(self._in_order(group) for group in groups.values()))
+        return len(publications)
+
+    async def _in_order(self, publications: list[Publication]) -> None:
+        """Fan out one after another; after a failure stop, so later ones never overtake it."""
+        for publication in publications:
+            try:
+                await self.fan_out(publication)
+            except Exception:
+                log.exception("fan-out of publication %s (%s) failed", publication.id, publication.message_id)
+                return
+
+    async def fan_out(self, publication: Publication) -> None:
+        """Fan one publication out and retire it."""
+        try:
+            payload = decode_publication(publication.payload)
+        except (ValueError, TypeError, KeyError):
+            log.error("publication %s has an unreadable payload; dropped", publication.id)
+            await self._complete(publication, _Plan())
+            return
+        if isinstance(payload, PushDelivery):
+            plan = await self._single(payload)
+        else:
+            plan = await self._topic_message(publication, payload)
+        await self._complete(publication, plan)
+        self.stats.publications += 1
+
+    async def _complete(self, publication: Publication, plan: _Plan) -> None:
+        await self._outbox.complete_publication(
+            publication.id, plan.queue_messages, plan.deliveries, self._clock.now_ms(), self.options.dedup_window_ms
+        )
+        self.stats.sqs_messages += len(plan.queue_messages)
+        self.stats.deliveries_created += len(plan.deliveries)
+
+    # ---- one push ----
+
+    async def _single(self, push: PushDelivery) -> _Plan:
+        plan = _Plan()
+        if push.kind in _CONFIRMATIONS:
+            topic = await self._directory.topic(push.topic_arn)
+            version = (topic[0].attributes.get("SignatureVersion") if topic else None) or "1"
+            push = self._renderer.confirmation(push, version)
+        if push.protocol == "sqs":
+            await self._confirmation_to_queue(push, plan)
+        else:
+            plan.deliveries.append(self._delivery(push.subscription_arn or push.endpoint, push))
+        return plan
+
+    async def _confirmation_to_queue(self, push: PushDelivery, plan: _Plan) -> None:
+        queue = await self._queues.get(push.endpoint)
+        if queue is None:
+            log.warning("confirmation for %s: queue %s does not exist", push.subscription_arn, push.endpoint)
+            self.stats.failed += 1
+            return
+        try:
+            plan.queue_messages.append(self._queues.build(queue, _confirmation_request(push, queue.key.fifo)))
+        except LooselyError as exc:
+            log.warning("confirmation for %s refused by %s: %s", push.subscription_arn, push.endpoint, exc)
+            self.stats.failed += 1
+
+    # ---- a topic's message ----
+
+    async def _topic_message(self, publication: Publication, message: PublishedMessage) -> _Plan:
+        plan = _Plan()
+        topic = await self._directory.topic(message.topic_arn)
+        if topic is None:
+            log.info("topic %s was deleted; message %s dropped", message.topic_arn, message.message_id)
+            return plan
+        fields = _Fields(message)
+        sequence = sequence_number(publication.sequence) if message.topic_arn.endswith(".fifo") else None
+        for subscriber in await self._directory.subscribers(message.topic_arn):
+            if not subscriber.subscription.confirmed:
+                continue
+            if not _matches(subscriber, fields):
+                self.stats.filtered_out += 1
+                continue
+            protocol = subscriber.subscription.protocol
+            if protocol == "sqs":
+                await self._to_queue(message, subscriber, topic, sequence, plan)
+            elif protocol in PUSH_PROTOCOLS:
+                plan.deliveries.append(self._push(message, subscriber, topic))
+            else:
+                log.debug("no delivery for protocol %s (%s)", protocol, subscriber.subscription.arn)
+        return plan
+
+    def _push(self, message: PublishedMessage, subscriber: Subscriber, topic: tuple[Topic, int]) -> NewDelivery:
+        sub = subscriber.subscription
+        content_type = None
+        if sub.protocol in ("http", "https"):
+            content_type = self._directory.delivery_policy(subscriber, topic).content_type
+        push = self._renderer.push_notification(message, sub, topic[0].attributes, content_type)
+        return self._delivery(sub.arn, push)
+
+    async def _to_queue(
+        self,
+        message: PublishedMessage,
+        subscriber: Subscriber,
+        topic: tuple[Topic, int],
+        sequence: str | None,
+        plan: _Plan,
+    ) -> None:
+        sub = subscriber.subscription
+        queue = await self._queues.get(sub.endpoint)
+        version = topic[0].attributes.get("SignatureVersion") or "1"
+        request = self._renderer.sqs_request(message, sub, version, sequence, bool(queue and queue.key.fifo))
+        if queue is None:
+            await self._client_error(plan, subscriber, request, message, "EndpointNotFound", "queue does not exist")
+            return
+        try:
+            plan.queue_messages.append(self._queues.build(queue, request))
+        except LooselyError as exc:
+            await self._client_error(plan, subscriber, request, message, "InvalidMessage", exc.message)
+
+    async def _client_error(
+        self,
+        plan: _Plan,
+        subscriber: Subscriber,
+        request: SendRequest,
+        message: PublishedMessage,
+        code: str,
+        error: str,
+    ) -> None:
+        """Not retried, as on AWS: to the subscription's dead-letter queue, else dropped (logged and counted)."""
+        arn = subscriber.subscription.arn
+        dead = await self._queues.dead_letter(subscriber.dead_letter_arn, request, code, error, message.message_id)
+        if dead is not None:
+            plan.queue_messages.append(dead)
+            self.stats.dead_lettered += 1
+            log.info("message %s for %s dead-lettered: %s", message.message_id, arn, error)
+            return
+        self.stats.failed += 1
+        log.warning("message %s for %s failed: %s", message.message_id, arn, error)
+
+    def _delivery(self, subscription_arn: str, push: PushDelivery) -> NewDelivery:
+        return NewDelivery(
+            subscription_arn=subscription_arn, payload=push.to_json(), next_attempt_ms=self._clock.now_ms()
+        )
+
+
+def _matches(subscriber: Subscriber, fields: _Fields) -> bool:
+    if subscriber.broken_filter:
+        return False
+    policy = subscriber.filter_policy
+    return policy is None or policy.matches(fields.of(policy.scope))
+
+
+def _confirmation_request(push: PushDelivery, fifo_queue: bool) -> SendRequest:
+    return SendRequest(
+        body=push.body,
+        group_id=push.message_id if fifo_queue else None,
+        deduplication_id=push.message_id if fifo_queue else None,
+    )

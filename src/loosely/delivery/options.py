@@ -1,0 +1,44 @@
+"""Tuning knobs and counters shared by the fan-out and delivery workers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["DeliveryOptions", "DeliveryStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOptions:
+    """How hard one node works the outbox. The defaults suit a small server; tests shrink the waits."""
+
+    fanout_batch: int = 32  # publications claimed at once
+    fanout_lease_ms: int = 30_000  # a node that dies mid fan-out loses its claim after this
+    claim_batch: int = 64  # deliveries claimed at once
+    max_in_flight: int = 512  # deliveries one node holds (running or waiting for their endpoint)
+    endpoint_concurrency: int = 8  # attempts running at once against one endpoint
+    endpoint_backlog: int = 32  # deliveries one endpoint may hold; more are handed back
+    lease_ms: int = 120_000  # lease of a claimed delivery; longer than the longest attempt plus its wait
+    defer_ms: int = 1_000  # how far a delivery handed back (busy endpoint, throttle) is put off
+    max_throttle_wait_s: float = 5.0
+    idle_poll_s: float = 0.5  # when nothing is due, look again after this (wake-ups come sooner)
+    shutdown_grace_s: float = 5.0  # attempts in progress may finish within this at shutdown
+    dedup_window_ms: int = 5 * 60 * 1000  # FIFO deduplication window of SQS sends
+    http_timeout_s: float = 15.0  # SNS gives an HTTP/S endpoint 15 s
+
+
+@dataclass(slots=True)
+class DeliveryStats:
+    """What this node's workers did since start (NumberOfNotificationsDelivered/Failed/FilteredOut and friends)."""
+
+    publications: int = 0
+    sqs_messages: int = 0
+    deliveries_created: int = 0
+    filtered_out: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    deferred: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)

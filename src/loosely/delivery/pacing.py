@@ -1,0 +1,91 @@
+"""Pacing push deliveries: per-endpoint lanes (bounded concurrency) and per-subscription throttles.
+
+A slow or dead endpoint must not hold up anyone else. Each endpoint (``transport.lane``: an HTTP
+origin, the SMTP relay, a provider URL) gets a `Lane` with a concurrency limit and a backlog limit;
+a delivery that finds its lane's backlog full is handed back to the store (due a little later)
+instead of waiting in memory, so one endpoint can never hold all of a node's delivery slots.
+
+A subscription's ``throttlePolicy.maxReceivesPerSecond`` is kept by a `Throttle`: attempts of one
+subscription start at least ``1 / rate`` seconds apart. A delivery whose turn is further away than
+the worker wants to wait is handed back too.
+
+Both are per node: with several nodes sharing one database, each paces its own attempts (the
+rate a subscription sees is at most the rate times the number of nodes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["Lane", "Lanes", "Throttle"]
+
+_PRUNE_AT = 10_000
+
+
+@dataclass(slots=True)
+class Lane:
+    """One endpoint: ``held`` deliveries accepted (running or waiting), at most ``concurrency`` running."""
+
+    semaphore: asyncio.Semaphore
+    backlog: int
+    held: int = 0
+
+    @property
+    def full(self) -> bool:
+        return self.held >= self.backlog
+
+
+@dataclass(slots=True)
+class Lanes:
+    """The lanes of one worker, created on first use and forgotten when idle."""
+
+    concurrency: int
+    backlog: int
+    _lanes: dict[str, Lane] = field(default_factory=dict)
+
+    def take(self, key: str) -> Lane | None:
+        """Hold a place in the lane of ``key``, or None when its backlog is full."""
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = Lane(asyncio.Semaphore(self.concurrency), max(self.backlog, self.concurrency))
+            self._lanes[key] = lane
+        if lane.full:
+            return None
+        lane.held += 1
+        return lane
+
+    def give_back(self, key: str, lane: Lane) -> None:
+        lane.held -= 1
+        if lane.held == 0 and self._lanes.get(key) is lane:
+            del self._lanes[key]
+
+    def __len__(self) -> int:
+        return len(self._lanes)
+
+
+class Throttle:
+    """Spaces the attempts of each key (a subscription ARN) ``1 / rate`` seconds apart."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._next: dict[str, float] = {}
+
+    def reserve(self, key: str, rate: int, max_wait_s: float) -> float | None:
+        """Book the next start for ``key``: seconds to wait before it, or None (nothing booked) if longer
+        than ``max_wait_s``."""
+        now = self._monotonic()
+        start = max(self._next.get(key, now), now)
+        wait = start - now
+        if wait > max_wait_s:
+            return None
+        self._next[key] = start + 1.0 / rate
+        if len(self._next) > _PRUNE_AT:
+            self._prune(now)
+        return wait
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, t in self._next.items() if t <= now]:
+            del self._next[key]

@@ -1,0 +1,333 @@
+"""What each subscriber receives: envelopes, raw bodies, HTTP headers, mail texts, SQS messages.
+
+The fan-out worker renders every delivery once, when it fans a publication out, so a retry resends
+exactly the bytes of the first attempt (same signature, same timestamp), as SNS does. A `Renderer`
+knows the server's public URL (for SubscribeURL, UnsubscribeURL and SigningCertURL) and the signer.
+
+Choices that follow AWS:
+
+* ``MessageStructure=json``: each protocol takes its own key (``sqs``, ``http``, ``https``, ``email``,
+  ``email-json``, ``sms``; a mobile endpoint its platform, e.g. ``GCM``) or else ``default``.
+* Notifications carry ``Subject`` only when one was published, ``SequenceNumber`` on FIFO topics, and
+  ``MessageAttributes`` unless delivery is raw.
+* HTTP/S requests carry ``x-amz-sns-message-type``, ``-message-id``, ``-topic-arn`` and (except on a
+  SubscriptionConfirmation) ``-subscription-arn``; raw deliveries add ``x-amz-sns-rawdelivery: true``.
+  The content type is the delivery policy's ``headerContentType``, by default ``text/plain; charset=UTF-8``.
+* Email: the message text with the unsubscribe footer, subject = the published Subject or
+  ``AWS Notification Message``; email-json gets the JSON envelope.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Protocol
+
+from loosely.core.queues.models import MessageAttributeValue, SendRequest
+from loosely.core.topics import envelope
+from loosely.core.topics.delivery_policy import DEFAULT_HEADER_CONTENT_TYPE
+from loosely.core.topics.models import (
+    PUSH_NOTIFICATION,
+    PUSH_SUBSCRIPTION_CONFIRMATION,
+    PUSH_UNSUBSCRIBE_CONFIRMATION,
+    PublishedMessage,
+    PushDelivery,
+    Subscription,
+)
+
+__all__ = [
+    "DEFAULT_EMAIL_SUBJECT",
+    "DISPLAY_NAME_HEADER",
+    "SNS_SENDER_ID",
+    "USER_AGENT",
+    "Renderer",
+    "SigningKey",
+    "message_for",
+]
+
+USER_AGENT = "Amazon Simple Notification Service Agent"
+SNS_SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"
+"""The SenderId SQS shows on messages SNS sent (SNS's own principal)."""
+
+DEFAULT_EMAIL_SUBJECT = "AWS Notification Message"
+CONFIRMATION_EMAIL_SUBJECT = "AWS Notification - Subscription Confirmation"
+DISPLAY_NAME_HEADER = "x-loosely-display-name"
+"""On email deliveries: the topic's DisplayName, which the mail transport puts in the From name (not sent)."""
+
+_HTTP = frozenset({"http", "https"})
+_EMAIL = frozenset({"email", "email-json"})
+_KIND_TYPES = {
+    PUSH_NOTIFICATION: envelope.NOTIFICATION,
+    PUSH_SUBSCRIPTION_CONFIRMATION: envelope.SUBSCRIPTION_CONFIRMATION,
+    PUSH_UNSUBSCRIBE_CONFIRMATION: envelope.UNSUBSCRIBE_CONFIRMATION,
+}
+
+
+class SigningKey(envelope.EnvelopeSigner, Protocol):
+    """A signer whose certificate the server publishes (`loosely.delivery.signing.Signer`)."""
+
+    @property
+    def certificate_name(self) -> str: ...
+
+
+def message_for(published: PublishedMessage, key: str) -> str:
+    """The text one protocol (or platform) receives: with MessageStructure=json its own key, else default."""
+    if published.message_structure != "json":
+        return published.message
+    try:
+        messages = json.loads(published.message)
+    except ValueError:
+        return published.message
+    if not isinstance(messages, dict):
+        return published.message
+    chosen = messages.get(key, messages.get("default", ""))
+    return chosen if isinstance(chosen, str) else json.dumps(chosen)
+
+
+def platform_of(endpoint_arn: str) -> str:
+    """The platform (APNS, GCM, ...) of a platform endpoint ARN (``...:endpoint/GCM/app/id``)."""
+    resource = endpoint_arn.split(":", 5)[-1]
+    parts = resource.split("/")
+    return parts[1] if len(parts) > 2 else ""
+
+
+class Renderer:
+    """Renders deliveries for one server: its public URL and its signing key."""
+
+    def __init__(self, signer: SigningKey, public_url: str) -> None:
+        self._signer = signer
+        self.public_url = ""
+        self.signing_cert_url = ""
+        self.set_public_url(public_url)
+
+    def set_public_url(self, public_url: str) -> None:
+        """Where this server is reached (once known: a server on port 0 learns its port after start)."""
+        self.public_url = public_url.rstrip("/")
+        self.signing_cert_url = f"{self.public_url}/{self._signer.certificate_name}"
+
+    # ---- notifications ----
+
+    def notification_envelope(
+        self,
+        published: PublishedMessage,
+        subscription_arn: str,
+        text: str,
+        signature_version: str,
+        sequence_number: str | None = None,
+    ) -> str:
+        """The signed Notification JSON a subscriber receives (unless its delivery is raw)."""
+        document = envelope.notification(
+            message_id=published.message_id,
+            topic_arn=published.topic_arn,
+            message=text,
+            timestamp_ms=published.timestamp_ms,
+            signing_cert_url=self.signing_cert_url,
+            unsubscribe_url=envelope.unsubscribe_url(self.public_url, subscription_arn),
+            signer=self._signer,
+            signature_version=signature_version,
+            subject=published.subject,
+            message_attributes=published.attributes,
+            sequence_number=sequence_number,
+        )
+        return envelope.render(document)
+
+    def push_notification(
+        self,
+        published: PublishedMessage,
+        subscription: Subscription,
+        topic_attributes: Mapping[str, str],
+        content_type: str | None = None,
+    ) -> PushDelivery:
+        """A rendered push delivery of a topic's message to an http/https/email/sms/application subscriber."""
+        protocol = subscription.protocol
+        key = platform_of(subscription.endpoint) if protocol == "application" else protocol
+        text = message_for(published, key)
+        raw = protocol in _HTTP and _is_raw(subscription)
+        version = topic_attributes.get("SignatureVersion") or "1"
+        headers: dict[str, str] = {}
+        subject: str | None = published.subject
+        if protocol in _HTTP:
+            body = text if raw else self.notification_envelope(published, subscription.arn, text, version)
+            headers = self.http_headers(
+                envelope.NOTIFICATION, published.message_id, published.topic_arn, subscription.arn
+            )
+            headers["content-type"] = content_type or DEFAULT_HEADER_CONTENT_TYPE
+            if raw:
+                headers["x-amz-sns-rawdelivery"] = "true"
+        elif protocol == "email-json":
+            body = self.notification_envelope(published, subscription.arn, text, version)
+            subject = DEFAULT_EMAIL_SUBJECT
+            headers = _display_name(topic_attributes)
+        elif protocol == "email":
+            body = self.email_text(text, subscription.arn)
+            subject = published.subject or DEFAULT_EMAIL_SUBJECT
+            headers = _display_name(topic_attributes)
+        else:  # sms, application: the provider gets the bare text
+            body = text
+        return PushDelivery(
+            kind=PUSH_NOTIFICATION,
+            protocol=protocol,
+            endpoint=subscription.endpoint,
+            topic_arn=published.topic_arn,
+            message_id=published.message_id,
+            body=body,
+            headers=headers,
+            subject=subject,
+            subscription_arn=subscription.arn,
+            timestamp_ms=published.timestamp_ms,
+        )
+
+    def email_text(self, text: str, subscription_arn: str) -> str:
+        """An email notification: the message and the footer with the unsubscribe link, as SNS writes it."""
+        return (
+            f"{text}\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit "
+            f"the link below to unsubscribe:\n{envelope.unsubscribe_url(self.public_url, subscription_arn)}\n\n"
+            "Please do not reply directly to this email. If you have any questions or comments regarding this "
+            "email, please contact your loosely administrator.\n"
+        )
+
+    @staticmethod
+    def http_headers(
+        message_type: str, message_id: str, topic_arn: str, subscription_arn: str | None
+    ) -> dict[str, str]:
+        headers = {
+            "x-amz-sns-message-type": message_type,
+            "x-amz-sns-message-id": message_id,
+            "x-amz-sns-topic-arn": topic_arn,
+        }
+        if subscription_arn is not None:
+            headers["x-amz-sns-subscription-arn"] = subscription_arn
+        headers["user-agent"] = USER_AGENT
+        return headers
+
+    # ---- SQS ----
+
+    def sqs_request(
+        self,
+        published: PublishedMessage,
+        subscription: Subscription,
+        signature_version: str,
+        sequence_number: str | None,
+        fifo_queue: bool,
+    ) -> SendRequest:
+        """The SendMessage an SQS subscriber's queue gets: the envelope, or the raw message and its attributes."""
+        text = message_for(published, "sqs")
+        if _is_raw(subscription):
+            body = text
+            attributes = sqs_attributes(published.attributes)
+        else:
+            body = self.notification_envelope(published, subscription.arn, text, signature_version, sequence_number)
+            attributes = {}
+        group_id = dedup_id = None
+        if fifo_queue:
+            group_id = published.group_id
+            dedup_id = (
+                published.dedup_id or hashlib.sha256(published.message.encode("utf-8", "surrogatepass")).hexdigest()
+            )
+        return SendRequest(body=body, message_attributes=attributes, group_id=group_id, deduplication_id=dedup_id)
+
+    # ---- confirmations ----
+
+    def confirmation(self, push: PushDelivery, signature_version: str = "1") -> PushDelivery:
+        """Render a Subscription/UnsubscribeConfirmation recorded unrendered by the TopicService.
+
+        http/https get the signed JSON with SNS's headers, email-json the JSON as the mail body, email a
+        plain-text mail with the confirmation link, and an SQS queue (another account's) the JSON.
+        """
+        if push.token is None or push.kind not in (PUSH_SUBSCRIPTION_CONFIRMATION, PUSH_UNSUBSCRIBE_CONFIRMATION):
+            return push
+        document = self._confirmation_envelope(push, signature_version)
+        link = str(document["SubscribeURL"])
+        headers: dict[str, str] = {}
+        subject = None
+        body = envelope.render(document)
+        if push.protocol in _HTTP:
+            sub_arn = push.subscription_arn if push.kind == PUSH_UNSUBSCRIBE_CONFIRMATION else None
+            headers = self.http_headers(str(document["Type"]), push.message_id, push.topic_arn, sub_arn)
+            headers["content-type"] = DEFAULT_HEADER_CONTENT_TYPE
+        elif push.protocol in _EMAIL:
+            subject = CONFIRMATION_EMAIL_SUBJECT
+            if push.protocol == "email":
+                body = confirmation_email_text(push.topic_arn, link)
+        return PushDelivery(
+            kind=push.kind,
+            protocol=push.protocol,
+            endpoint=push.endpoint,
+            topic_arn=push.topic_arn,
+            message_id=push.message_id,
+            body=body,
+            headers=headers,
+            subject=subject,
+            subscription_arn=push.subscription_arn,
+            token=push.token,
+            timestamp_ms=push.timestamp_ms,
+        )
+
+    def _confirmation_envelope(self, push: PushDelivery, signature_version: str) -> envelope.Envelope:
+        assert push.token is not None
+        link = envelope.subscribe_url(self.public_url, push.topic_arn, push.token)
+        timestamp = push.timestamp_ms or 0
+        if push.kind == PUSH_SUBSCRIPTION_CONFIRMATION:
+            return envelope.subscription_confirmation(
+                message_id=push.message_id,
+                topic_arn=push.topic_arn,
+                token=push.token,
+                subscribe_url=link,
+                timestamp_ms=timestamp,
+                signing_cert_url=self.signing_cert_url,
+                signer=self._signer,
+                signature_version=signature_version,
+            )
+        return envelope.unsubscribe_confirmation(
+            message_id=push.message_id,
+            topic_arn=push.topic_arn,
+            subscription_arn=push.subscription_arn or push.endpoint,
+            token=push.token,
+            subscribe_url=link,
+            timestamp_ms=timestamp,
+            signing_cert_url=self.signing_cert_url,
+            signer=self._signer,
+            signature_version=signature_version,
+        )
+
+
+def confirmation_email_text(topic_arn: str, link: str) -> str:
+    """The plain-text confirmation mail of an email subscription, worded as SNS words it."""
+    return (
+        f"You have chosen to subscribe to the topic: \n{topic_arn}\n\n"
+        "To confirm this subscription, click or visit the link below (If this was in error no action is "
+        f"necessary): \n{link}\n\n"
+        "Please do not reply directly to this email. If you wish to remove yourself from receiving all future "
+        "SNS subscription confirmation requests please contact your loosely administrator.\n"
+    )
+
+
+def sqs_attributes(attributes: Mapping[str, Mapping[str, str]]) -> dict[str, MessageAttributeValue]:
+    """Published attributes as SQS message attributes (raw delivery carries them over)."""
+    out: dict[str, MessageAttributeValue] = {}
+    for name, value in attributes.items():
+        data_type = value["Type"]
+        if data_type.startswith("Binary"):
+            out[name] = MessageAttributeValue(data_type, binary_value=_b64(value["Value"]))
+        else:
+            out[name] = MessageAttributeValue(data_type, string_value=value["Value"])
+    return out
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return text.encode("utf-8")
+
+
+def _is_raw(subscription: Subscription) -> bool:
+    return subscription.attributes.get("RawMessageDelivery", "false").lower() == "true"
+
+
+def _display_name(topic_attributes: Mapping[str, str]) -> dict[str, str]:
+    name = topic_attributes.get("DisplayName")
+    return {DISPLAY_NAME_HEADER: name} if name else {}

@@ -1,0 +1,166 @@
+"""The server's side of SNS delivery: its workers, and the endpoints subscribers and operators use.
+
+Endpoints:
+
+* ``GET /SimpleNotificationService-<md5>.pem``: the certificate of the key that signs envelopes
+  (every envelope's ``SigningCertURL``), so receivers verify signatures as they do against AWS.
+* ``GET /?Action=ConfirmSubscription&TopicArn=...&Token=...`` (``SubscribeURL``) and
+  ``GET /?Action=Unsubscribe&SubscriptionArn=...`` (``UnsubscribeURL``): visited by endpoints and
+  people, unsigned. They go through the SNS API like any request, as the account and region the ARN
+  names (an unsigned request would otherwise act as the server's default account), unauthenticated.
+* ``GET /_loosely/outbox``: what the outbox provider kept (SMS, mobile push, and mail when no SMTP
+  relay is configured), oldest first, as ``{"messages": [...]}``; filters ``type`` (sms, application,
+  email, email-json), ``destination``, ``after`` (an entry's ``id``) and ``limit``.
+  ``DELETE /_loosely/outbox`` forgets them.
+* ``GET /_loosely/delivery``: this node's delivery counters since start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import uuid
+from urllib.parse import parse_qs
+
+import orjson
+
+from loosely.config import OUTBOX_PROVIDER, Settings
+from loosely.core.clock import SystemClock
+from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
+from loosely.core.queues.service import QueueService
+from loosely.delivery.runtime import DeliveryRuntime, build_transports
+from loosely.delivery.signing import Signer
+from loosely.delivery.transports.email import SmtpConfig
+from loosely.delivery.transports.provider import clear_outbox, read_outbox
+from loosely.protocols._wire import ServerContext, WireRequest
+
+__all__ = [
+    "CERTIFICATE_PREFIX",
+    "DELIVERY_PATH",
+    "OUTBOX_PATH",
+    "DeliveryEndpoints",
+    "advertised_url",
+    "build_delivery",
+    "link_context",
+]
+
+log = logging.getLogger(__name__)
+
+CERTIFICATE_PREFIX = "/SimpleNotificationService-"
+OUTBOX_PATH = "/_loosely/outbox"
+DELIVERY_PATH = "/_loosely/delivery"
+MAX_OUTBOX_LIMIT = 10_000
+
+RawResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
+_JSON = [(b"content-type", b"application/json")]
+_PEM = [(b"content-type", b"application/x-pem-file")]
+_LINK_ARNS = {"ConfirmSubscription": "TopicArn", "Unsubscribe": "SubscriptionArn"}
+
+
+def build_delivery(settings: Settings, store: QueueStore, queues: QueueService) -> DeliveryEndpoints | None:
+    """The node's delivery workers and endpoints, when the store keeps documents and an outbox (else SNS is off)."""
+    if not (isinstance(store, DocumentStore) and isinstance(store, OutboxStore)):
+        return None
+    signer = Signer.load_or_create(settings.data_dir)
+    clock = SystemClock()
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            sender=settings.smtp_from,
+        )
+    transports = build_transports(
+        store,
+        clock,
+        smtp=smtp,
+        sms_provider=settings.sms_provider or OUTBOX_PROVIDER,
+        push_provider=settings.push_provider or OUTBOX_PROVIDER,
+    )
+    owner = f"{socket.gethostname()}:{os.getpid()}:sns:{uuid.uuid4().hex[:8]}"
+    public_url = settings.public_url
+    if public_url is None and settings.port != 0:
+        public_url = f"http://{_reachable(settings.host)}:{settings.port}"
+    runtime = DeliveryRuntime(
+        outbox=store,
+        documents=store,
+        queues=queues,
+        signer=signer,
+        transports=transports,
+        clock=clock,
+        owner=owner,
+        public_url=public_url,
+    )
+    return DeliveryEndpoints(runtime, signer.certificate_pem, signer.certificate_name, store)
+
+
+def advertised_url(host: str, port: int) -> str:
+    """The URL of a server bound to ``host``:``port``, as subscribers on this machine reach it."""
+    shown = _reachable(host)
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _reachable(host: str) -> str:
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
+class DeliveryEndpoints:
+    """Serves the delivery endpoints of one running node."""
+
+    def __init__(self, runtime: DeliveryRuntime, signer_pem: bytes, certificate_name: str, store: DocumentStore):
+        self.runtime = runtime
+        self._pem = signer_pem
+        self._certificate_path = f"/{certificate_name}"
+        self._store = store
+
+    async def serve(self, method: str, path: str, query_string: bytes) -> RawResponse | None:
+        """The response for a delivery endpoint, or None when the request is not for one."""
+        if path.startswith(CERTIFICATE_PREFIX):
+            if method == "GET" and path == self._certificate_path:
+                return 200, _PEM, self._pem
+            return 404, _JSON, b'{"message":"Not Found"}'
+        if path == OUTBOX_PATH:
+            return await self._outbox(method, query_string)
+        if path == DELIVERY_PATH and method == "GET":
+            return 200, _JSON, orjson.dumps(self.runtime.stats.as_dict())
+        return None
+
+    async def _outbox(self, method: str, query_string: bytes) -> RawResponse:
+        if method == "DELETE":
+            deleted = await clear_outbox(self._store)
+            return 200, _JSON, orjson.dumps({"deleted": deleted})
+        if method != "GET":
+            return 405, _JSON, b'{"message":"Method Not Allowed"}'
+        query = {k: v[-1] for k, v in parse_qs(query_string.decode("utf-8", "replace")).items()}
+        limit_text = query.get("limit", "1000")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_OUTBOX_LIMIT:
+            return 400, _JSON, orjson.dumps({"message": f"limit must be 1..{MAX_OUTBOX_LIMIT}"})
+        messages = await read_outbox(
+            self._store,
+            protocol=query.get("type"),
+            destination=query.get("destination"),
+            after=query.get("after", ""),
+            limit=int(limit_text),
+        )
+        return 200, _JSON, orjson.dumps({"messages": messages})
+
+
+def link_context(request: WireRequest, context: ServerContext) -> ServerContext:
+    """For an unsigned SubscribeURL/UnsubscribeURL visit, the context of the ARN's account and region."""
+    if request.method != "GET" or request.path != "/" or not request.query_string:
+        return context
+    if "authorization" in request.headers or b"X-Amz-Credential" in request.query_string:
+        return context
+    query = parse_qs(request.query_string.decode("utf-8", "replace"))
+    action = (query.get("Action") or [""])[-1]
+    member = _LINK_ARNS.get(action)
+    arn = (query.get(member) or [""])[-1] if member else ""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "sns" or not parts[3] or not parts[4]:
+        return context
+    return dataclasses.replace(context, default_account_id=parts[4], default_region=parts[3])

@@ -1,0 +1,230 @@
+"""Fan-out over the real SQLite store: SQS messages, push deliveries, filters, FIFO, dead letters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conftest import ACCOUNT, PUBLIC_URL, SCOPE, Stack
+from loosely.core.queues.models import MessageAttributeValue, SendRequest
+from loosely.core.topics.models import PushDelivery
+
+
+def body(message: Any) -> dict[str, Any]:
+    value = json.loads(message.body)
+    assert isinstance(value, dict)
+    return value
+
+
+async def test_sqs_subscriber_gets_a_signed_notification(stack: Stack) -> None:
+    queue = await stack.queue("inbox")
+    topic = await stack.topic("orders")
+    sub = await stack.subscribe(topic, "sqs", queue.key.arn)
+    message_id = await stack.publish(topic, "hello", subject="Hi", attributes={"colour": ("String", "blue")})
+
+    assert await stack.fan_out() == 1
+    [received] = await stack.receive_all(queue)
+    envelope = body(received)
+    assert envelope["Type"] == "Notification"
+    assert envelope["MessageId"] == message_id
+    assert envelope["Message"] == "hello"
+    assert envelope["Subject"] == "Hi"
+    assert envelope["UnsubscribeURL"] == f"{PUBLIC_URL}/?Action=Unsubscribe&SubscriptionArn={sub}"
+    assert envelope["MessageAttributes"] == {"colour": {"Type": "String", "Value": "blue"}}
+    assert received.attributes["SenderId"] == "AIDAIT2UOQQY3AUEKVGXU"
+    assert received.message_attributes == {}
+    assert stack.stats.sqs_messages == 1
+
+
+async def test_raw_sqs_delivery_matches_what_send_message_stores(stack: Stack) -> None:
+    queue = await stack.queue("raw")
+    reference = await stack.queue("reference")
+    topic = await stack.topic("events")
+    await stack.subscribe(topic, "sqs", queue.key.arn, RawMessageDelivery="true")
+    await stack.publish(topic, "payload", attributes={"n": ("Number", "42"), "s": ("String.Array", '["a"]')})
+    await stack.fan_out()
+    attributes = {
+        "n": MessageAttributeValue("Number", string_value="42"),
+        "s": MessageAttributeValue("String.Array", string_value='["a"]'),
+    }
+    sent = await stack.queues.send_message(reference.key, SendRequest("payload", message_attributes=attributes), "x")
+
+    [received] = await stack.receive_all(queue)
+    assert received.body == "payload"
+    assert received.md5_of_body == sent.md5_of_body
+    assert received.md5_of_message_attributes == sent.md5_of_message_attributes
+    assert received.message_attributes == attributes
+
+
+async def test_message_structure_json_gives_each_protocol_its_text(stack: Stack) -> None:
+    queue = await stack.queue("structured")
+    topic = await stack.topic("structured")
+    await stack.subscribe(topic, "sqs", queue.key.arn, RawMessageDelivery="true")
+    await stack.subscribe(topic, "https", "https://hooks.test/a")
+    await stack.subscribe(topic, "sms", "+15555550100")
+    texts = {"default": "plain", "sqs": "for queues", "sms": "short"}
+    await stack.publish(topic, json.dumps(texts), message_structure="json")
+    await stack.fan_out()
+    await stack.deliver()
+
+    assert [m.body for m in await stack.receive_all(queue)] == ["for queues"]
+    [https] = [p for p in stack.sent_to("https://hooks.test/a") if p.kind == "notification"]
+    assert json.loads(https.body)["Message"] == "plain"
+    assert [p.body for p in stack.sent_to("+15555550100")] == ["short"]
+
+
+async def test_filter_policies_on_attributes_and_body(stack: Stack) -> None:
+    topic = await stack.topic("filtered")
+    red = await stack.queue("red")
+    big = await stack.queue("big")
+    everything = await stack.queue("everything")
+    await stack.subscribe(topic, "sqs", red.key.arn, FilterPolicy=json.dumps({"colour": ["red"]}))
+    await stack.subscribe(
+        topic,
+        "sqs",
+        big.key.arn,
+        FilterPolicy=json.dumps({"order": {"total": [{"numeric": [">", 100]}]}}),
+        FilterPolicyScope="MessageBody",
+    )
+    await stack.subscribe(topic, "sqs", everything.key.arn)
+
+    await stack.publish(topic, json.dumps({"order": {"total": 500}}), attributes={"colour": ("String", "red")})
+    await stack.publish(topic, json.dumps({"order": {"total": 5}}), attributes={"colour": ("String", "blue")})
+    await stack.publish(topic, "not json", attributes={"colour": ("String", "red")})
+    await stack.fan_out()
+
+    assert len(await stack.receive_all(red)) == 2
+    assert [json.loads(body(m)["Message"])["order"]["total"] for m in await stack.receive_all(big)] == [500]
+    assert len(await stack.receive_all(everything)) == 3
+    assert stack.stats.filtered_out == 3
+
+
+async def test_pending_subscriptions_get_nothing(stack: Stack) -> None:
+    topic = await stack.topic("pending")
+    await stack.topics.subscribe(SCOPE, topic, "https", "https://hooks.test/pending", {})
+    await stack.publish(topic, "hello")
+    await stack.fan_out()
+    await stack.deliver()
+    kinds = [p.kind for p in stack.sent_to("https://hooks.test/pending")]
+    assert kinds == ["subscription-confirmation"]  # the confirmation, never the notification
+
+
+async def test_fan_out_to_many_queues_in_one_publication(stack: Stack) -> None:
+    topic = await stack.topic("wide")
+    queues = [await stack.queue(f"wide-{i}") for i in range(40)]
+    for queue in queues:
+        await stack.subscribe(topic, "sqs", queue.key.arn)
+    message_id = await stack.publish(topic, "to all")
+    assert await stack.fan_out() == 1
+    for queue in queues:
+        [received] = await stack.receive_all(queue)
+        assert body(received)["MessageId"] == message_id
+
+
+async def test_fifo_topic_to_fifo_queue_keeps_order_groups_and_dedup(stack: Stack) -> None:
+    topic = await stack.topic("ledger.fifo", {"FifoTopic": "true", "ContentBasedDeduplication": "true"})
+    fifo = await stack.queue("ledger.fifo", {"FifoQueue": "true"})
+    standard = await stack.queue("ledger-copy")
+    await stack.subscribe(topic, "sqs", fifo.key.arn, RawMessageDelivery="true")
+    await stack.subscribe(topic, "sqs", standard.key.arn)
+    for i in range(12):
+        await stack.publish(topic, f"entry {i}", group_id=f"g{i % 2}")
+    await stack.publish(topic, "entry 0", group_id="g0")  # a duplicate within the window: not fanned out
+    await stack.fan_out()
+
+    received = await stack.receive_all(fifo)
+    by_group: dict[str, list[str]] = {}
+    for message in received:
+        by_group.setdefault(message.attributes["MessageGroupId"], []).append(message.body)
+    assert by_group == {
+        "g0": [f"entry {i}" for i in range(0, 12, 2)],
+        "g1": [f"entry {i}" for i in range(1, 12, 2)],
+    }
+    assert all(len(m.attributes["MessageDeduplicationId"]) == 64 for m in received)
+    copies = await stack.receive_all(standard)
+    assert len(copies) == 12
+    sequences = sorted(int(body(m)["SequenceNumber"]) for m in copies)
+    assert len(set(sequences)) == 12
+
+
+async def test_missing_queue_goes_to_the_dead_letter_queue_without_retry(stack: Stack) -> None:
+    topic = await stack.topic("lost")
+    dlq = await stack.queue("lost-dlq")
+    gone = await stack.queue("gone")
+    await stack.subscribe(topic, "sqs", gone.key.arn, RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq.key.arn}))
+    await stack.queues.delete_queue(gone.key)
+    message_id = await stack.publish(topic, "nobody home")
+    await stack.fan_out()
+
+    [dead] = await stack.receive_all(dlq)
+    assert body(dead)["MessageId"] == message_id
+    assert dead.message_attributes["ErrorCode"].string_value == "EndpointNotFound"
+    assert dead.message_attributes["RequestID"].string_value == message_id
+    assert stack.stats.dead_lettered == 1
+    assert await stack.store.claim_deliveries("x", stack.clock.now_ms() + 10**9, 1000, 10) == []
+
+
+async def test_missing_queue_without_dead_letter_queue_is_counted_as_failed(stack: Stack) -> None:
+    topic = await stack.topic("lost2")
+    gone = await stack.queue("gone2")
+    await stack.subscribe(topic, "sqs", gone.key.arn)
+    await stack.queues.delete_queue(gone.key)
+    await stack.publish(topic, "nobody home")
+    assert await stack.fan_out() == 1
+    assert stack.stats.failed == 1
+
+
+async def test_confirmations_are_rendered_with_the_public_url(stack: Stack) -> None:
+    topic = await stack.topic("confirm", {"SignatureVersion": "2"})
+    arn = await stack.topics.subscribe(SCOPE, topic, "https", "https://hooks.test/c", {}, True)
+    token = await stack.topics.pending_token(arn)
+    await stack.fan_out()
+    await stack.deliver()
+    [push] = stack.sent_to("https://hooks.test/c")
+    document = json.loads(push.body)
+    assert document["Type"] == "SubscriptionConfirmation"
+    assert document["SignatureVersion"] == "2"
+    assert document["SubscribeURL"] == f"{PUBLIC_URL}/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}"
+
+
+async def test_unsubscribing_https_sends_an_unsubscribe_confirmation(stack: Stack) -> None:
+    topic = await stack.topic("leaving")
+    arn = await stack.subscribe(topic, "https", "https://hooks.test/bye")
+    await stack.topics.unsubscribe(SCOPE, arn)
+    await stack.fan_out()
+    await stack.deliver()
+    kinds = [p.kind for p in stack.sent_to("https://hooks.test/bye")]
+    assert kinds[-1] == "unsubscribe-confirmation"
+    push = stack.sent_to("https://hooks.test/bye")[-1]
+    assert push.headers["x-amz-sns-subscription-arn"] == arn
+
+
+async def test_cross_account_sqs_confirmation_goes_into_the_queue(stack: Stack) -> None:
+    topic = await stack.topic("shared")
+    queue = await stack.queue("foreign")
+    foreign_arn = queue.key.arn.replace(ACCOUNT, "210987654321")
+    await stack.topics.subscribe(SCOPE, topic, "sqs", foreign_arn, {})
+    await stack.fan_out()
+    assert stack.stats.failed == 1  # that account's queue does not exist here
+    assert await stack.receive_all(queue) == []
+
+
+async def test_deleted_topic_drops_its_messages(stack: Stack) -> None:
+    queue = await stack.queue("orphan")
+    topic = await stack.topic("short-lived")
+    await stack.subscribe(topic, "sqs", queue.key.arn)
+    await stack.publish(topic, "late")
+    await stack.topics.delete_topic(SCOPE, topic)
+    assert await stack.fan_out() == 1
+    assert await stack.receive_all(queue) == []
+
+
+async def test_direct_sms_becomes_one_delivery(stack: Stack) -> None:
+    from loosely.core.topics.values import PublishRequest
+
+    await stack.topics.publish(SCOPE, PublishRequest(message="code 1234", phone_number="+15555550123"))
+    await stack.fan_out()
+    await stack.deliver()
+    [push] = stack.sent_to("+15555550123")
+    assert isinstance(push, PushDelivery)
+    assert (push.protocol, push.body) == ("sms", "code 1234")

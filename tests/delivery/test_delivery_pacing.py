@@ -1,0 +1,43 @@
+"""Per-endpoint lanes and per-subscription throttles."""
+
+from __future__ import annotations
+
+import pytest
+
+from loosely.delivery.pacing import Lanes, Throttle
+
+
+def test_throttle_spaces_attempts_by_the_rate() -> None:
+    now = [100.0]
+    throttle = Throttle(lambda: now[0])
+    assert throttle.reserve("sub", 4, 10.0) == 0.0
+    assert throttle.reserve("sub", 4, 10.0) == pytest.approx(0.25)
+    assert throttle.reserve("sub", 4, 10.0) == pytest.approx(0.5)
+    assert throttle.reserve("other", 4, 10.0) == 0.0  # keys are independent
+    now[0] += 5.0
+    assert throttle.reserve("sub", 4, 10.0) == 0.0  # no credit saved up beyond "now"
+
+
+def test_throttle_books_nothing_beyond_the_wait_limit() -> None:
+    now = [0.0]
+    throttle = Throttle(lambda: now[0])
+    assert throttle.reserve("sub", 1, 0.5) == 0.0
+    assert throttle.reserve("sub", 1, 0.5) is None
+    assert throttle.reserve("sub", 1, 0.5) is None  # a refusal booked nothing
+    now[0] += 1.0
+    assert throttle.reserve("sub", 1, 0.5) == 0.0
+
+
+async def test_lanes_bound_the_backlog_per_endpoint_and_forget_idle_ones() -> None:
+    lanes = Lanes(concurrency=2, backlog=3)
+    held = [lanes.take("a") for _ in range(3)]
+    assert all(lane is not None for lane in held)
+    assert lanes.take("a") is None  # full
+    assert lanes.take("b") is not None  # another endpoint is unaffected
+    lane = held[0]
+    assert lane is not None
+    lanes.give_back("a", lane)
+    assert lanes.take("a") is lane
+    for _ in range(3):
+        lanes.give_back("a", lane)
+    assert len(lanes) == 1  # "a" is idle and forgotten; "b" is still held
