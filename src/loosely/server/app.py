@@ -144,13 +144,13 @@ class App:
             ]
             self._delivery = build_delivery(self.settings, store, queues)
             if self._delivery is not None:
-                await self._delivery.runtime.start()
+                await self._delivery.start()
         log.info("store open: %s", _redact(self.settings.store_url))
 
     async def shutdown(self) -> None:
         """Stop the workers, then close the store (which finishes its pending writes)."""
         if self._delivery is not None:
-            await self._delivery.runtime.stop()
+            await self._delivery.stop()
             self._delivery = None
         for task in self._tasks:
             task.cancel()

@@ -4,6 +4,8 @@ Endpoints:
 
 * ``GET /SimpleNotificationService-<md5>.pem``: the certificate of the key that signs envelopes
   (every envelope's ``SigningCertURL``), so receivers verify signatures as they do against AWS.
+  Nodes that do not share a data directory have keys of their own; each publishes its certificate
+  as a document at start, so whichever node a load balancer picks can serve any node's certificate.
 * ``GET /?Action=ConfirmSubscription&TopicArn=...&Token=...`` (``SubscribeURL``) and
   ``GET /?Action=Unsubscribe&SubscriptionArn=...`` (``UnsubscribeURL``): visited by endpoints and
   people, unsigned. They go through the SNS API like any request, as the account and region the ARN
@@ -49,6 +51,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CERTIFICATE_PREFIX = "/SimpleNotificationService-"
+CERTIFICATE_KIND = "loosely-signing-certificate"
 OUTBOX_PATH = "/_loosely/outbox"
 DELIVERY_PATH = "/_loosely/delivery"
 MAX_OUTBOX_LIMIT = 10_000
@@ -115,20 +118,38 @@ class DeliveryEndpoints:
     def __init__(self, runtime: DeliveryRuntime, signer_pem: bytes, certificate_name: str, store: DocumentStore):
         self.runtime = runtime
         self._pem = signer_pem
-        self._certificate_path = f"/{certificate_name}"
+        self._certificate_name = certificate_name
         self._store = store
+
+    async def start(self) -> None:
+        """Publish this node's certificate for the other nodes, then start the workers."""
+        document = orjson.dumps({"pem": self._pem.decode("ascii")}).decode()
+        await self._store.put_document(CERTIFICATE_KIND, self._certificate_name, document, SystemClock().now_ms())
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
 
     async def serve(self, method: str, path: str, query_string: bytes) -> RawResponse | None:
         """The response for a delivery endpoint, or None when the request is not for one."""
         if path.startswith(CERTIFICATE_PREFIX):
-            if method == "GET" and path == self._certificate_path:
-                return 200, _PEM, self._pem
-            return 404, _JSON, b'{"message":"Not Found"}'
+            pem = await self._certificate(path[1:]) if method == "GET" else None
+            if pem is None:
+                return 404, _JSON, b'{"message":"Not Found"}'
+            return 200, _PEM, pem
         if path == OUTBOX_PATH:
             return await self._outbox(method, query_string)
         if path == DELIVERY_PATH and method == "GET":
             return 200, _JSON, orjson.dumps(self.runtime.stats.as_dict())
         return None
+
+    async def _certificate(self, name: str) -> bytes | None:
+        if name == self._certificate_name:
+            return self._pem
+        if not name.endswith(".pem") or "/" in name:
+            return None
+        doc = await self._store.get_document(CERTIFICATE_KIND, name)
+        return None if doc is None else str(orjson.loads(doc.body)["pem"]).encode("ascii")
 
     async def _outbox(self, method: str, query_string: bytes) -> RawResponse:
         if method == "DELETE":
