@@ -11,7 +11,6 @@ import pytest
 from contract.conftest import Harness, skip_or_fail
 from contract.helpers import DEDUP_WINDOW_MS, T0, bodies, claim, make_queue, msg
 from loosely.core.documents import Delivery, DeliveryState, NewDelivery, NewPublication, Publication
-from loosely.core.errors import LooselyError
 from loosely.core.ports import OutboxStore, QueueStore
 from loosely.core.queues.models import QueueCounts
 
@@ -275,7 +274,7 @@ async def test_complete_is_atomic_when_a_part_fails(outbox: Store) -> None:
     [seq] = await add(outbox, pub("m1"))
     broken = NewDelivery(subscription_arn=SUB, payload=None, next_attempt_ms=T0)  # type: ignore[arg-type]
 
-    with pytest.raises((LooselyError, ValueError, TypeError)):
+    with pytest.raises(Exception):  # noqa: B017 - each backend's own error for a NULL column; only atomicity counts
         await outbox.complete_publication(seq, [(queue.id, msg("x"))], [push(), broken], T0, DEDUP_WINDOW_MS)
 
     assert (await claim(outbox, queue)).messages == []
@@ -426,6 +425,8 @@ async def _returns_within(coro: object, limit_s: float) -> float:
 
 async def test_wait_for_outbox_times_out_when_nothing_happens(outbox: Store) -> None:
     await take(outbox)
+    await outbox.wait_for_outbox(0.2)  # may return at once (e.g. after registering as a waiter)
+    await take(outbox)
 
     elapsed = await _returns_within(outbox.wait_for_outbox(0.2), 5)
 
@@ -504,17 +505,23 @@ async def test_concurrent_publication_claims_never_share_an_item(outbox: Store) 
     assert max(got.values()) == 1
 
 
-async def test_concurrent_claims_keep_an_ordering_key_with_one_worker(outbox: Store) -> None:
+async def test_concurrent_claims_keep_each_ordering_key_with_one_worker_in_order(outbox: Store) -> None:
     topics = [FIFO_TOPIC.replace("t.fifo", f"t{k}.fifo") for k in range(3)]
     await add(outbox, *(pub(f"{k}-{i}", topics[k], ordered=True) for i in range(6) for k in range(3)))
+    handed: dict[str, list[str]] = {topic: [] for topic in topics}
 
-    batches = await asyncio.gather(*(take(outbox, f"w{i}", limit=4) for i in range(8)))
+    for _round in range(20):
+        batches = await asyncio.gather(*(take(outbox, f"w{i}", limit=4) for i in range(8)))
+        if not any(batches):
+            break
+        for topic in topics:
+            holders = [batch for batch in batches if any(p.topic_arn == topic for p in batch)]
+            assert len(holders) <= 1  # never two workers on one key at a time
+        for publication in sorted((p for batch in batches for p in batch), key=lambda p: p.id):
+            handed[publication.topic_arn].append(publication.message_id)
+            await outbox.complete_publication(publication.id, [], [], T0, DEDUP_WINDOW_MS)
 
-    for topic in topics:
-        holders = [batch for batch in batches if any(p.topic_arn == topic for p in batch)]
-        assert len(holders) == 1
-        mine = [p.message_id for p in holders[0] if p.topic_arn == topic]
-        assert mine == sorted(mine) and mine[0].endswith("-0")
+    assert handed == {topic: [f"{k}-{i}" for i in range(6)] for k, topic in enumerate(topics)}
 
 
 async def test_concurrent_delivery_claims_never_share_an_item(outbox: Store) -> None:

@@ -1,0 +1,459 @@
+"""The publication outbox on PostgreSQL: publications, their fan-out and push deliveries, across nodes.
+
+Locking rules (on top of `_sql`'s):
+
+* Publications with an ordering key (a FIFO topic) or a deduplication key are added while holding
+  a transaction-scoped advisory lock on the key (``outbox_lock_key`` + ``hashtext(key)``), taken in
+  hash order. So ids of one key are drawn in commit order, the dedup check cannot race, and "is
+  this the key's first row" (its ``head`` flag) is decided once. Completing a publication of a key
+  holds the same lock while it deletes the row and promotes the next one to head.
+* Claims lock heads ``FOR UPDATE SKIP LOCKED`` oldest first (concurrent claimers on any node get
+  disjoint rows), then the free rows that follow each ordered head in id order. Row locks are
+  always taken in ascending id within a key, by claims and completions alike.
+* Deliveries are claimed ``FOR UPDATE SKIP LOCKED`` by ``due_ms``; a lease is ``due_ms`` in the
+  future, so an expired lease makes the row due again with no sweeper.
+
+Fanning out sends SQS messages with the queue store's own statements (`_messages.send_standard`,
+`send_fifo`: dedup, FIFO groups, expiry, wake-ups) inside the transaction that records the
+deliveries and deletes the publication; each send runs in a savepoint so a queue deleted
+meanwhile is skipped. Outbox wake-ups travel like a queue's, under the reserved id
+`OUTBOX_WAKE_KEY` (no queue has id 0): a change notifies only while some node waits on the outbox.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loosely.core.documents import (
+    Delivery,
+    DeliveryState,
+    NewDelivery,
+    NewPublication,
+    Publication,
+    PublishOutcome,
+)
+from loosely.core.errors import QueueDoesNotExist
+from loosely.core.ports import OutboxStore
+from loosely.core.queues.models import NewMessage
+from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
+from loosely.storage.postgres import _messages
+from loosely.storage.postgres._messages import Conn, Row
+from loosely.storage.postgres._notify import Waiters
+from loosely.storage.postgres._sql import Sql
+
+T = TypeVar("T")
+
+OUTBOX_WAKE_KEY = 0
+"""The wake-up id of the outbox among queue ids (BIGSERIAL ids start at 1)."""
+
+_DEDUP_SWEEP = 2  # expired dedup rows removed per publication added: the table stays at its live size
+_PUBLICATION_COLUMNS = "id, topic_arn, message_id, payload, created_ms"
+_DELIVERY_COLUMNS = "id, subscription_arn, payload, attempts, next_attempt_ms, created_ms, last_error"
+
+
+def outbox_lock_key(schema: str) -> int:
+    """The first half of the advisory lock keys of ordering and deduplication keys (per schema)."""
+    return zlib.crc32(f"loosely-outbox:{schema}".encode()) - 2**31
+
+
+_TEMPLATES = {
+    "lock_keys": """
+        SELECT pg_advisory_xact_lock(%(lock)s, h)
+        FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(%(keys)s::text[]) AS k ORDER BY 1) AS s""",
+    "sweep_dedup": """
+        DELETE FROM {s}.publication_dedup WHERE (topic_arn, dedup_key) IN (
+            SELECT topic_arn, dedup_key FROM {s}.publication_dedup WHERE expires_at_ms <= %(now)s
+            LIMIT %(n)s FOR UPDATE SKIP LOCKED)""",
+    # One publication: name the original when its dedup key is live, else store it (first of its
+    # ordering key = head) and remember its dedup key. Runs under the key's advisory lock.
+    "add": """
+        WITH seen AS (
+            SELECT message_id, sequence FROM {s}.publication_dedup
+            WHERE topic_arn = %(topic)s AND dedup_key = %(dedup)s AND expires_at_ms > %(now)s),
+        ins AS (
+            INSERT INTO {s}.publications (topic_arn, message_id, payload, ordering_key, created_ms, head)
+            SELECT %(topic)s, %(message_id)s, %(payload)s, %(okey)s, %(now)s,
+                   %(okey)s::text IS NULL
+                   OR NOT EXISTS (SELECT 1 FROM {s}.publications p WHERE p.ordering_key = %(okey)s)
+            WHERE NOT EXISTS (SELECT 1 FROM seen)
+            RETURNING id),
+        remember AS (
+            INSERT INTO {s}.publication_dedup AS d (topic_arn, dedup_key, message_id, sequence, expires_at_ms)
+            SELECT %(topic)s, %(dedup)s, %(message_id)s, ins.id, %(now)s + %(window)s FROM ins
+            WHERE %(dedup)s::text IS NOT NULL
+            ON CONFLICT (topic_arn, dedup_key) DO UPDATE
+                SET message_id = excluded.message_id, sequence = excluded.sequence,
+                    expires_at_ms = excluded.expires_at_ms
+            RETURNING 1)
+        SELECT (SELECT id FROM ins), (SELECT message_id FROM seen), (SELECT sequence FROM seen),
+               (SELECT count(*) FROM remember)""",
+    "wake": "SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer)",
+    "claim_heads": """
+        SELECT id, ordering_key FROM {s}.publications
+        WHERE head AND lease_until_ms <= %(now)s ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED""",
+    "followers": """
+        SELECT id, lease_until_ms FROM {s}.publications
+        WHERE ordering_key = %(okey)s AND id > %(head)s ORDER BY id LIMIT %(n)s FOR UPDATE""",
+    "lease_publications": f"""
+        UPDATE {{s}}.publications SET lease_owner = %(owner)s, lease_until_ms = %(until)s
+        WHERE id = ANY(%(ids)s::bigint[]) RETURNING {_PUBLICATION_COLUMNS}""",
+    "publication_key": "SELECT ordering_key FROM {s}.publications WHERE id = %s",
+    "retire": "DELETE FROM {s}.publications WHERE id = %s RETURNING head, ordering_key",
+    "promote": """
+        UPDATE {s}.publications SET head = true
+        WHERE id = (SELECT min(id) FROM {s}.publications WHERE ordering_key = %s) RETURNING id""",
+    "insert_deliveries": """
+        INSERT INTO {s}.deliveries (subscription_arn, payload, next_attempt_ms, due_ms, created_ms)
+        SELECT t.sub, t.payload, t.due, t.due, %(now)s
+        FROM unnest(%(subs)s::text[], %(payloads)s::text[], %(dues)s::bigint[])
+             WITH ORDINALITY AS t(sub, payload, due, o)
+        ORDER BY t.o""",
+    "claim_deliveries": f"""
+        WITH c AS (
+            SELECT id, due_ms FROM {{s}}.deliveries WHERE due_ms <= %(now)s
+            ORDER BY due_ms, id LIMIT %(n)s FOR UPDATE SKIP LOCKED)
+        UPDATE {{s}}.deliveries d SET due_ms = %(until)s, lease_owner = %(owner)s FROM c WHERE d.id = c.id
+        RETURNING c.due_ms, {", ".join("d." + c for c in _DELIVERY_COLUMNS.split(", "))}""",
+    "delete_delivery": "DELETE FROM {s}.deliveries WHERE id = %s RETURNING id",
+    "retry_delivery": """
+        WITH u AS (
+            UPDATE {s}.deliveries SET attempts = attempts + 1, last_error = %(error)s, next_attempt_ms = %(next)s,
+                   due_ms = %(next)s, lease_owner = NULL
+            WHERE id = %(id)s RETURNING id)
+        SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer) FROM u""",
+    "release_delivery": """
+        WITH u AS (
+            UPDATE {s}.deliveries SET next_attempt_ms = %(next)s, due_ms = %(next)s, lease_owner = NULL
+            WHERE id = %(id)s RETURNING id)
+        SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer) FROM u""",
+}
+
+
+class OutboxSql:
+    """The outbox statements of one store's schema (names schema-qualified, as in `_sql.Sql`)."""
+
+    def __init__(self, schema: str) -> None:
+        s = f'"{schema}"'
+        self.lock_key = outbox_lock_key(schema)
+        for name, template in _TEMPLATES.items():
+            setattr(self, name, template.replace("{s}", s))
+
+    lock_key: int
+    lock_keys: str
+    sweep_dedup: str
+    add: str
+    wake: str
+    claim_heads: str
+    followers: str
+    lease_publications: str
+    publication_key: str
+    retire: str
+    promote: str
+    insert_deliveries: str
+    claim_deliveries: str
+    delete_delivery: str
+    retry_delivery: str
+    release_delivery: str
+
+
+def _locked_key(publication: NewPublication) -> str | None:
+    """What serialises this publication with others: its ordering key, or its topic when it has a dedup key."""
+    if publication.ordering_key is not None:
+        return publication.ordering_key
+    return publication.topic_arn if publication.dedup_key is not None else None
+
+
+def publication(row: Row) -> Publication:
+    return Publication(
+        id=row[0], topic_arn=row[1], message_id=row[2], payload=row[3], created_ms=row[4], sequence=row[0]
+    )
+
+
+def delivery(row: Row) -> Delivery:
+    return Delivery(
+        id=row[0],
+        subscription_arn=row[1],
+        payload=row[2],
+        attempts=row[3],
+        next_attempt_ms=row[4],
+        created_ms=row[5],
+        last_error=row[6],
+    )
+
+
+class Fanout:
+    """What the fan-out of one publication needs from the store: statements, channel, queue kinds."""
+
+    def __init__(self, sql: Sql, outbox: OutboxSql, channel: str, fifo: dict[int, bool]) -> None:
+        self.sql = sql
+        self.outbox = outbox
+        self.channel = channel
+        self.fifo = fifo  # queue id -> FIFO, for the queues that existed before the transaction
+
+    @property
+    def wake_params(self) -> dict[str, Any]:
+        return {"channel": self.channel, "wake_key": self.sql.wake_key}
+
+    async def send(self, conn: Conn, queue_id: int, batch: Sequence[NewMessage], now_ms: int, window_ms: int) -> bool:
+        """Send ``batch`` in a savepoint; False (nothing kept) when the queue is gone."""
+        fifo = self.fifo.get(queue_id)
+        if fifo is None:
+            return False
+        with contextlib.suppress(QueueDoesNotExist):
+            async with conn.transaction():
+                if fifo:
+                    await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
+                else:
+                    await _messages.send_standard(conn, self.sql, self.channel, queue_id, batch)
+                return True
+        return False
+
+
+async def add_publications(
+    conn: Conn, fan: Fanout, publications: Sequence[NewPublication], now_ms: int, window_ms: int
+) -> list[PublishOutcome]:
+    sql = fan.outbox
+    keys = sorted({k for k in map(_locked_key, publications) if k is not None})
+    outcomes: list[PublishOutcome] = []
+    async with conn.transaction():
+        if keys:
+            await conn.execute(sql.lock_keys, {"lock": sql.lock_key, "keys": keys})
+        await conn.execute(sql.sweep_dedup, {"now": now_ms, "n": _DEDUP_SWEEP * len(publications)})
+        for p in publications:
+            params = {
+                "topic": p.topic_arn,
+                "message_id": p.message_id,
+                "payload": p.payload,
+                "okey": p.ordering_key,
+                "dedup": p.dedup_key,
+                "now": now_ms,
+                "window": window_ms,
+            }
+            cur = await conn.execute(sql.add, params)
+            row = await cur.fetchone()
+            assert row is not None  # the final SELECT always returns one row
+            new_id, original_id, original_seq, _ = row
+            if new_id is None:
+                outcomes.append(PublishOutcome(message_id=original_id, sequence=original_seq, duplicate=True))
+            else:
+                outcomes.append(PublishOutcome(message_id=p.message_id, sequence=new_id))
+        if any(not o.duplicate for o in outcomes):
+            await conn.execute(sql.wake, fan.wake_params)
+    return outcomes
+
+
+async def claim_publications(
+    conn: Conn, sql: OutboxSql, owner: str, now_ms: int, lease_ms: int, limit: int
+) -> list[Publication]:
+    async with conn.transaction():
+        cur = await conn.execute(sql.claim_heads, {"now": now_ms, "n": limit})
+        heads = sorted(await cur.fetchall())
+        chosen: list[int] = []
+        for head_id, ordering_key in heads:
+            if len(chosen) >= limit:
+                break
+            chosen.append(head_id)
+            room = limit - len(chosen)
+            if ordering_key is not None and room > 0:
+                cur = await conn.execute(sql.followers, {"okey": ordering_key, "head": head_id, "n": room})
+                for row_id, lease_until_ms in await cur.fetchall():
+                    if lease_until_ms > now_ms:
+                        break  # still leased from an earlier claim: the key's batch ends here
+                    chosen.append(row_id)
+        if not chosen:
+            return []
+        cur = await conn.execute(sql.lease_publications, {"owner": owner, "until": now_ms + lease_ms, "ids": chosen})
+        rows = await cur.fetchall()
+    return sorted((publication(row) for row in rows), key=lambda p: p.id)
+
+
+async def complete_publication(
+    conn: Conn,
+    fan: Fanout,
+    publication_id: int,
+    queue_messages: Sequence[tuple[int, NewMessage]],
+    deliveries: Sequence[NewDelivery],
+    now_ms: int,
+    window_ms: int,
+) -> list[int]:
+    """Fan out and retire the publication; return the queues sent to (nothing when it was already retired)."""
+    sql = fan.outbox
+    async with conn.transaction():
+        cur = await conn.execute(sql.publication_key, (publication_id,))
+        found = await cur.fetchone()
+        if found is None:
+            return []
+        if found[0] is not None:
+            await conn.execute(sql.lock_keys, {"lock": sql.lock_key, "keys": [found[0]]})
+        cur = await conn.execute(sql.retire, (publication_id,))
+        retired = await cur.fetchone()
+        if retired is None:
+            return []  # another node completed it while we waited for the key
+        sent = [q for q, batch in _by_queue(queue_messages) if await fan.send(conn, q, batch, now_ms, window_ms)]
+        if deliveries:
+            await conn.execute(
+                sql.insert_deliveries,
+                {
+                    "now": now_ms,
+                    "subs": [d.subscription_arn for d in deliveries],
+                    "payloads": [d.payload for d in deliveries],
+                    "dues": [d.next_attempt_ms for d in deliveries],
+                },
+            )
+        promoted = False
+        if retired[0] and retired[1] is not None:
+            cur = await conn.execute(sql.promote, (retired[1],))
+            promoted = await cur.fetchone() is not None
+        if deliveries or promoted:
+            await conn.execute(sql.wake, fan.wake_params)
+    return sent
+
+
+def _by_queue(queue_messages: Sequence[tuple[int, NewMessage]]) -> list[tuple[int, list[NewMessage]]]:
+    """Messages grouped by queue, each group in the given order (one send per queue)."""
+    grouped: dict[int, list[NewMessage]] = {}
+    for queue_id, message in queue_messages:
+        grouped.setdefault(queue_id, []).append(message)
+    return list(grouped.items())
+
+
+async def finish_delivery(
+    conn: Conn, fan: Fanout, delivery_id: int, now_ms: int, dead_letter: tuple[int, NewMessage] | None
+) -> bool:
+    """Delete the delivery and send its dead letter, atomically; return whether a dead letter was sent."""
+    async with conn.transaction():
+        cur = await conn.execute(fan.outbox.delete_delivery, (delivery_id,))
+        if await cur.fetchone() is None or dead_letter is None:
+            return False
+        queue_id, message = dead_letter
+        return await fan.send(conn, queue_id, [message], now_ms, DEAD_LETTER_DEDUP_WINDOW_MS)
+
+
+class PostgresOutbox(OutboxStore):
+    """`OutboxStore` methods of `PostgresStore`, which provides the pool, statements and wake-ups."""
+
+    schema: str
+    _sql: Sql
+    _channel: str
+    _waiters: Waiters
+    _claim_epoch: ContextVar[tuple[int, int] | None]
+    _outbox_sql_cache: OutboxSql | None = None
+
+    if TYPE_CHECKING:
+
+        async def _run(self, work: Callable[[Conn], Awaitable[T]], *, bulk: bool = False) -> T: ...
+
+        async def _is_fifo(self, queue_id: int) -> bool: ...
+
+        async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None: ...
+
+    @property
+    def _outbox_sql(self) -> OutboxSql:
+        if self._outbox_sql_cache is None:
+            self._outbox_sql_cache = OutboxSql(self.schema)
+        return self._outbox_sql_cache
+
+    async def _fanout(self, queue_ids: Sequence[int]) -> Fanout:
+        """Which of the queues exist, and which are FIFO (each a cached lookup after the first)."""
+        kinds: dict[int, bool] = {}
+        for queue_id in set(queue_ids):
+            with contextlib.suppress(QueueDoesNotExist):
+                kinds[queue_id] = await self._is_fifo(queue_id)
+        return Fanout(self._sql, self._outbox_sql, self._channel, kinds)
+
+    def _woken(self, queue_ids: Sequence[int] = (), outbox: bool = True) -> None:
+        """Local wake-ups after a commit (other nodes hear the NOTIFY)."""
+        for queue_id in queue_ids:
+            self._waiters.wake(queue_id)
+        if outbox:
+            self._waiters.wake(OUTBOX_WAKE_KEY)
+
+    def _claiming(self) -> None:
+        self._claim_epoch.set((OUTBOX_WAKE_KEY, self._waiters.epoch(OUTBOX_WAKE_KEY)))
+
+    async def add_publications(
+        self, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+    ) -> list[PublishOutcome]:
+        batch = list(publications)
+        if not batch:
+            return []
+        fan = await self._fanout(())
+        outcomes = await self._run(lambda conn: add_publications(conn, fan, batch, now_ms, dedup_window_ms))
+        self._woken(outbox=any(not o.duplicate for o in outcomes))
+        return outcomes
+
+    async def claim_publications(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:
+        self._claiming()
+        if limit <= 0:
+            return []
+        return await self._run(lambda conn: claim_publications(conn, self._outbox_sql, owner, now_ms, lease_ms, limit))
+
+    async def complete_publication(
+        self,
+        publication_id: int,
+        queue_messages: Sequence[tuple[int, NewMessage]],
+        deliveries: Sequence[NewDelivery],
+        now_ms: int,
+        dedup_window_ms: int,
+    ) -> None:
+        sends, pushes = list(queue_messages), list(deliveries)
+        fan = await self._fanout([q for q, _ in sends])
+        sent = await self._run(
+            lambda conn: complete_publication(conn, fan, publication_id, sends, pushes, now_ms, dedup_window_ms)
+        )
+        self._woken(sent)
+
+    async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
+        self._claiming()
+        params = {"now": now_ms, "n": limit, "until": now_ms + lease_ms, "owner": owner}
+
+        async def claim(conn: Conn) -> list[Row]:
+            cur = await conn.execute(self._outbox_sql.claim_deliveries, params)
+            return await cur.fetchall()
+
+        rows = sorted(await self._run(claim), key=lambda r: (r[0], r[1]))
+        return [delivery(row[1:]) for row in rows]
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        now_ms: int,
+        error: str | None = None,
+        dead_letter: tuple[int, NewMessage] | None = None,
+    ) -> None:
+        check_finished_state(state, dead_letter)
+        fan = await self._fanout([] if dead_letter is None else [dead_letter[0]])
+        if await self._run(lambda conn: finish_delivery(conn, fan, delivery_id, now_ms, dead_letter)):
+            assert dead_letter is not None
+            self._woken([dead_letter[0]], outbox=False)
+
+    async def retry_delivery(self, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
+        await self._reschedule(self._outbox_sql.retry_delivery, delivery_id, next_attempt_ms, error)
+
+    async def release_delivery(self, delivery_id: int, next_attempt_ms: int) -> None:
+        await self._reschedule(self._outbox_sql.release_delivery, delivery_id, next_attempt_ms, None)
+
+    async def _reschedule(self, statement: str, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
+        params = {
+            "id": delivery_id,
+            "next": next_attempt_ms,
+            "error": error,
+            "channel": self._channel,
+            "wake_key": self._sql.wake_key,
+        }
+
+        async def update(conn: Conn) -> Row | None:
+            cur = await conn.execute(statement, params)
+            return await cur.fetchone()
+
+        if await self._run(update) is not None:
+            self._woken()
+
+    async def wait_for_outbox(self, timeout_s: float) -> None:
+        """As a long poll waits on a queue (registration, NOTIFY, timed fallback), on the outbox's id."""
+        await self.wait_for_messages(OUTBOX_WAKE_KEY, timeout_s)
