@@ -8,6 +8,7 @@ time is a `FakeClock`, so retry schedules are checked without sleeping.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,13 +146,22 @@ class Stack:
         return [p for p in self.transport.sent if p.endpoint == endpoint]
 
 
-@pytest.fixture
-async def stack(tmp_path: Path, signer: Signer) -> AsyncIterator[Stack]:
-    if not store_has_outbox():
-        pytest.skip("the SQLite store does not keep documents and an outbox yet")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def stack(request: pytest.FixtureRequest, tmp_path: Path, signer: Signer) -> AsyncIterator[Stack]:
+    """The stack over SQLite (a file in tmp_path) and over PostgreSQL (a fresh schema, dropped after)."""
     from loosely.storage import open_store
 
-    store = open_store(f"sqlite:///{tmp_path / 'delivery.db'}")
+    drop_schema: str | None = None
+    if request.param == "sqlite":
+        if not store_has_outbox():
+            pytest.skip("the SQLite store does not keep documents and an outbox yet")
+        store = open_store(f"sqlite:///{tmp_path / 'delivery.db'}")
+    else:
+        url: str = request.getfixturevalue("postgres_url")
+        drop_schema = f"delivery_{uuid.uuid4().hex[:16]}"
+        store = open_store(url, schema=drop_schema, pool_min=1, pool_max=4)
+        if not (isinstance(store, DocumentStore) and isinstance(store, OutboxStore)):
+            pytest.skip("the PostgreSQL store does not keep documents and an outbox yet")
     await store.open()
     clock = FakeClock()
     ids = SequentialIds()
@@ -182,6 +192,11 @@ async def stack(tmp_path: Path, signer: Signer) -> AsyncIterator[Stack]:
     finally:
         await worker.stop()
         await store.close()
+        if drop_schema is not None:
+            import psycopg
+
+            with psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{drop_schema}" CASCADE')
 
 
 def body_json(message: ReceivedMessage) -> dict[str, Any]:

@@ -299,3 +299,33 @@ def test_pending_deliveries_resume_after_kill_9(tmp_path: Path) -> None:
             wait_until(lambda: receiver.verified >= 1)
         finally:
             process.stop()
+
+
+@pytest.mark.postgres
+def test_two_nodes_on_postgresql_deliver_each_message_once(tmp_path: Path, postgres_url: str) -> None:
+    import uuid
+
+    tag = uuid.uuid4().hex[:10]
+    nodes = [ServerProcess(tmp_path / name, args=["--database", postgres_url], env=server_env()) for name in "ab"]
+    with HttpReceiver(confirm=True) as receiver:
+        try:
+            for process in nodes:
+                process.start()
+            a, b = (Node(process) for process in nodes)
+            topic = a.client("sns").create_topic(Name=f"shared-{tag}")["TopicArn"]
+            queue_url, queue_arn = a.queue(f"shared-{tag}")
+            a.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+            b.client("sns").subscribe(TopicArn=topic, Protocol="http", Endpoint=receiver.url)
+            wait_until(lambda: len(receiver.confirmations) == 1)
+
+            sent = {b.client("sns").publish(TopicArn=topic, Message=f"m{i}")["MessageId"] for i in range(20)}
+            notifications = receiver.wait_for("Notification", 20)
+            wait_until(lambda: receiver.verified == 21)  # the confirmation and every notification
+            time.sleep(0.5)  # a duplicate would arrive by now
+            delivered = [n.json["MessageId"] for n in receiver.of_type("Notification")]
+            assert sorted(delivered) == sorted(sent) and len(notifications) == 20
+            queued = [json.loads(m["Body"])["MessageId"] for m in a.drain(queue_url, 20)]
+            assert sorted(queued) == sorted(sent)
+        finally:
+            for process in nodes:
+                process.stop()

@@ -178,7 +178,11 @@ async def test_a_hanging_endpoint_does_not_hold_up_others(stack: Stack) -> None:
         await asyncio.sleep(0.01)
     assert blocking.sent.count("https://hooks.test/fast") == 5
     backlog = stack.worker.options.endpoint_backlog
-    assert stack.worker.in_flight <= backlog  # the slow endpoint holds no more than its backlog
+    for _ in range(200):  # the hand-backs beyond the slow lane's backlog finish quickly
+        if stack.worker.in_flight <= backlog:
+            break
+        await asyncio.sleep(0.01)
+    assert stack.worker.in_flight == backlog  # the slow endpoint holds exactly its backlog, no more
     assert stack.stats.deferred >= 50 - backlog
     blocking.release.set()
     await stack.worker.drain()
