@@ -81,7 +81,8 @@ _OPTIONS = {
     "max_idle_s": 300.0,  # pooled connections idle longer than this are closed
 }
 _DEFAULT_SCHEMA = "loosely"
-_URL_SETTINGS = ("schema", "pool_min", "pool_max")  # loosely's own URL query parameters (libpq rejects them)
+# loosely's own URL query parameters, taken out before libpq (which rejects them) sees the URL.
+_URL_SETTINGS = ("schema", "pool_min", "pool_max", *_OPTIONS)
 _UNREGISTERED_POLL_S = 0.25  # longest wait while this node could not register as waiting
 _RETRIES = 3  # attempts of a transaction that hit a deadlock or serialization failure
 
@@ -91,8 +92,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
     ``schema`` isolates one deployment. Documents and the outbox live in `_documents` and `_outbox`.
 
     A URL may carry loosely's own settings as query parameters, which are taken out before libpq
-    sees it: ``?schema=name`` (default ``loosely``), ``pool_min``, ``pool_max``. Keyword arguments
-    given explicitly must agree with them.
+    sees it: ``?schema=name`` (default ``loosely``), ``pool_min``, ``pool_max`` and the ``options``
+    below (e.g. ``?schema=prod&pool_max=20&op_timeout_s=5``). Keyword arguments given explicitly
+    must agree with them.
 
     ``options``: ``pool_timeout_s``, ``op_timeout_s``, ``bulk_timeout_s``, ``wake_fallback_s``,
     ``max_idle_s`` (seconds; see ``_OPTIONS`` for defaults).
@@ -114,6 +116,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         schema = _agree("schema", schema, from_url.get("schema"), _DEFAULT_SCHEMA)
         pool_min = int(_agree("pool_min", pool_min, from_url.get("pool_min"), 2))
         pool_max = int(_agree("pool_max", pool_max, from_url.get("pool_max"), 10))
+        for name in set(_OPTIONS) & set(from_url):
+            options[name] = _agree(name, options.get(name), from_url[name], _OPTIONS[name])
         if not 0 <= pool_min <= pool_max or pool_max < 1:
             raise ValueError("need 0 <= pool_min <= pool_max and pool_max >= 1")
         self._settings = {**_OPTIONS, **{k: float(v) for k, v in options.items()}}
@@ -583,7 +587,7 @@ def _queue_record(row: Row) -> QueueRecord:
 
 
 def split_url_settings(url: str) -> tuple[str, dict[str, str]]:
-    """Take loosely's own query parameters (``schema``, ``pool_min``, ``pool_max``) out of a URL.
+    """Take loosely's own query parameters (``schema``, pool sizes, timeouts) out of a URL.
 
     Returns the URL libpq should see and the settings found. Key=value DSNs pass through unchanged.
     """
