@@ -193,3 +193,37 @@ def test_email_confirmation_is_a_mail_with_the_link(renderer: Renderer) -> None:
     assert "?Action=ConfirmSubscription&TopicArn=" in push.body
     assert TOPIC in push.body
     assert not push.body.lstrip().startswith("{")
+
+
+def test_one_signature_per_publication_whatever_the_number_of_subscribers(signer: Signer) -> None:
+    calls: list[bytes] = []
+
+    class Counting:
+        certificate_name = signer.certificate_name
+
+        def sign(self, string_to_sign: bytes, signature_version: str) -> str:
+            calls.append(string_to_sign)
+            return signer.sign(string_to_sign, signature_version)
+
+    renderer = Renderer(Counting(), "http://sns.test")
+    bodies = [
+        renderer.sqs_request(published(), subscription("sqs", f"arn:aws:sqs:us-east-1:1:q{i}"), "1", None, False).body
+        for i in range(50)
+    ]
+    assert len(calls) == 1
+    documents = [json.loads(b) for b in bodies]
+    assert len({d["Signature"] for d in documents}) == 1
+    assert [d["UnsubscribeURL"] for d in documents] == [
+        f"http://sns.test/?Action=Unsubscribe&SubscriptionArn={SUB}" for _ in range(50)
+    ]
+    other_sub = Subscription(f"{TOPIC}:other", TOPIC, "sqs", "q", "1", {}, True, None, 0)
+    other = json.loads(renderer.sqs_request(published(), other_sub, "1", None, False).body)
+    assert other["UnsubscribeURL"].endswith(f"SubscriptionArn={TOPIC}:other")
+    assert all(unsubscribe_slot_free(b) for b in bodies)
+    verify(documents[0], signer)
+    renderer.sqs_request(published(message="other"), subscription("sqs", "q"), "1", None, False)
+    assert len(calls) == 2
+
+
+def unsubscribe_slot_free(body: str) -> bool:
+    return "unsubscribe-" not in body
