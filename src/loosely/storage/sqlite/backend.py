@@ -35,7 +35,7 @@ from loosely.storage.sqlite.writer import Tx, Writer
 class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
     """A `QueueStore`, `DocumentStore` and `OutboxStore` in one SQLite file.
 
-    Every operation runs on one writer thread that owns the connection and commits concurrent
+    Every operation goes through one writer that owns the connection and commits concurrent
     work together (see `loosely.storage.sqlite.writer`): a method that returned has committed to
     disk. The one exception is `count_messages`, whose cost grows with depth: it reads on a second
     connection (`loosely.storage.sqlite.reader`) so that it never holds up writes.
@@ -128,8 +128,10 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
     ) -> QueueRecord:
         attrs = None if attributes is None else dict(attributes)
         tag_map = None if tags is None else dict(tags)
+        # A new retention period rewrites the expiry of every message of the queue: off the event loop.
         return await self._writer.submit(
-            lambda tx: queues.update_queue(tx, self._cache, queue_id, now_ms, attrs, retention_ms, tag_map)
+            lambda tx: queues.update_queue(tx, self._cache, queue_id, now_ms, attrs, retention_ms, tag_map),
+            bulk=retention_ms is not None,
         )
 
     async def delete_queue(self, queue_id: int, now_ms: int) -> None:
@@ -137,20 +139,20 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
             queues.delete_queue(tx, self._cache, queue_id, now_ms)
             tx.on_commit(lambda: self._waiters.wake((queue_id,)))
 
-        await self._writer.submit(work)
+        await self._writer.submit(work, bulk=True)
 
     async def purge_queue(self, queue_id: int, now_ms: int, min_interval_ms: int) -> None:
         def work(tx: Tx) -> None:
             queues.purge_queue(tx, self._cache, queue_id, now_ms, min_interval_ms)
             tx.on_commit(lambda: self._waiters.wake((queue_id,)))
 
-        await self._writer.submit(work)
+        await self._writer.submit(work, bulk=True)
 
     async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
         self._require(queue_id)
         if self._reader is not None:
             return await self._reader.run(lambda conn: messages.count_messages(conn, queue_id, now_ms))
-        return await self._writer.submit(lambda tx: messages.count_messages(tx.conn, queue_id, now_ms))
+        return await self._writer.submit(lambda tx: messages.count_messages(tx.conn, queue_id, now_ms), bulk=True)
 
     # ---- messages ----
 
@@ -183,7 +185,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
         )
 
     async def expire_messages(self, now_ms: int, limit: int) -> int:
-        return await self._writer.submit(lambda tx: messages.expire_messages(tx, now_ms, limit))
+        return await self._writer.submit(lambda tx: messages.expire_messages(tx, now_ms, limit), bulk=True)
 
     async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None:
         await self._waiters.wait(queue_id, timeout_s)
@@ -209,7 +211,8 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
         self, source_queue_id: int, destination_queue_id: int | None, limit: int, now_ms: int
     ) -> int:
         return await self._writer.submit(
-            lambda tx: moves.move_messages(tx, self._waiters, source_queue_id, destination_queue_id, limit, now_ms)
+            lambda tx: moves.move_messages(tx, self._waiters, source_queue_id, destination_queue_id, limit, now_ms),
+            bulk=True,
         )
 
     # ---- helpers ----

@@ -6,7 +6,7 @@ import re
 import sqlite3
 from importlib import resources
 
-SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
+SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -21,11 +21,14 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     * ``NORMAL``: the WAL is fsynced only at checkpoints. Still safe against a crash of the
       process (kill -9), because committed frames are in the OS page cache, but a power loss or
       kernel crash may lose the most recent acknowledged writes (never corrupts the database).
+    * ``OFF``: never fsynced; for throwaway test data only (a power loss may corrupt the file).
     """
     mode = synchronous.upper()
     if mode not in SYNCHRONOUS_MODES:
         raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    # Used by one thread at a time, but not always the same one: the writer runs statements on the
+    # event loop and commits on its own thread (see `loosely.storage.sqlite.writer`).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={mode}")
     conn.execute("PRAGMA busy_timeout=5000")
