@@ -79,16 +79,27 @@ class QueueCache:
         return sorted(found, key=lambda r: r.key.name)
 
 
+_PARSED: dict[tuple[Any, ...], QueueRecord] = {}
+_PARSED_MAX = 4096
+
+
 def load_queue(conn: sqlite3.Connection, queue_id: int) -> QueueRecord:
     """The queue as the current transaction sees it; raise QueueDoesNotExist.
 
     Work items read queues from the database, not the cache, so that an item sees the changes
-    of earlier items of its own group (which the cache learns only after the COMMIT).
+    of earlier items of its own group (which the cache learns only after the COMMIT). Every send,
+    claim and delete starts here, so the parsed record is memoised by the row's exact content:
+    the same row needs no JSON decoding twice, and any change to the row is a new key.
     """
     row = conn.execute(f"SELECT {QUEUE_COLUMNS} FROM queues WHERE id = ?", (queue_id,)).fetchone()
     if row is None:
         raise QueueDoesNotExist()
-    return queue_from_row(row)
+    record = _PARSED.get(row)
+    if record is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        record = _PARSED[row] = queue_from_row(row)
+    return record
 
 
 def find_queue(conn: sqlite3.Connection, key: QueueKey) -> QueueRecord | None:
