@@ -38,6 +38,7 @@ class _Claim:
     dead_letter: QueueRecord | None
     taken: list[StoredMessage] = field(default_factory=list)
     taken_ids: set[int] = field(default_factory=set)
+    unwritten: list[int] = field(default_factory=list)
     moved: int = 0
     passed_over: int = 0
 
@@ -61,15 +62,27 @@ class _Claim:
             self.moved += 1
             self.passed_over += 1
             return False
-        receive_count = row.receive_count + 1
-        first_receive_ms = row.first_receive_ms or now
-        self.conn.execute(
-            "UPDATE messages SET visible_at_ms = ?, receive_count = ?, first_receive_ms = ? WHERE id = ?",
-            (self.request.visible_until_ms, receive_count, first_receive_ms, row.id),
-        )
-        self.taken.append(row.to_stored(receive_count, first_receive_ms))
+        self.taken.append(row.to_stored(row.receive_count + 1, row.first_receive_ms or now))
         self.taken_ids.add(row.id)
+        self.unwritten.append(row.id)
         return True
+
+    def write(self) -> None:
+        """Record the messages taken so far as received: one UPDATE for all of them, not one each.
+
+        Called before anything reads them back (a FIFO group's recompute) and at the end. The
+        values are the ones `consider` handed out: the count plus one, the first receive kept.
+        """
+        if not self.unwritten:
+            return
+        ids = self.unwritten
+        self.conn.execute(
+            "UPDATE messages SET visible_at_ms = ?, receive_count = receive_count + 1,"
+            " first_receive_ms = CASE first_receive_ms WHEN 0 THEN ? ELSE first_receive_ms END"
+            f" WHERE id IN ({', '.join('?' * len(ids))})",
+            (self.request.visible_until_ms, self.request.now_ms, *ids),
+        )
+        self.unwritten = []
 
 
 def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimRequest) -> ClaimResult:
@@ -84,6 +97,7 @@ def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimR
         _claim_fifo(claim)
     else:
         _claim_standard(claim)
+    claim.write()
     if request.attempt_id is not None:
         _remember_attempt(conn, queue.id, request, claim.taken)
     if claim.moved and claim.dead_letter is not None:
@@ -147,6 +161,7 @@ def _claim_fifo(claim: _Claim) -> None:
             if group_id not in done:
                 done.add(group_id)
                 _take_prefix(claim, group_id)
+                claim.write()
                 fifo.recompute_group(conn, queue_id, group_id)
             if claim.remaining <= 0:
                 return
