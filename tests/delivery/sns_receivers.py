@@ -174,16 +174,22 @@ class Mail:
 
 
 class SmtpReceiver:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1, port 0; refuses recipients starting with ``nobody@``."""
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, port 0; refuses recipients starting with ``nobody@``.
 
-    def __init__(self) -> None:
+    With ``login``, the server requires that user and password (AUTH) before accepting mail.
+    """
+
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
         receiver = self
         self.mails: list[Mail] = []
 
         class Handler:
             async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+                if receiver.login_required and not session.authenticated:
+                    return "530 5.7.0 Authentication required"
                 if address.startswith("nobody@"):
                     return "550 5.1.1 no such mailbox"
                 envelope.rcpt_tos.append(address)
@@ -200,7 +206,20 @@ class SmtpReceiver:
                 self.port = self.server.sockets[0].getsockname()[1]
                 super()._trigger_server()
 
-        self._controller = PortZeroController(Handler(), hostname="127.0.0.1", port=0)
+        options: dict[str, Any] = {}
+        if login is not None:
+
+            def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+                ok = (data.login.decode(), data.password.decode()) == login
+                if ok:
+                    receiver.logins.append(data.login.decode())
+                return AuthResult(success=ok)
+
+            # Plain-text login is for this test only; a real relay requires TLS first.
+            options = {"authenticator": authenticate, "auth_require_tls": False}
+        self.login_required = login is not None
+        self.logins: list[str] = []
+        self._controller = PortZeroController(Handler(), hostname="127.0.0.1", port=0, **options)
 
     @property
     def port(self) -> int:

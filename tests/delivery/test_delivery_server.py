@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -240,6 +241,25 @@ def test_sms_goes_to_the_outbox(node: Node) -> None:
     [entry] = json.loads(node.get("/_loosely/outbox?type=sms&destination=%2B15555550142")[2])["messages"]
     assert entry["message"] == "Your code is 4242"
     assert entry["kind"] == "notification"
+
+
+def test_mobile_push_goes_to_the_outbox_with_the_device_token(node: Node) -> None:
+    sns = node.client("sns")
+    app = sns.create_platform_application(
+        Name="phones", Platform="GCM", Attributes={"PlatformCredential": "server-key"}
+    )["PlatformApplicationArn"]
+    endpoint = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="device-token-1", CustomUserData="alice")[
+        "EndpointArn"
+    ]
+    texts = {"default": "plain", "GCM": json.dumps({"notification": {"title": "Hi"}})}
+    sns.publish(TargetArn=endpoint, Message=json.dumps(texts), MessageStructure="json")
+    query = "/_loosely/outbox?type=application&destination=" + urllib.parse.quote(endpoint, safe="")
+    wait_until(lambda: bool(json.loads(node.get(query)[2])["messages"]))
+    [entry] = json.loads(node.get(query)[2])["messages"]
+    assert entry["platform"] == "GCM"
+    assert entry["token"] == "device-token-1"
+    assert entry["customUserData"] == "alice"
+    assert json.loads(entry["message"]) == {"notification": {"title": "Hi"}}
 
 
 def test_email_subscription_confirms_by_mail_and_receives_notifications(tmp_path: Path) -> None:

@@ -93,6 +93,22 @@ async def test_smtp_mail_and_refusals() -> None:
     assert json.loads(second.get_content())["Type"] == "Notification"
 
 
+async def test_smtp_login() -> None:
+    with SmtpReceiver(login=("sns", "s3cret")) as smtp:
+        good = SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp.port, username="sns", password="s3cret"))
+        assert (await good.send(push("email", "alice@example.test"))).status is AttemptStatus.DELIVERED
+        # A refused or missing login is the relay settings' fault: retried, so mail flows once they are fixed.
+        bad = SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp.port, username="sns", password="wrong", timeout_s=2))
+        assert (await bad.send(push("email", "alice@example.test"))).status is AttemptStatus.RETRY
+        anonymous = SmtpTransport(SmtpConfig(host="127.0.0.1", port=smtp.port))
+        refused = await anonymous.send(push("email", "alice@example.test"))
+        assert (refused.status, "530" in (refused.error or "")) == (AttemptStatus.RETRY, True)
+        assert smtp.logins == ["sns"]
+        assert len(smtp.wait_for(1)) == 1
+        for transport in (good, bad, anonymous):
+            await transport.aclose()
+
+
 async def test_smtp_relay_down_is_retried() -> None:
     transport = SmtpTransport(SmtpConfig(host="127.0.0.1", port=closed_port(), timeout_s=2))
     attempt = await transport.send(push("email", "alice@example.test"))

@@ -5,7 +5,9 @@ sends one message and closes. The standard library's `smtplib` does the talking 
 pool of its own, so a slow relay never blocks the event loop nor takes threads other work needs.
 
 Outcomes: the relay accepting the message is a delivery; an SMTP 5xx reply (unknown mailbox,
-message refused) is permanent; a 4xx reply, a timeout or a connection failure is retried.
+message refused) is permanent; a 4xx reply, a timeout or a connection failure is retried, and so is
+a refused or missing login (530, 534, 535, 538): that is the relay settings' fault, not the
+recipient's, and mail should flow once they are fixed.
 """
 
 from __future__ import annotations
@@ -110,8 +112,14 @@ class SmtpTransport:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+_AUTHENTICATION_CODES = frozenset({530, 534, 535, 538})
+"""Login required / refused: the relay's configuration is wrong, not the recipient; retried until it is fixed."""
+
+
 def _by_code(code: int, error: str) -> Attempt:
-    return Attempt.rejected(error) if 500 <= code < 600 else Attempt.retry(error)
+    if 500 <= code < 600 and code not in _AUTHENTICATION_CODES:
+        return Attempt.rejected(error)
+    return Attempt.retry(error)
 
 
 def _text(raw: bytes | str) -> str:
