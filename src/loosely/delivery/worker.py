@@ -156,6 +156,8 @@ class DeliveryWorker:
     # ---- one delivery ----
 
     def _start(self, delivery: Delivery) -> None:
+        if delivery.id in self._tasks:
+            return  # its lease ran out while our attempt still runs; the claim just renewed it for us
         task = asyncio.create_task(self._handle(delivery), name=f"loosely-delivery-{delivery.id}")
         self._tasks[delivery.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(delivery.id, None))
