@@ -44,7 +44,7 @@ def test_health_after_start_on_port_zero(server: ServerProcess) -> None:
     assert port is not None and port != 0 and port != 4566
     response = httpx.get(f"{server.endpoint}/_loosely/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": __version__, "services": ["sqs"]}
+    assert response.json() == {"status": "ok", "version": __version__, "services": ["sqs", "sns"]}
 
 
 def test_creates_sqlite_file_in_data_dir(server: ServerProcess) -> None:

@@ -132,6 +132,8 @@ class App:
             public_url=self.settings.public_url,
             topics=_topic_service(store),
         )
+        services = ["sqs"] if self._context.topics is None else ["sqs", "sns"]
+        self._health = orjson.dumps({"status": "ok", "version": __version__, "services": services})
         if self._handler is None:
             from loosely.protocols.dispatch import handle
 
