@@ -100,23 +100,27 @@ def notification(
     message_attributes: Mapping[str, Mapping[str, str]] | None = None,
     sequence_number: str | None = None,
 ) -> Envelope:
-    """A signed Notification envelope.
+    """A Notification envelope, signed unless it comes from a FIFO topic.
 
-    ``Subject`` appears only when given, ``SequenceNumber`` (FIFO topics) only when given, and
-    ``MessageAttributes`` only when there are some, each as ``{"Type": ..., "Value": ...}`` (Binary
-    values are already base64 text).
+    ``Subject`` appears only when given and ``MessageAttributes`` only when there are some, each as
+    ``{"Type": ..., "Value": ...}`` (Binary values are already base64 text). A FIFO topic's
+    notification (``sequence_number`` given) carries ``SequenceNumber`` right after ``MessageId`` and
+    no ``SignatureVersion``, ``Signature`` or ``SigningCertURL``: that is what SQS subscribers of FIFO
+    topics receive from AWS.
     """
     _check_version(signature_version)
-    envelope: Envelope = {"Type": NOTIFICATION, "MessageId": message_id, "TopicArn": topic_arn}
+    envelope: Envelope = {"Type": NOTIFICATION, "MessageId": message_id}
+    if sequence_number is not None:
+        envelope["SequenceNumber"] = sequence_number
+    envelope["TopicArn"] = topic_arn
     if subject is not None:
         envelope["Subject"] = subject
     envelope["Message"] = message
-    if sequence_number is not None:
-        envelope["SequenceNumber"] = sequence_number
     envelope["Timestamp"] = iso_timestamp(timestamp_ms)
-    envelope["SignatureVersion"] = signature_version
-    envelope["Signature"] = signer.sign(string_to_sign(envelope), signature_version)
-    envelope["SigningCertURL"] = signing_cert_url
+    if sequence_number is None:
+        envelope["SignatureVersion"] = signature_version
+        envelope["Signature"] = signer.sign(string_to_sign(envelope), signature_version)
+        envelope["SigningCertURL"] = signing_cert_url
     envelope["UnsubscribeURL"] = unsubscribe_url
     if message_attributes:
         envelope["MessageAttributes"] = {

@@ -128,14 +128,16 @@ def test_notification_message_attributes_come_last_as_type_and_value() -> None:
     assert list(mapping["store"]) == ["Type", "Value"]
 
 
-def test_notification_fifo_sequence_number_follows_message_and_is_not_signed() -> None:
+def test_notification_of_a_fifo_topic_is_unsigned_with_the_sequence_number_after_the_message_id() -> None:
     signer = RecordingSigner()
 
     envelope = make_notification(signer, sequence_number="10000000000000003000")
 
     keys = list(envelope)
-    assert keys.index("SequenceNumber") == keys.index("Message") + 1
-    assert b"SequenceNumber" not in signer.calls[0][0]
+    assert keys[:4] == ["Type", "MessageId", "SequenceNumber", "TopicArn"]
+    assert keys[-2:] == ["UnsubscribeURL", "MessageAttributes"] or keys[-1] == "UnsubscribeURL"
+    assert not {"SignatureVersion", "Signature", "SigningCertURL"} & set(keys)
+    assert signer.calls == []
 
 
 def test_notification_empty_attributes_are_left_out() -> None:
