@@ -22,6 +22,7 @@ import uvloop
 from benchmarks import _machine
 from benchmarks._cluster import DEFAULT_SERVER_ARGV
 from benchmarks._report import Row, as_json, busiest_other_cpu, markdown_table
+from benchmarks._snssuite import SnsSettings
 from benchmarks._suite import ALL_SCENARIOS, Settings, Suite
 
 RESULTS = Path(__file__).parent / "results"
@@ -48,8 +49,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         type=Path,
-        help="py-spy record node 0 during scenario 1 into this file (.svg flame graph, .json speedscope, .txt raw)",
+        help="py-spy record node 0 during --profile-scenario into FILE: .svg flame graph, .json speedscope, .txt raw",
     )
+    p.add_argument(
+        "--profile-scenario",
+        default="send",
+        choices=("send", "publish", "fanout-latency", "http-delivery"),
+        help="the scenario --profile records (SNS ones: their largest subscriber count; default %(default)s)",
+    )
+    p.add_argument("--subscribers", default="1,10,50", help="SQS subscriber counts for publish (default %(default)s)")
+    p.add_argument(
+        "--fanout-subscribers", default="10,50", help="SQS subscriber counts for fanout-latency (default %(default)s)"
+    )
+    p.add_argument(
+        "--http-subscribers", default="1,10", help="HTTP subscription counts for http-delivery (default %(default)s)"
+    )
+    p.add_argument("--http-deliveries", type=int, help="deliveries per http-delivery run (20,000; --quick 3,000)")
     p.add_argument("--reference-only", action="store_true", help="measure only the reference app(s)")
     p.add_argument("--output", type=Path, help="results file (default benchmarks/results/<date>-<backend>.md)")
     p.add_argument("--no-write", action="store_true", help="print the table, write no file")
@@ -82,7 +97,18 @@ def settings_from(args: argparse.Namespace, root: Path) -> Settings:
         log_dir=root / "logs",
         profile=args.profile.resolve() if args.profile else None,
         depth_rounds=1 if quick else 2,
+        profile_scenario=args.profile_scenario,
+        sns=SnsSettings(
+            subscribers=_counts(args.subscribers),
+            fanout_subscribers=_counts(args.fanout_subscribers),
+            http_subscribers=_counts(args.http_subscribers),
+            http_deliveries=args.http_deliveries or (3_000 if quick else 20_000),
+        ),
     )
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in text.split(",") if n.strip())
 
 
 def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, error: str) -> str:
@@ -102,6 +128,7 @@ def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, e
         f"Windows of {settings.duration_s:g} s after {settings.warmup_s:g} s warm-up; "
         f"{settings.connections} connections for SendMessage; pipeline 4 producers / 8 consumers, "
         f"{settings.pipeline_messages:,} messages; depth {settings.depth:,}.",
+        *_sns_description(settings),
         "",
         *_noise_warning(rows),
         markdown_table(rows),
@@ -110,6 +137,19 @@ def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, e
     if error:
         lines += ["## Run stopped early", "", "```", error, "```", ""]
     return "\n".join(lines)
+
+
+def _sns_description(settings: Settings) -> list[str]:
+    sns = settings.sns
+    if not settings.scenarios & {"publish", "fanout-latency", "http-delivery"}:
+        return []
+    return [
+        f"SNS: Publish of a 256-byte message over {settings.connections} connections to a standard topic with "
+        f"{', '.join(map(str, sns.subscribers))} SQS subscribers (distinct queues, raw delivery off); fan-out "
+        f"latency with {', '.join(map(str, sns.fanout_subscribers))} long-polling subscribers, "
+        f"{settings.wake_samples} samples; HTTP delivery to {', '.join(map(str, sns.http_subscribers))} "
+        f"subscriptions (one local receiver port each), {sns.http_deliveries:,} deliveries per run.",
+    ]
 
 
 def _noise_warning(rows: list[Row]) -> list[str]:

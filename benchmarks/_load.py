@@ -26,6 +26,7 @@ class Window:
     latencies_ns: list[int] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
+    acknowledged: int = 0  # every 200 answer, warm-up and tail included (what the server has taken on)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class LoadResult:
     other_cpu_s: float
     db_cpu_s: float
     first_error: str
+    acknowledged: int = 0
 
     @property
     def rate(self) -> float:
@@ -72,6 +74,8 @@ async def _worker(endpoint: Endpoint, raw: bytes, window: Window) -> None:
             t0 = clock()
             response = await client.request(raw)
             t1 = clock()
+            if response.status == 200:
+                window.acknowledged += 1
             if not window.recording:
                 continue
             if response.status == 200:
@@ -128,6 +132,7 @@ async def closed_loop(
         other_cpu_s=max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - (gen1 - gen0) - (db1 - db0)),
         db_cpu_s=db1 - db0,
         first_error=window.first_error,
+        acknowledged=window.acknowledged,
     )
 
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks._cluster import Cluster, Node, start_reference
@@ -18,7 +15,9 @@ from benchmarks._load import LoadResult, closed_loop
 from benchmarks._pgref import run_pg_reference
 from benchmarks._pipeline import PipelineResult, run_pipeline
 from benchmarks._procs import postgres_cpu_s
+from benchmarks._profile import profiling
 from benchmarks._report import Row
+from benchmarks._snssuite import SNS_SCENARIOS, SnsRun, SnsSettings
 from benchmarks._sqs import (
     Endpoint,
     call,
@@ -31,7 +30,7 @@ from benchmarks._sqs import (
 )
 from benchmarks._wake import run_wake
 
-ALL_SCENARIOS = ("send", "pipeline", "wake", "depth", "memory")
+ALL_SCENARIOS = ("send", "pipeline", "wake", "depth", "memory", *SNS_SCENARIOS)
 MIB = 1024 * 1024
 
 
@@ -52,6 +51,8 @@ class Settings:
     body_size: int = 256
     profile: Path | None = None
     depth_rounds: int = 2
+    profile_scenario: str = "send"
+    sns: SnsSettings = field(default_factory=SnsSettings)
 
     @property
     def backend(self) -> str:
@@ -107,7 +108,7 @@ class Suite:
     ) -> LoadResult:
         """Scenario 1 on ``queue_url``, preceded by a fresh reference window (kept in ``refs.send``)."""
         refs.send = await self._reference_send(refs.node)
-        with _profiling(profile, cluster.servers[0].pid, self.s):
+        with profiling(profile, cluster.servers[0].pid, self.s.warmup_s + self.s.duration_s):
             return await self._send_load(cluster.endpoints, cluster.nodes, queue_url)
 
     # -- loosely ------------------------------------------------------------------------------------
@@ -122,7 +123,8 @@ class Suite:
                 self._startup_rows(cluster, label)
             if "send" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "send"))
-                result = await self._measured_send(refs, cluster, queues[-1], self.s.profile if first else None)
+                profile = self.s.profile if first and self.s.profile_scenario == "send" else None
+                result = await self._measured_send(refs, cluster, queues[-1], profile)
                 self._send_rows(f"1. SendMessage ({label})", result, refs.send)
             if "pipeline" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "pipe"))
@@ -135,10 +137,39 @@ class Suite:
                 for role in ("deep", "empty-send", "empty-pipe"):
                     queues.append(await self._queue(cluster, role))
                 await self._depth(cluster, queues[-3:], label, refs)
+            if self.s.scenarios & set(SNS_SCENARIOS):
+                await self._sns(refs, cluster, label, first)
         finally:
             if self.s.database and cluster.nodes:
                 await _cleanup(cluster.endpoints[0], queues)
             cluster.stop()
+
+    async def _sns(self, refs: _Refs, cluster: Cluster, label: str, first: bool) -> None:
+        """Scenarios 6-8; the reference is re-measured before each Publish window, as for SendMessage."""
+
+        async def remeasure() -> LoadResult:
+            refs.send = await self._reference_send(refs.node)
+            return refs.send
+
+        def profile_target(scenario: str, subscribers: int) -> Path | None:
+            wanted = first and self.s.profile_scenario == scenario
+            return self.s.profile if wanted and subscribers == _largest(self.s.sns, scenario) else None
+
+        run = SnsRun(
+            cluster=cluster,
+            label=label,
+            run_id=self.run_id,
+            sns=self.s.sns,
+            connections=self.s.connections,
+            duration_s=self.s.duration_s,
+            warmup_s=self.s.warmup_s,
+            samples=self.s.wake_samples,
+            database=self.s.database,
+            remeasure_reference=remeasure,
+            profile_target=profile_target,
+            rows=self.rows,
+        )
+        await run.run(self.s.scenarios)
 
     async def _queue(self, cluster: Cluster, role: str) -> str:
         return await create_queue(cluster.endpoints[0], f"bench-{self.run_id}-{role}")
@@ -344,20 +375,14 @@ async def _prefill(endpoints: Sequence[Endpoint], queue_url: str, body: str, dep
     return time.perf_counter() - t0
 
 
-@contextlib.contextmanager
-def _profiling(out: Path | None, pid: int, settings: Settings) -> Iterator[None]:
-    """Sample the server with py-spy for the warm-up and window of scenario 1 (skipped when ``out`` is None)."""
-    if out is None:
-        yield
-        return
-    seconds = math.ceil(settings.warmup_s + settings.duration_s)
-    fmt = {".json": "speedscope", ".txt": "raw"}.get(out.suffix, "flamegraph")
-    argv = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
-    proc = subprocess.Popen([*argv, "--format", fmt, "--output", str(out)], stdout=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        proc.wait(timeout=seconds + 30)
+def _largest(sns: SnsSettings, scenario: str) -> int:
+    """The subscriber count whose run a ``--profile`` of an SNS scenario records (the heaviest one)."""
+    counts = {
+        "publish": sns.subscribers,
+        "fanout-latency": sns.fanout_subscribers,
+        "http-delivery": sns.http_subscribers,
+    }
+    return max(counts[scenario])
 
 
 async def _cleanup(endpoint: Endpoint, queues: Sequence[str]) -> None:
