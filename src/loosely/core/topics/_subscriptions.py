@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from loosely.core.documents import Document
+from loosely.core.errors import InvalidParameter
 from loosely.core.topics import validation as check
 from loosely.core.topics._context import TopicContext, loads, topic_key, update_document
 from loosely.core.topics.access import authorize_topic
@@ -73,6 +74,7 @@ class Subscriptions:
         key = topic_key(topic_arn, scope)
         endpoint = check.check_protocol_endpoint(protocol, endpoint, key.fifo)
         attrs = check.canonical_subscription_attributes(attributes, protocol, {}, subscribing=True)
+        check.check_fifo_dead_letter_queue(attrs.get("RedrivePolicy", ""), key.fifo, endpoint)
         if protocol == "application" and await self._ctx.documents.get_document(ENDPOINT_KIND, endpoint) is None:
             raise NotFound("Endpoint does not exist")
         existing = await self._existing(topic_arn, protocol, endpoint)
@@ -148,13 +150,15 @@ class Subscriptions:
     async def confirm(
         self, scope: AccountScope, topic_arn: str, token: str, authenticate_on_unsubscribe: bool, authenticated: bool
     ) -> str:
-        topic_key(topic_arn, scope, "Topic")
+        try:
+            topic_key(topic_arn, scope, "Topic")
+        except InvalidParameter:
+            raise check.invalid("Topic") from None  # AWS gives no reason, whatever is wrong with the ARN
         doc = await self._ctx.documents.get_document(TOKEN_KIND, token)
         body = loads(doc.body) if doc is not None else {}
         expired = self._ctx.now() - int(body.get("created_ms", 0)) > self._ctx.settings.confirmation_token_ttl_ms
-        if doc is None or body["topic_arn"] != topic_arn or expired:
+        if doc is None or expired or body["topic_arn"].split(":")[3] != scope.region:
             raise check.invalid("Token")
-        await self._ctx.require_topic(topic_arn, scope)
         if body["purpose"] == _PURPOSE_RESTORE:
             return await self._restore(token, Subscription.from_json(body["subscription"]))
         extra = {"ConfirmationWasAuthenticated": "true" if authenticated else "false"}
@@ -186,7 +190,7 @@ class Subscriptions:
     # ---- Unsubscribe ----
 
     async def unsubscribe(self, scope: AccountScope, arn: str, authenticated: bool) -> None:
-        _check_subscription_arn(arn, unsubscribing=True)
+        _check_subscription_arn(arn)
         sub = await self.get(arn)
         if sub is None:
             return  # unsubscribing twice is no error
@@ -232,8 +236,9 @@ class Subscriptions:
         values.pop("AuthenticateOnUnsubscribe", None)
         if values.get("FilterPolicy"):
             values.setdefault("FilterPolicyScope", "MessageAttributes")
-        else:
+        else:  # AWS shows the scope only beside a policy
             values.pop("FilterPolicy", None)
+            values.pop("FilterPolicyScope", None)
         if sub.protocol in _HTTP:
             values["EffectiveDeliveryPolicy"] = await self._effective_policy(sub)
         return dict(sorted(values.items()))
@@ -254,6 +259,8 @@ class Subscriptions:
             if scope.account_id not in (sub.owner, arn.split(":")[4]):
                 raise AuthorizationError(f"User: arn:aws:iam::{scope.account_id}:root is not authorized")
             new = check.canonical_subscription_attributes({name: value or ""}, sub.protocol, sub.attributes, False)
+            if "RedrivePolicy" in new:
+                check.check_fifo_dead_letter_queue(new["RedrivePolicy"], sub.topic_arn.endswith(".fifo"), sub.endpoint)
             attributes = dict(sub.attributes)
             for attr, text in new.items():
                 if text:
@@ -323,17 +330,22 @@ def _confirms_at_once(protocol: str, endpoint: str, topic: TopicKey) -> bool:
     return protocol in ("sms", "application")
 
 
+_IMPLICIT = {"RawMessageDelivery": "false", "FilterPolicyScope": "MessageAttributes"}
+
+
 def _same_subscription(existing: Subscription, requested: dict[str, str]) -> None:
+    """Subscribe of an existing endpoint succeeds when the attributes asked for (or their defaults) match."""
     for name, value in requested.items():
-        current = existing.attributes.get(name, "false" if name == "RawMessageDelivery" else None)
+        current = existing.attributes.get(name, _IMPLICIT.get(name))
         if not check.same_attribute_value(name, current, value):
             raise check.invalid("Attributes Reason: Subscription already exists with different attributes")
 
 
-def _check_subscription_arn(arn: str, unsubscribing: bool = False) -> None:
+def _check_subscription_arn(arn: str) -> None:
+    """AWS's complaints about a subscription ARN: too few elements, or a topic ARN (no subscription id)."""
     parts = check.split_arn(arn, "SubscriptionArn")
     count = len(arn.split(":"))
-    if unsubscribing and count == 6:
+    if count == 6:
         raise check.invalid("SubscriptionId")
     if count != 7 or parts[2] != "sns":
         raise check.invalid("SubscriptionArn")

@@ -228,8 +228,66 @@ def _check_policy(name: str, value: str, fifo: bool, creating: bool) -> str:
 def _check_delivery_policy(name: str, value: str, fifo: bool, creating: bool) -> str:
     from loosely.core.topics.delivery_policy import parse_topic_delivery_policy
 
-    if value:
-        parse_topic_delivery_policy(value, in_attributes=creating)
+    if not value:
+        return value
+    parse_topic_delivery_policy(value, in_attributes=creating)
+    return stored_topic_delivery_policy(value)
+
+
+# The order AWS writes a retry policy's members in when it echoes a DeliveryPolicy back.
+_RETRY_ORDER = (
+    "minDelayTarget",
+    "maxDelayTarget",
+    "numRetries",
+    "numMaxDelayRetries",
+    "numNoDelayRetries",
+    "numMinDelayRetries",
+    "backoffFunction",
+)
+_TOPIC_HTTP_ORDER = (
+    "defaultHealthyRetryPolicy",
+    "defaultSicklyRetryPolicy",
+    "defaultThrottlePolicy",
+    "disableSubscriptionOverrides",
+    "defaultRequestPolicy",
+)
+_SUBSCRIPTION_ORDER = ("healthyRetryPolicy", "sicklyRetryPolicy", "throttlePolicy", "requestPolicy", "guaranteed")
+
+
+def stored_topic_delivery_policy(text: str) -> str:
+    """A valid topic DeliveryPolicy as AWS keeps and returns it.
+
+    AWS re-serializes the document: compact, members in its own order, ``null`` members dropped and
+    ``disableSubscriptionOverrides`` (false) always present in the ``http`` section.
+    """
+    document = json.loads(text)
+    http = document.get("http")
+    if isinstance(http, dict):
+        present = {k: v for k, v in http.items() if v is not None}
+        present.setdefault("disableSubscriptionOverrides", False)
+        document["http"] = {k: _retry_in_order(k, v) for k, v in _in_order(present, _TOPIC_HTTP_ORDER).items()}
+    return compact_json(document)
+
+
+def stored_subscription_delivery_policy(text: str) -> str:
+    """A valid subscription DeliveryPolicy as AWS keeps and returns it: every section, ``null`` if not given."""
+    document = json.loads(text)
+    stored: dict[str, Any] = {name: document.get(name) for name in _SUBSCRIPTION_ORDER}
+    if stored["guaranteed"] is None:
+        stored["guaranteed"] = False
+    for name, value in document.items():
+        stored.setdefault(name, value)
+    return compact_json({k: _retry_in_order(k, v) for k, v in stored.items()})
+
+
+def _in_order(members: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    ranked = sorted(members, key=lambda k: order.index(k) if k in order else len(order))
+    return {k: members[k] for k in ranked}
+
+
+def _retry_in_order(name: str, value: Any) -> Any:
+    if name.endswith(("RetryPolicy", "retryPolicy")) and isinstance(value, dict):
+        return _in_order(value, _RETRY_ORDER)
     return value
 
 
@@ -394,7 +452,17 @@ def canonical_subscription_attributes(
         _check_filter_policy(merged, subscribing)
     if out.get("DeliveryPolicy"):
         parse_subscription_delivery_policy(out["DeliveryPolicy"], in_attributes=subscribing)
+        out["DeliveryPolicy"] = stored_subscription_delivery_policy(out["DeliveryPolicy"])
     return out
+
+
+def check_fifo_dead_letter_queue(redrive_policy: str, topic_fifo: bool, endpoint: str) -> None:
+    """A FIFO queue subscribed to a FIFO topic needs a FIFO dead-letter queue (a standard queue may have any)."""
+    if not (redrive_policy and topic_fifo and endpoint.endswith(".fifo")):
+        return
+    target = str(json.loads(redrive_policy).get("deadLetterTargetArn", ""))
+    if not target.endswith(".fifo"):
+        raise invalid("RedrivePolicy: must use a FIFO queue as DLQ for a FIFO Subscription to a FIFO Topic.")
 
 
 def _subscription_attribute(name: str, value: str, protocol: str, prefix: str) -> str:

@@ -87,15 +87,20 @@ async def test_return_subscription_arn_gives_the_pending_arn(h: Harness, topic: 
     assert await h.service.pending_token(arn)
 
 
-async def test_confirm_with_unknown_token_or_other_topic_is_invalid_token(h: Harness, topic: str) -> None:
-    await h.service.subscribe(SCOPE, topic, "http", "http://example.com/", {})
-    [push] = await h.pushes()
-    other = await h.service.create_topic(SCOPE, "other", {})
-
+async def test_confirm_with_unknown_token_is_invalid_token(h: Harness, topic: str) -> None:
     with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Token$"):
         await h.service.confirm_subscription(SCOPE, topic, "nope", False, True)
-    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Token$"):
-        await h.service.confirm_subscription(SCOPE, other, push.token or "", False, True)
+
+
+async def test_confirm_names_the_topic_by_a_well_formed_arn_of_the_callers_region(h: Harness, topic: str) -> None:
+    arn = await h.service.subscribe(SCOPE, topic, "http", "http://example.com/", {}, True)
+    [push] = await h.pushes()
+
+    for bad in ("not-an-arn", topic.replace("us-east-1", "eu-central-1")):
+        with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Topic$"):
+            await h.service.confirm_subscription(SCOPE, bad, push.token or "", False, True)
+    # As on AWS, the token alone decides which subscription is confirmed: any topic name of the region will do.
+    assert await h.service.confirm_subscription(SCOPE, topic + "-other", push.token or "", False, True) == arn
 
 
 async def test_confirmation_token_expires_after_three_days(h: Harness, topic: str) -> None:
@@ -227,3 +232,62 @@ async def test_list_subscriptions_spans_topics_of_the_account(h: Harness, topic:
 async def test_subscribe_to_missing_topic_is_not_found(h: Harness) -> None:
     with pytest.raises(NotFound, match=r"^Topic does not exist$"):
         await h.service.subscribe(SCOPE, "arn:aws:sns:us-east-1:123456789012:none", "sqs", QUEUE, {})
+
+
+async def test_subscribe_compares_unset_attributes_with_their_defaults(h: Harness, topic: str) -> None:
+    first = await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {"RawMessageDelivery": "true"})
+
+    same = await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {"FilterPolicyScope": "MessageAttributes"})
+
+    assert same == first
+    with pytest.raises(InvalidParameter, match="different attributes"):
+        await h.service.subscribe(SCOPE, topic, "sqs", QUEUE, {"FilterPolicyScope": "MessageBody"})
+
+
+async def test_filter_policy_scope_is_shown_only_beside_a_policy(h: Harness, topic: str) -> None:
+    arn = await h.service.subscribe(
+        SCOPE, topic, "sqs", QUEUE, {"FilterPolicyScope": "MessageBody", "FilterPolicy": ""}
+    )
+
+    assert "FilterPolicyScope" not in await h.service.get_subscription_attributes(SCOPE, arn)
+    await h.service.set_subscription_attributes(SCOPE, arn, "FilterPolicy", '{"a": ["b"]}')
+    assert (await h.service.get_subscription_attributes(SCOPE, arn))["FilterPolicyScope"] == "MessageBody"
+
+
+async def test_topic_arn_in_place_of_a_subscription_arn_is_invalid_subscription_id(h: Harness, topic: str) -> None:
+    for call in (h.service.get_subscription_attributes, h.service.unsubscribe):
+        with pytest.raises(InvalidParameter, match=r"^Invalid parameter: SubscriptionId$"):
+            await call(SCOPE, topic)
+
+
+async def test_subscription_delivery_policy_is_stored_with_every_section(h: Harness, topic: str) -> None:
+    arn = await h.service.subscribe(SCOPE, topic, "http", "http://example.com/", {}, True)
+
+    await h.service.set_subscription_attributes(
+        SCOPE,
+        arn,
+        "DeliveryPolicy",
+        '{"healthyRetryPolicy": {"numRetries": 1, "minDelayTarget": 2, "maxDelayTarget": 3}}',
+    )
+    stored = (await h.service.get_subscription_attributes(SCOPE, arn))["DeliveryPolicy"]
+
+    assert stored == (
+        '{"healthyRetryPolicy":{"minDelayTarget":2,"maxDelayTarget":3,"numRetries":1},"sicklyRetryPolicy":null,'
+        '"throttlePolicy":null,"requestPolicy":null,"guaranteed":false}'
+    )
+
+
+async def test_fifo_queue_of_a_fifo_topic_needs_a_fifo_dead_letter_queue(h: Harness) -> None:
+    fifo_topic = await h.service.create_topic(SCOPE, "orders.fifo", {"FifoTopic": "true"})
+    fifo_queue = QUEUE + ".fifo"
+    standard_dlq = json.dumps({"deadLetterTargetArn": QUEUE + "-dlq"})
+
+    with pytest.raises(InvalidParameter, match="must use a FIFO queue as DLQ for a FIFO Subscription"):
+        await h.service.subscribe(SCOPE, fifo_topic, "sqs", fifo_queue, {"RedrivePolicy": standard_dlq})
+    arn = await h.service.subscribe(SCOPE, fifo_topic, "sqs", fifo_queue, {})
+    with pytest.raises(InvalidParameter, match="must use a FIFO queue as DLQ for a FIFO Subscription"):
+        await h.service.set_subscription_attributes(SCOPE, arn, "RedrivePolicy", standard_dlq)
+    fifo_dlq = json.dumps({"deadLetterTargetArn": QUEUE + "-dlq.fifo"})
+    await h.service.set_subscription_attributes(SCOPE, arn, "RedrivePolicy", fifo_dlq)
+    standard = await h.service.subscribe(SCOPE, fifo_topic, "sqs", QUEUE, {"RedrivePolicy": standard_dlq}, True)
+    assert json.loads((await h.service.get_subscription_attributes(SCOPE, standard))["RedrivePolicy"])

@@ -201,3 +201,25 @@ async def test_data_protection_policy_is_stored_apart_from_attributes(h: Harness
     assert "DataProtectionPolicy" not in await h.service.get_topic_attributes(SCOPE, arn)
     with pytest.raises(InvalidParameter):
         await h.service.put_data_protection_policy(SCOPE, arn, "{nope")
+
+
+async def test_topic_delivery_policy_is_stored_as_aws_rewrites_it(h: Harness) -> None:
+    arn = await h.service.create_topic(
+        SCOPE, "orders", {"DeliveryPolicy": '{"http": {"defaultRequestPolicy": {"headerContentType": "text/csv"}}}'}
+    )
+
+    stored = (await h.service.get_topic_attributes(SCOPE, arn))["DeliveryPolicy"]
+    await h.service.set_topic_attributes(SCOPE, arn, "DeliveryPolicy", '{"http": {"defaultHealthyRetryPolicy": null}}')
+
+    assert (
+        stored
+        == '{"http":{"disableSubscriptionOverrides":false,"defaultRequestPolicy":{"headerContentType":"text/csv"}}}'
+    )
+    assert (await h.service.get_topic_attributes(SCOPE, arn))["DeliveryPolicy"] == (
+        '{"http":{"disableSubscriptionOverrides":false}}'
+    )
+    # The same policy written differently is the same attribute for CreateTopic's idempotence.
+    assert (
+        await h.service.create_topic(SCOPE, "orders", {"DeliveryPolicy": '{"http":{"defaultHealthyRetryPolicy":null}}'})
+        == arn
+    )
