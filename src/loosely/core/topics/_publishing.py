@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Sequence
 
 from loosely.core.documents import NewPublication
-from loosely.core.errors import BatchRequestTooLong, LooselyError
+from loosely.core.errors import BatchRequestTooLong
 from loosely.core.topics import validation as check
 from loosely.core.topics._context import TopicContext, loads
 from loosely.core.topics.access import authorize_topic
@@ -29,7 +30,6 @@ from loosely.core.topics.values import (
     OPTED_OUT_KIND,
     SANDBOX_NUMBER_KIND,
     AccountScope,
-    BatchFailure,
     BatchOutcome,
     Published,
     PublishRequest,
@@ -50,7 +50,9 @@ class Publishing:
             return await self._to_phone(scope, request, request.phone_number)
         if ":endpoint/" in target:
             return await self._to_endpoint(scope, request, target)
-        topic = await self._ctx.require_topic(target, scope, "TopicArn" if request.topic_arn else "TargetArn")
+        topic = await self._ctx.require_topic(
+            target, scope, "TopicArn" if request.topic_arn is not None else "TargetArn"
+        )
         authorize_topic(topic, scope.account_id, "Publish")
         publication = self._publication(topic, request)
         outcome = (await self._ctx.outbox.add_publications([publication], self._ctx.now(), self._dedup_ms))[0]
@@ -59,27 +61,28 @@ class Publishing:
     async def publish_batch(
         self, scope: AccountScope, topic_arn: str, entries: Sequence[tuple[str, PublishRequest]]
     ) -> BatchOutcome[Published]:
+        """Publish up to ten messages in one outbox write.
+
+        An entry AWS would refuse (an attribute, a FIFO field, a MessageStructure, the size) fails the
+        whole request, as on AWS, with the first such error in entry order: nothing is published. So
+        ``failed`` stays empty; it is kept for failures of delivery machinery, not of input.
+        """
         check.check_batch_ids([entry_id for entry_id, _ in entries])
         topic = await self._ctx.require_topic(topic_arn, scope)
         authorize_topic(topic, scope.account_id, "Publish")
-        accepted: list[tuple[str, NewPublication]] = []
-        failed: list[BatchFailure] = []
-        total = 0
-        for entry_id, request in entries:
-            total += check.message_size(request.message, request.attributes)
-            try:
-                _check_common(request)
-                accepted.append((entry_id, self._publication(topic, request)))
-            except LooselyError as exc:
-                failed.append(BatchFailure(entry_id, exc))
+        total = sum(check.message_size(request.message, request.attributes) for _, request in entries)
         if total > check.MAX_MESSAGE_BYTES:
             raise BatchRequestTooLong("The length of all the messages put together is more than the limit.")
+        accepted: list[tuple[str, NewPublication]] = []
+        for entry_id, request in entries:
+            _check_common(request)
+            accepted.append((entry_id, self._publication(topic, request)))
         outcomes = await self._ctx.outbox.add_publications([p for _, p in accepted], self._ctx.now(), self._dedup_ms)
         successful = [
             (entry_id, _published(topic, outcome.message_id, outcome.sequence))
             for (entry_id, _), outcome in zip(accepted, outcomes, strict=True)
         ]
-        return BatchOutcome(successful, failed)
+        return BatchOutcome(successful, [])
 
     @property
     def _dedup_ms(self) -> int:
@@ -87,6 +90,7 @@ class Publishing:
 
     def _publication(self, topic: Topic, request: PublishRequest) -> NewPublication:
         """Check the topic-dependent rules (FIFO fields) and build the outbox record."""
+        messages = check.check_message_structure(request.message_structure, request.message)  # before FIFO fields
         fifo = topic.attributes.get("FifoTopic") == "true"
         dedup_key = _dedup_key(topic, request) if fifo else None
         if not fifo and request.dedup_id is not None:
@@ -94,12 +98,13 @@ class Publishing:
                 "MessageDeduplicationId Reason: The request includes MessageDeduplicationId parameter that is not "
                 "valid for this topic type"
             )
-        check.check_message_structure(request.message_structure, request.message)
         message_id = self._ctx.ids.uuid()
         payload = PublishedMessage(
             message_id=message_id,
             topic_arn=topic.arn,
-            message=request.message,
+            # With MessageStructure=json only string members count: AWS ignores the others (they fall back to
+            # "default"), so they are dropped here once rather than by every subscriber's delivery.
+            message=request.message if messages is None else json.dumps(messages, ensure_ascii=False),
             timestamp_ms=self._ctx.now(),
             subject=request.subject,
             message_structure=request.message_structure,
@@ -178,7 +183,7 @@ def _check_common(request: PublishRequest) -> None:
 
 
 def _target(request: PublishRequest) -> str:
-    given = [v for v in (request.topic_arn, request.target_arn, request.phone_number) if v]
+    given = [v for v in (request.topic_arn, request.target_arn, request.phone_number) if v is not None]
     if not given:
         raise check.invalid("TopicArn or TargetArn Reason: no value for required parameter")
     if len(given) > 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loosely.core.errors import ServiceUnavailable
+from loosely.core.errors import MissingParameter, ServiceUnavailable
 from loosely.core.topics.service import TopicService
 from loosely.core.topics.values import AccountScope, AttributeValue, PlatformResource, Published, PublishRequest
 from loosely.protocols.service import OperationContext, OperationTable, Params
@@ -42,9 +42,15 @@ def _tags(p: Params, name: str = "Tags") -> list[tuple[str, str]]:
     return [(t.string("Key"), t.opt_string("Value") or "") for t in p.structs(name)]
 
 
-def _attribute_values(p: Params) -> dict[str, AttributeValue]:
+def _attribute_values(p: Params, path: str = "") -> dict[str, AttributeValue]:
+    """Message attributes as the core sees them; ``path`` locates them in AWS's validation messages."""
     values = {}
     for name, entry in p.struct_map("MessageAttributes").items():
+        if entry.raw.get("DataType") is None:
+            raise MissingParameter(
+                f"1 validation error detected: Value null at '{path}messageAttributes.{name}.member.dataType' "
+                "failed to satisfy constraint: Member must not be null"
+            )
         binary = entry.raw.get("BinaryValue")
         values[name] = AttributeValue(
             data_type=entry.opt_string("DataType") or "",
@@ -54,7 +60,7 @@ def _attribute_values(p: Params) -> dict[str, AttributeValue]:
     return values
 
 
-def _publish_request(p: Params, topic_arn: str | None = None) -> PublishRequest:
+def _publish_request(p: Params, topic_arn: str | None = None, path: str = "") -> PublishRequest:
     return PublishRequest(
         message=p.opt_string("Message") or "",
         topic_arn=topic_arn or p.opt_string("TopicArn"),
@@ -62,7 +68,7 @@ def _publish_request(p: Params, topic_arn: str | None = None) -> PublishRequest:
         phone_number=p.opt_string("PhoneNumber"),
         subject=p.opt_string("Subject"),
         message_structure=p.opt_string("MessageStructure"),
-        attributes=_attribute_values(p),
+        attributes=_attribute_values(p, path),
         group_id=p.opt_string("MessageGroupId"),
         dedup_id=p.opt_string("MessageDeduplicationId"),
     )
@@ -234,7 +240,10 @@ async def publish(ctx: OperationContext, p: Params) -> Out:
 @operation("PublishBatch")
 async def publish_batch(ctx: OperationContext, p: Params) -> Out:
     topic_arn = p.string("TopicArn")
-    entries = [(e.string("Id"), _publish_request(e, topic_arn)) for e in p.structs("PublishBatchRequestEntries")]
+    entries = [
+        (e.string("Id"), _publish_request(e, topic_arn, f"publishBatchRequestEntries.{i}.member."))
+        for i, e in enumerate(p.structs("PublishBatchRequestEntries"), 1)
+    ]
     outcome = await _svc(ctx).publish_batch(_scope(ctx), topic_arn, entries)
     failed = []
     for failure in outcome.failed:

@@ -171,13 +171,17 @@ async def test_content_based_dedup_hashes_the_message(h: Harness) -> None:
     assert c.message_id != a.message_id
 
 
-async def test_publish_batch_partial_failures_and_batch_errors(h: Harness, topic: str) -> None:
+async def test_publish_batch_refuses_the_whole_request_for_an_invalid_entry(h: Harness, topic: str) -> None:
     entries = [("ok", PublishRequest("a")), ("bad", PublishRequest("")), ("ok2", PublishRequest("b", subject="S"))]
 
-    outcome = await h.service.publish_batch(SCOPE, topic, entries)
+    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Empty message$"):
+        await h.service.publish_batch(SCOPE, topic, entries)
+    assert await h.drain() == []
+
+    outcome = await h.service.publish_batch(SCOPE, topic, [entries[0], entries[2]])
 
     assert [entry_id for entry_id, _ in outcome.successful] == ["ok", "ok2"]
-    assert [(f.id, type(f.error)) for f in outcome.failed] == [("bad", InvalidParameter)]
+    assert outcome.failed == []
     assert [r.message for r in await h.drain() if isinstance(r, PublishedMessage)] == ["a", "b"]
     with pytest.raises(EmptyBatchRequest):
         await h.service.publish_batch(SCOPE, topic, [])
@@ -241,3 +245,25 @@ async def test_publish_to_platform_endpoint_uses_platform_payload(h: Harness) ->
         await h.service.publish(SCOPE, PublishRequest("m", target_arn=endpoint))
     with pytest.raises(InvalidParameter, match="No endpoint found for the target arn specified"):
         await h.service.publish(SCOPE, PublishRequest("m", target_arn=endpoint + "x"))
+
+
+async def test_empty_topic_arn_is_a_malformed_arn(h: Harness) -> None:
+    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: TopicArn Reason: An ARN must have at least 6"):
+        await h.service.publish(SCOPE, PublishRequest("m", topic_arn=""))
+
+
+async def test_message_structure_keeps_only_string_members(h: Harness, topic: str) -> None:
+    message = json.dumps({"default": "d", "sqs": {"not": "a string"}, "email": "e"})
+
+    await h.service.publish(SCOPE, PublishRequest(message, topic_arn=topic, message_structure="json"))
+    [record] = await h.drain()
+
+    assert isinstance(record, PublishedMessage)
+    assert json.loads(record.message) == {"default": "d", "email": "e"}
+
+
+async def test_message_structure_is_checked_before_fifo_fields(h: Harness) -> None:
+    fifo = await h.service.create_topic(SCOPE, "orders.fifo", {"FifoTopic": "true"})
+
+    with pytest.raises(InvalidParameter, match="No default entry"):
+        await h.service.publish(SCOPE, PublishRequest('{"sqs": "x"}', topic_arn=fifo, message_structure="json"))

@@ -115,7 +115,7 @@ def test_publish_and_publish_batch(sns: SnsBridge) -> None:
     )["MessageId"]
     batch = sns.client.publish_batch(
         TopicArn=arn,
-        PublishBatchRequestEntries=[{"Id": "a", "Message": "one"}, {"Id": "b", "Message": "two", "Subject": ""}],
+        PublishBatchRequestEntries=[{"Id": "a", "Message": "one"}, {"Id": "b", "Message": "two", "Subject": "S"}],
     )
 
     record = decode_publication(sns.store.publications[0].payload)
@@ -125,10 +125,13 @@ def test_publish_and_publish_batch(sns: SnsBridge) -> None:
         "hello",
         {"Type": "Binary", "Value": "AQ=="},
     )
-    assert [s["Id"] for s in batch["Successful"]] == ["a"]
-    assert batch["Failed"] == [
-        {"Id": "b", "Code": "InvalidParameter", "Message": "Invalid parameter: Subject", "SenderFault": True}
-    ]
+    assert [s["Id"] for s in batch["Successful"]] == ["a", "b"]
+    assert batch["Failed"] == []
+    with pytest.raises(sns.client.exceptions.InvalidParameterException, match="Invalid parameter: Subject"):
+        sns.client.publish_batch(
+            TopicArn=arn,
+            PublishBatchRequestEntries=[{"Id": "a", "Message": "one"}, {"Id": "b", "Message": "two", "Subject": ""}],
+        )
     with pytest.raises(sns.client.exceptions.BatchEntryIdsNotDistinctException):
         sns.client.publish_batch(
             TopicArn=arn, PublishBatchRequestEntries=[{"Id": "a", "Message": "1"}, {"Id": "a", "Message": "2"}]
