@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -50,7 +50,12 @@ def decode(shape: Shape | None, body: bytes) -> dict[str, Any]:
         raise _serialization_error("an object", document, "")
     if shape is None:
         return {}
-    return _structure(shape, document, "", check_required=True)
+    try:
+        decoded: dict[str, Any] = _input_decoder(shape)(document)
+    except _Slow:
+        # Something is off: the walk with paths finds it and words the error exactly.
+        return _structure(shape, document, "", check_required=True)
+    return decoded
 
 
 def _structure(shape: Shape, value: Any, path: str, check_required: bool = False) -> dict[str, Any]:
@@ -107,6 +112,212 @@ def _scalar(kind: str, value: Any, path: str) -> Any:
     return value
 
 
+# ---- compiled codecs ----
+#
+# Why: walking the shape per request, building a path string per member, costs more than the rest of
+# the protocol layer together. Each shape is compiled once into closures that check exact JSON types
+# (orjson yields exact dict/list/str/int/float/bool) and build no paths. Any doubt raises `_Slow`,
+# and `decode` re-runs the walk above, which finds the problem and words the error as before; the
+# compiled decoders therefore never word errors and accept exactly what the walk accepts.
+
+Decoder = Callable[[Any], Any]
+Encoder = Callable[[Any], Any]
+
+
+class _Slow(Exception):
+    """The compiled decoder met something it leaves to the walk with paths."""
+
+
+_DECODERS: dict[Shape, Decoder] = {}
+_INPUT_DECODERS: dict[Shape, Decoder] = {}
+_ENCODERS: dict[Shape, Encoder] = {}
+
+
+def _input_decoder(shape: Shape) -> Decoder:
+    """An operation input: a structure whose own required members must be present."""
+    found = _INPUT_DECODERS.get(shape)
+    if found is None:
+        found = _INPUT_DECODERS[shape] = _with_required(_decoder(shape), tuple(sorted(shape.required)))
+    return found
+
+
+def _with_required(structure: Decoder, required: tuple[str, ...]) -> Decoder:
+    if not required:
+        return structure
+
+    def decode_input(value: Any) -> Any:
+        out = structure(value)
+        for name in required:
+            if name not in out:
+                raise _Slow
+        return out
+
+    return decode_input
+
+
+def _decoder(shape: Shape) -> Decoder:
+    """The compiled decoder of ``shape``; recursive shapes go through a forwarding stub while compiling."""
+    found = _DECODERS.get(shape)
+    if found is None:
+        cell: list[Decoder] = []
+        _DECODERS[shape] = lambda value: cell[0](value)
+        found = _compile_decoder(shape)
+        cell.append(found)
+        _DECODERS[shape] = found
+    return found
+
+
+def _compile_decoder(shape: Shape) -> Decoder:
+    kind = shape.type_name
+    if kind == "structure":
+        return _structure_decoder({name: _decoder(m.shape) for name, m in shape.members.items()})
+    if kind == "list":
+        return _list_decoder(_decoder(shape.member.shape)) if shape.member is not None else _always_slow
+    if kind == "map":
+        return _map_decoder(_decoder(shape.value.shape)) if shape.value is not None else _always_slow
+    if kind in _INT_BOUNDS:
+        return _integer_decoder(_INT_BOUNDS[kind])
+    return _SCALAR_DECODERS.get(kind, _decode_string)
+
+
+def _structure_decoder(members: dict[str, Decoder]) -> Decoder:
+    def decode_structure(value: Any) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise _Slow
+        out: dict[str, Any] = {}
+        for name, item in value.items():
+            if item is None:
+                continue
+            member = members.get(name)
+            if member is _decode_string:
+                if type(item) is not str:
+                    raise _Slow
+                out[name] = item
+            elif member is not None:
+                out[name] = member(item)
+        return out
+
+    return decode_structure
+
+
+def _list_decoder(item: Decoder) -> Decoder:
+    def decode_list(value: Any) -> list[Any]:
+        if type(value) is not list:
+            raise _Slow
+        return [item(v) for v in value if v is not None]
+
+    return decode_list
+
+
+def _map_decoder(inner: Decoder) -> Decoder:
+    def decode_map(value: Any) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise _Slow
+        return {k: inner(v) for k, v in value.items() if v is not None}
+
+    return decode_map
+
+
+def _integer_decoder(bound: int) -> Decoder:
+    def decode_integer(value: Any) -> int:
+        if type(value) is not int or not -bound <= value < bound:
+            raise _Slow
+        return value
+
+    return decode_integer
+
+
+def _decode_string(value: Any) -> str:
+    if type(value) is not str:
+        raise _Slow
+    return value
+
+
+def _decode_boolean(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _Slow
+    return value
+
+
+def _decode_number(value: Any) -> float:
+    if type(value) is not float and type(value) is not int:
+        raise _Slow
+    return float(value)
+
+
+def _decode_blob(value: Any) -> bytes:
+    if type(value) is not str:
+        raise _Slow
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Slow from None
+
+
+def _always_slow(value: Any) -> Any:
+    raise _Slow
+
+
+_SCALAR_DECODERS: dict[str, Decoder] = {
+    "boolean": _decode_boolean,
+    "double": _decode_number,
+    "float": _decode_number,
+    "blob": _decode_blob,
+}
+
+
+def _structure_encoder(shape: Shape) -> Encoder:
+    """The compiled encoder of an output structure (see `_encode_structure` for what is left out)."""
+    found = _ENCODERS.get(shape)
+    if found is None:
+        cell: list[Encoder] = []
+        _ENCODERS[shape] = lambda value: cell[0](value)
+        found = _compile_structure_encoder(shape)
+        cell.append(found)
+        _ENCODERS[shape] = found
+    return found
+
+
+def _compile_structure_encoder(shape: Shape) -> Encoder:
+    plan = tuple((name, _member_encoder(m.shape), m.shape.type_name == "list") for name, m in shape.members.items())
+
+    def encode_structure(value: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        get = value.get
+        for name, encode, is_list in plan:
+            item = get(name)
+            if item is None or (is_list and not item):
+                continue
+            out[name] = _encode_scalar(item) if encode is None else encode(item)
+        return out
+
+    return encode_structure
+
+
+def _member_encoder(shape: Shape) -> Encoder | None:
+    """None for scalars (copied, bytes as base64); a function for structures, lists and maps."""
+    kind = shape.type_name
+    if kind == "structure":
+        return _structure_encoder(shape)
+    if kind == "list" and shape.member is not None:
+        item = _member_encoder(shape.member.shape)
+        if item is None:
+            return lambda value: [_encode_scalar(v) for v in value]
+        return lambda value: [item(v) for v in value]
+    if kind == "map" and shape.value is not None:
+        inner = _member_encoder(shape.value.shape)
+        if inner is None:
+            return lambda value: {str(k): _encode_scalar(v) for k, v in value.items()}
+        return lambda value: {str(k): inner(v) for k, v in value.items()}
+    return None
+
+
+def _encode_scalar(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
 # ---- responses ----
 
 
@@ -145,7 +356,7 @@ def encode_response(shape: Shape | None, output: Mapping[str, Any] | None) -> by
     """The JSON body of a successful response (``{}`` for operations without output)."""
     if shape is None or not output:
         return orjson.dumps(_encode_structure(shape, {}) if shape is not None else {})
-    return orjson.dumps(_encode_structure(shape, output))
+    return orjson.dumps(_structure_encoder(shape)(output))
 
 
 def error_type(error: AwsError, namespace: str) -> str:

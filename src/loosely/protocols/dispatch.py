@@ -16,11 +16,11 @@ Services plug in through `ServiceSpec` (SNS will add itself to `SERVICES`).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from loosely.core.errors import LooselyError
+from loosely.core.ids import RandomIds
 from loosely.protocols import awsjson, awsquery
 from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
 from loosely.protocols.errors import (
@@ -43,9 +43,11 @@ logger = logging.getLogger(__name__)
 
 SERVICES: tuple[ServiceSpec, ...] = (SQS, SNS)
 _FORM_TYPE = "application/x-www-form-urlencoded"
+# Request ids are random UUIDs like AWS's; drawn from a pooled urandom source, not a syscall each.
+_REQUEST_IDS = RandomIds()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Call:
     """A routed request: which service, which wire family, which action, and the Query form if any."""
 
@@ -56,16 +58,32 @@ class _Call:
 
 
 def _is_json(request: WireRequest) -> bool:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return "x-amz-target" in request.headers and content_type != _FORM_TYPE
+    headers = request.headers
+    if "x-amz-target" not in headers:
+        return False
+    content_type = headers.get("content-type", "")
+    return content_type.partition(";")[0].strip().lower() != _FORM_TYPE
+
+
+# X-Amz-Target values seen on the default services, routed once: a target names one operation for good.
+_JSON_ROUTES: dict[str, _Call] = {}
+_JSON_ROUTES_MAX = 1_024
 
 
 def _route_json(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
-    prefix, _, action = request.headers["x-amz-target"].partition(".")
+    target = request.headers["x-amz-target"]
+    if services is SERVICES:
+        cached = _JSON_ROUTES.get(target)
+        if cached is not None:
+            return cached
+    prefix, _, action = target.partition(".")
     for service in services:
         if service.json_target_prefix == prefix and service.operations.get(action) is not None:
-            return _Call(service, "json", action, {})
-    raise WireError(UNKNOWN_OPERATION, f"Unknown operation {request.headers['x-amz-target']}.")
+            call = _Call(service, "json", action, {})
+            if services is SERVICES and len(_JSON_ROUTES) < _JSON_ROUTES_MAX:
+                _JSON_ROUTES[target] = call
+            return call
+    raise WireError(UNKNOWN_OPERATION, f"Unknown operation {target}.")
 
 
 def _query_service(request: WireRequest, form: dict[str, str], services: Sequence[ServiceSpec]) -> ServiceSpec:
@@ -162,7 +180,7 @@ def _error_response(
 
 async def handle(request: WireRequest, ctx: ServerContext, services: Sequence[ServiceSpec] = SERVICES) -> WireResponse:
     """Serve one AWS API request. Never raises: every failure becomes an AWS-shaped error response."""
-    request_id = str(uuid.uuid4())
+    request_id = _REQUEST_IDS.uuid()
     protocol = "json" if _is_json(request) else "query"
     service = services[0]
     bare = _bare_queue_request(request)

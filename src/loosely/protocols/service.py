@@ -105,23 +105,71 @@ class Caller:
     signing_service: str | None = None
 
 
-def credential_scope(request: WireRequest) -> tuple[str, str, str] | None:
+Scope = tuple[str, str, str]
+
+# Scopes by the Authorization header's text before its signature, and callers by scope and defaults.
+# Every request of a client repeats that text, so the credential pattern runs once per client and day.
+_SCOPES: dict[str, Scope] = {}
+_CALLERS: dict[tuple[Scope | None, str, str], Caller] = {}
+_CACHE_MAX = 4_096
+
+
+def credential_scope(request: WireRequest) -> Scope | None:
     """``(access key id, region, service)`` of the SigV4 credential (header or presigned query), if any."""
-    found = _CREDENTIAL_RE.search(request.headers.get("authorization", ""))
-    if found is None and b"X-Amz-Credential" in request.query_string:
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        prefix = _unsigned_prefix(authorization)
+        cached = _SCOPES.get(prefix) if prefix else None
+        if cached is not None:
+            return cached
+        found = _CREDENTIAL_RE.search(authorization)
+        if found is not None:
+            scope = (found.group(1), found.group(2), found.group(3))
+            if prefix and found.end() <= len(prefix):
+                _remember(_SCOPES, prefix, scope)
+            return scope
+    if b"X-Amz-Credential" in request.query_string:
         values = parse_qs(request.query_string.decode("utf-8", "replace")).get("X-Amz-Credential", [])
         found = _CREDENTIAL_RE.search(f"Credential={values[0]}") if values else None
-    return (found.group(1), found.group(2), found.group(3)) if found else None
+        return (found.group(1), found.group(2), found.group(3)) if found else None
+    return None
+
+
+def _unsigned_prefix(authorization: str) -> str:
+    """The header up to ``Signature=``, when it ends in a separator (else "": not cacheable).
+
+    Why the separator: the credential pattern matches no space or comma, so a match inside a prefix
+    that ends in one is the first match of every header that starts with that prefix.
+    """
+    cut = authorization.find("Signature=")
+    if cut <= 0 or authorization[cut - 1] not in " ,\t":
+        return ""
+    return authorization[:cut]
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
 
 
 def caller_from_request(request: WireRequest, ctx: ServerContext) -> Caller:
     """The caller: an access key id of exactly 12 digits names the account, as local tools expect."""
     scope = credential_scope(request)
+    cache_key = (scope, ctx.default_account_id, ctx.default_region)
+    caller = _CALLERS.get(cache_key)
+    if caller is None:
+        caller = _caller(scope, ctx.default_account_id, ctx.default_region)
+        _remember(_CALLERS, cache_key, caller)
+    return caller
+
+
+def _caller(scope: Scope | None, default_account: str, default_region: str) -> Caller:
     if scope is None:
-        return Caller(None, ctx.default_account_id, ctx.default_region)
+        return Caller(None, default_account, default_region)
     key, region, service = scope
-    account = key if _ACCOUNT_RE.fullmatch(key) else ctx.default_account_id
-    return Caller(key, account, region or ctx.default_region, service)
+    account = key if _ACCOUNT_RE.fullmatch(key) else default_account
+    return Caller(key, account, region or default_region, service)
 
 
 @dataclass(slots=True)
