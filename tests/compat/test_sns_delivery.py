@@ -440,11 +440,6 @@ def test_fifo_topic_to_standard_queue(sns: Any, sqs: Any) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delivery side: a MessageGroupId published to a standard topic is not passed on to standard (fair) "
-    "queues; AWS sets it as the SQS message's MessageGroupId",
-)
 def test_message_group_id_of_a_standard_topic_reaches_the_queue(sns: Any, sqs: Any) -> None:
     topic = sns.create_topic(Name=_name("t"))["TopicArn"]
     url, queue_arn = _queue(sqs)

@@ -142,8 +142,14 @@ def test_sqs_request_to_fifo_queue_keeps_group_and_dedup_ids(renderer: Renderer)
     assert json.loads(request.body)["SequenceNumber"] == "00000000000000000007"
     content_based = renderer.sqs_request(published(group_id="g1"), subscription("sqs", "q"), "1", None, True)
     assert content_based.deduplication_id is not None and len(content_based.deduplication_id) == 64
-    standard = renderer.sqs_request(message, subscription("sqs", "q"), "1", None, False)
+    from_fifo_topic = published(topic_arn=TOPIC + ".fifo", group_id="g1", dedup_id="d1")
+    standard = renderer.sqs_request(from_fifo_topic, subscription("sqs", "q"), "1", None, False)
     assert (standard.group_id, standard.deduplication_id) == (None, None)
+
+
+def test_sqs_request_from_standard_topic_keeps_group_id_for_fair_queues(renderer: Renderer) -> None:
+    request = renderer.sqs_request(published(group_id="g1"), subscription("sqs", "q"), "1", None, False)
+    assert (request.group_id, request.deduplication_id) == ("g1", None)
 
 
 def test_binary_attributes_become_bytes() -> None:

@@ -261,9 +261,12 @@ class Renderer:
         else:
             body = self.notification_envelope(published, subscription.arn, text, signature_version, sequence_number)
             attributes = {}
-        group_id = dedup_id = None
+        # From a standard topic the group id reaches standard queues too (fair queues); a FIFO topic's
+        # groups order FIFO queues only, as AWS does.
+        fifo_topic = published.topic_arn.endswith(".fifo")
+        group_id = published.group_id if fifo_queue or not fifo_topic else None
+        dedup_id = None
         if fifo_queue:
-            group_id = published.group_id
             dedup_id = (
                 published.dedup_id or hashlib.sha256(published.message.encode("utf-8", "surrogatepass")).hexdigest()
             )
