@@ -3,7 +3,8 @@
 Each test gets a fresh, opened store from the ``store`` fixture (and ``harness`` when it needs to
 close and reopen the same database):
 
-* ``sqlite``: a file in the test's tmp_path.
+* ``sqlite``: a file in the test's tmp_path (``synchronous=FULL``, the default).
+* ``sqlite-pipelined``: the same with ``synchronous=PIPELINED`` (the writer's own WAL syncs).
 * ``postgres``: ``open_store(url, schema=<unique name>)`` on the server of ``postgres_url``
   (see tests/conftest.py). **The PostgreSQL backend must accept a ``schema`` option** and keep
   all its tables in that schema (creating it when missing); the fixture drops the schema
@@ -74,12 +75,13 @@ def _postgres_factory(request: pytest.FixtureRequest) -> tuple[Callable[[], Queu
     return (lambda: open_store(url, schema=schema)), drop
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", "sqlite-pipelined", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     drop: Callable[[], None] | None = None
-    if request.param == "sqlite":
+    if request.param.startswith("sqlite"):
         url = f"sqlite:///{tmp_path}/loosely.db"
-        factory: Callable[[], QueueStore] = lambda: open_store(url)  # noqa: E731
+        synchronous = "PIPELINED" if request.param == "sqlite-pipelined" else "FULL"
+        factory: Callable[[], QueueStore] = lambda: open_store(url, synchronous=synchronous)  # noqa: E731
     else:
         factory, drop = _postgres_factory(request)
     h = Harness(request.param, factory)

@@ -133,8 +133,8 @@ _CHILD = textwrap.dedent(
     from loosely.storage import open_store
     from loosely.core.queues.models import NewMessage, QueueKey
 
-    async def main(path):
-        store = open_store("sqlite:///" + path)
+    async def main(path, synchronous):
+        store = open_store("sqlite:///" + path, synchronous=synchronous)
         await store.open()
         queue, _ = await store.create_queue(QueueKey("1", "r", "q"), {}, {}, 86_400_000, 0)
         counter = iter(range(10**9))
@@ -148,16 +148,17 @@ _CHILD = textwrap.dedent(
 
         await asyncio.gather(*(sender() for _ in range(20)))
 
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
     """
 )
 
 
 @pytest.mark.slow
-async def test_acknowledged_sends_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("synchronous", ["FULL", "PIPELINED"])
+async def test_acknowledged_sends_survive_kill_9(tmp_path: Path, synchronous: str) -> None:
     path = tmp_path / "k9.db"
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _CHILD, str(path), stdout=asyncio.subprocess.PIPE, env=os.environ.copy()
+        sys.executable, "-c", _CHILD, str(path), synchronous, stdout=asyncio.subprocess.PIPE, env=os.environ.copy()
     )
     acknowledged: list[str] = []
     try:

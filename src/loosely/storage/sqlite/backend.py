@@ -28,7 +28,8 @@ from loosely.storage.sqlite import claims, messages, moves, queues
 from loosely.storage.sqlite.documents import SqliteDocuments
 from loosely.storage.sqlite.outbox import SqliteOutbox
 from loosely.storage.sqlite.reader import Reader
-from loosely.storage.sqlite.schema import connect, migrate
+from loosely.storage.sqlite.schema import connect, migrate, pipelined
+from loosely.storage.sqlite.wal import WalFile
 from loosely.storage.sqlite.writer import Tx, Writer
 
 
@@ -46,17 +47,21 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
     Documents and the outbox (`loosely.storage.sqlite.documents`, `loosely.storage.sqlite.outbox`)
     share the writer, so fanning a publication out into queues is one transaction.
 
-    ``synchronous`` is SQLite's setting: ``FULL`` (default, durable against power loss) or
-    ``NORMAL`` (durable against process crashes only; see `loosely.storage.sqlite.schema.connect`).
+    ``synchronous``: ``FULL`` (default: acknowledged = on disk, SQLite syncing inside each
+    COMMIT), ``PIPELINED`` (the same guarantee, with the WAL synced on a thread of its own while
+    the next groups run, see `loosely.storage.sqlite.wal`), ``NORMAL`` (durable against process
+    crashes only) or ``OFF``; see `loosely.storage.sqlite.schema.connect`.
     """
 
     def __init__(self, path: str, synchronous: str = "FULL") -> None:
         self.path = path
         self.synchronous = synchronous
+        self._pipelined = pipelined(path, synchronous)
         self._cache = queues.QueueCache()
         self._waiters = QueueWaiters()
         self._outbox_waiters = QueueWaiters()
-        self._writer = Writer(partial(self._connect), self._setup)
+        wal = WalFile(path) if self._pipelined else None
+        self._writer = Writer(partial(self._connect), self._setup, wal=wal)
         # A private in-memory database is visible to one connection only: read through the writer.
         self._reader = None if path == ":memory:" else Reader(self._connect)
 
@@ -65,7 +70,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
             directory = os.path.dirname(self.path)
             if directory:
                 os.makedirs(directory, exist_ok=True)
-        return connect(self.path, self.synchronous)
+        return connect(self.path, self.synchronous, pipelined=self._pipelined)
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         migrate(conn, time.time_ns() // 1_000_000)
@@ -106,7 +111,8 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
         return await self._writer.submit(
             lambda tx: queues.create_queue(
                 tx, self._cache, key, attributes, tags, retention_ms, now_ms, deleted_since_ms
-            )
+            ),
+            barrier=True,
         )
 
     async def get_queue(self, key: QueueKey) -> QueueRecord | None:
@@ -132,6 +138,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
         return await self._writer.submit(
             lambda tx: queues.update_queue(tx, self._cache, queue_id, now_ms, attrs, retention_ms, tag_map),
             bulk=retention_ms is not None,
+            barrier=True,
         )
 
     async def delete_queue(self, queue_id: int, now_ms: int) -> None:
@@ -139,14 +146,14 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
             queues.delete_queue(tx, self._cache, queue_id, now_ms)
             tx.on_commit(lambda: self._waiters.wake((queue_id,)))
 
-        await self._writer.submit(work, bulk=True)
+        await self._writer.submit(work, bulk=True, barrier=True)
 
     async def purge_queue(self, queue_id: int, now_ms: int, min_interval_ms: int) -> None:
         def work(tx: Tx) -> None:
             queues.purge_queue(tx, self._cache, queue_id, now_ms, min_interval_ms)
             tx.on_commit(lambda: self._waiters.wake((queue_id,)))
 
-        await self._writer.submit(work, bulk=True)
+        await self._writer.submit(work, bulk=True, barrier=True)
 
     async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
         self._require(queue_id)

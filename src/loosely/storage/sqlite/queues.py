@@ -33,9 +33,10 @@ def queue_from_row(row: tuple[Any, ...]) -> QueueRecord:
 class QueueCache:
     """Every queue record, in memory, so lookups need no trip to the writer thread.
 
-    Coherent by construction: this backend is the database's only writer, and the writer updates
-    the cache after each COMMIT and before it acknowledges the change. Readers on other threads
-    may see a change a moment before its caller is told, never after.
+    Coherent by construction: this backend is the database's only writer, and every change to a
+    queue record is a writer barrier: the cache is updated once the change is durable, before its
+    caller is told and before any later work runs. Readers may see a change a moment before its
+    caller is told, never after, and never one that could still be lost.
     """
 
     def __init__(self) -> None:

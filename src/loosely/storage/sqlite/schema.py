@@ -6,18 +6,31 @@ import re
 import sqlite3
 from importlib import resources
 
-SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
+SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF", "PIPELINED")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
+def pipelined(path: str, synchronous: str) -> bool:
+    """Whether the store makes commits durable with its own WAL syncs (`loosely.storage.sqlite.wal`).
+
+    ``PIPELINED`` on a file: yes. An in-memory database has no file to sync (it runs as ``FULL``).
+    """
+    return synchronous.upper() == "PIPELINED" and path != ":memory:"
+
+
+def connect(path: str, synchronous: str = "FULL", *, pipelined: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (the writer issues BEGIN/COMMIT itself) with our pragmas.
 
-    WAL lets the checkpoint run without blocking the writer. ``synchronous``:
+    WAL lets the count queries read beside the writer. ``synchronous``, with the guarantee a
+    caller gets once a write is acknowledged:
 
-    * ``FULL`` (default): the WAL is fsynced at every COMMIT, so an acknowledged write survives
-      power loss and kill -9. Group commit keeps this cheap under load.
+    * ``FULL`` (default): on disk; survives kill -9, an OS crash and power loss. SQLite syncs the
+      WAL inside every COMMIT; group commit keeps this cheap under load.
+    * ``PIPELINED``: the same guarantee. With ``pipelined`` (the store's choice for a file) SQLite
+      runs at ``NORMAL`` with automatic checkpoints off, and the writer syncs the WAL on a thread
+      of its own and checkpoints itself before answering (see `loosely.storage.sqlite.wal`).
+    * ``EXTRA``: as ``FULL`` in WAL mode.
     * ``NORMAL``: the WAL is fsynced only at checkpoints. Still safe against a crash of the
       process (kill -9), because committed frames are in the OS page cache, but a power loss or
       kernel crash may lose the most recent acknowledged writes (never corrupts the database).
@@ -27,10 +40,14 @@ def connect(path: str, synchronous: str = "FULL") -> sqlite3.Connection:
     if mode not in SYNCHRONOUS_MODES:
         raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
     # Used by one thread at a time, but not always the same one: the writer runs statements on the
-    # event loop and commits on its own thread (see `loosely.storage.sqlite.writer`).
+    # event loop and commits, syncs and checkpoints on its own thread (see `loosely.storage.sqlite.writer`).
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={mode}")
+    if pipelined:
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+    else:
+        conn.execute(f"PRAGMA synchronous={'FULL' if mode == 'PIPELINED' else mode}")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("PRAGMA temp_store=MEMORY")

@@ -1,45 +1,60 @@
-"""The single writer: one connection, work in groups, statements on the event loop, COMMIT on a thread.
+"""The single writer: one connection, work in groups, statements on the event loop, waits on disk off it.
 
 Concurrency invariants (the whole of them):
 
-* One connection does every write, and it is used by one thread at a time: the event loop runs the
-  statements of a group, then hands the connection to the commit thread for the COMMIT, and takes
-  it back only when the COMMIT returned. Nothing touches the connection while a COMMIT runs; work
+* One connection does every write, used by one thread at a time. The event loop runs a group's
+  statements; the writer thread takes the connection for the COMMIT of a group that wrote, for
+  bulk groups and for checkpoints, and while it has it ("taken") the loop starts no group. Work
   submitted meanwhile waits for the next group.
 * A group is everything pending when the loop gets to it (up to `MAX_GROUP` items): one
   ``BEGIN IMMEDIATE``, each item inside its own SAVEPOINT, one COMMIT. An item that raises is
   rolled back to its savepoint alone and its error goes to its own caller; the others still commit.
   Under load this turns hundreds of acknowledged writes into one fsync.
-* Futures are resolved only after the COMMIT returned, so a method that returned has reached the
-  disk (with ``synchronous=FULL``). After-commit callbacks (cache updates, wake-ups) run on the
-  event loop, after the COMMIT and before any future of the group is resolved.
+* Groups that wrote are numbered in commit order; a caller is answered only once its group is
+  durable: a group that wrote needs its own commit on disk, a group that wrote nothing needs
+  every earlier one on disk (it may have read them). Callers are answered in commit order.
+* After-commit hooks (wake-ups, cache updates) run on the event loop once the COMMIT returned,
+  before the next group starts, so in-memory state advances in step with the database. A
+  ``barrier`` item's hooks instead wait until its group is durable, and no later group starts
+  before then: it is for changes read without the writer (the queue cache), so that nobody sees
+  a change that could still be lost.
 * Items run one after another, so an item sees every earlier item's writes: the store is
   serialisable by construction and needs no locks around its own data.
 
-Why the statements run on the event loop: a work item is a few microseconds of SQLite between
-Python calls that each release and retake the GIL. On a thread of its own, every one of those
-hand-offs competed with the event loop for the GIL, and the item's caller paid for two thread
-switches; that cost several times the SQL itself. The COMMIT is the one step that waits on the
-disk (fsync), and the GIL is free while it does, so the loop serves requests and gathers the next
-group meanwhile. Work that may take long (a purge, a retention change over a deep queue, the
-periodic expiry) is submitted with ``bulk=True``: its whole group runs on the commit thread and the
-loop stays responsive.
+How a commit becomes durable depends on ``wal``:
+
+* **In line** (no `WalFile`: ``synchronous=FULL``, the default, and ``EXTRA``, ``NORMAL``,
+  ``OFF``): SQLite syncs inside the COMMIT as its setting says, and the group is durable when the
+  COMMIT returns. The next group runs after that.
+* **Pipelined** (a `WalFile`, ``synchronous=PIPELINED``): the COMMIT only writes the WAL; a second
+  thread then fdatasyncs it, and the groups it covers are answered. While a sync runs, the next
+  groups run and commit; the next sync covers all of them. Checkpoints are the writer's own
+  (every `CHECKPOINT_EVERY` groups, on the writer thread, after a sync). The argument that this
+  keeps "acknowledged = on disk", and measurements, are in `loosely.storage.sqlite.wal`.
+
+Why statements run on the event loop: a work item is a few microseconds of SQLite between Python
+calls that each release and retake the GIL. On a thread of its own, every one of those hand-offs
+competed with the event loop for the GIL, and the item's caller paid for two thread switches;
+that cost several times the SQL itself. The COMMIT is the step that writes (and waits on) the
+disk, and the GIL is free while it does, so it runs on the thread, on the machine's other core.
+Work that may take long (a purge, a retention change over a deep queue, the periodic expiry) is
+submitted with ``bulk=True``: its whole group runs on the thread and the loop stays responsive.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
-import queue
 import sqlite3
-import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from loosely.core.errors import ServiceUnavailable
 from loosely.storage.sqlite.errors import map_sqlite_error
+from loosely.storage.sqlite.thread import WriterThread
+from loosely.storage.sqlite.wal import CHECKPOINT_EVERY, WalFile
 
 log = logging.getLogger(__name__)
 
@@ -66,41 +81,93 @@ class _Item:
     fn: Callable[[Tx], Any]
     future: asyncio.Future[Any]
     bulk: bool = False
+    barrier: bool = False
     value: Any = None
     error: BaseException | None = None
     tx: Tx | None = None
 
 
+@dataclass(slots=True)
+class _Group:
+    items: list[_Item]
+    wrote: bool = False  # committed changes (False when it only read, or when it failed as a whole)
+    needs: int = 0  # the commit number that must be durable before its callers are answered
+    barrier: bool = False
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What a job on the thread raised, carried back to the loop."""
+
+    error: BaseException | None = None
+
+    def capture(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            self.error = exc
+
+
 class Writer:
     """Owns the connection and runs submitted work with group commit (see the module docstring)."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], setup: Callable[[sqlite3.Connection], None]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        setup: Callable[[sqlite3.Connection], None],
+        *,
+        wal: WalFile | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
         self._connect = connect
         self._setup = setup
+        self._wal = wal
+        self._checkpoint_every = checkpoint_every
         self._conn: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: _Thread | None = None
+        self._thread: WriterThread | None = None
+        self._syncer: WriterThread | None = None
         self._pending: list[_Item] = []
-        self._busy = False  # a group is running or committing: the connection is taken
+        self._waiting: deque[_Group] = deque()  # committed, not yet durable, in commit order
+        self._taken = False  # the thread has the connection (a group, a COMMIT or a checkpoint)
+        self._held = False  # a barrier group waits for its sync: no group starts
         self._scheduled = False  # a flush is due on the loop
+        self._syncing = False  # a WAL sync is on the thread
+        self._committed = 0  # commits of groups that wrote, numbered from 1
+        self._durable = 0  # every commit up to this number is on disk
+        self._since_checkpoint = 0
+        self._failed: ServiceUnavailable | None = None
         self._idle: asyncio.Event | None = None
         self._closing = False
         self.groups_committed = 0
         self.items_committed = 0
+        self.checkpoints = 0
+
+    @property
+    def pipelined(self) -> bool:
+        """Whether commits are made durable by the writer's own WAL syncs (see the module docstring)."""
+        return self._wal is not None
 
     async def start(self) -> None:
-        """Connect and run ``setup`` (migrations, cache load) on the commit thread, before any work."""
+        """Connect and run ``setup`` (migrations, cache load) on the thread, before any work."""
         loop = asyncio.get_running_loop()
-        thread = _Thread(loop)
+        thread = WriterThread(loop)
         try:
             self._conn = await thread.call(self._open)
+            if self._wal is not None:
+                self._wal.open()
         except BaseException as exc:
+            if self._conn is not None:
+                await thread.call(self._conn.close)
+                self._conn = None
             thread.stop()
             mapped = map_sqlite_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
         self._loop, self._thread = loop, thread
+        if self._wal is not None:
+            self._syncer = WriterThread(loop, "loosely-sqlite-sync")
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -113,20 +180,21 @@ class Writer:
             raise
         return conn
 
-    async def submit(self, fn: Callable[[Tx], T], *, bulk: bool = False) -> T:
-        """Run ``fn`` in the next group; return its value once the group is committed, or raise its error.
+    async def submit(self, fn: Callable[[Tx], T], *, bulk: bool = False, barrier: bool = False) -> T:
+        """Run ``fn`` in the next group; return its value once the group is durable, or raise its error.
 
         ``bulk``: the work may take long (it scans a queue); run its group off the event loop.
+        ``barrier``: its effects are read outside the writer; its hooks wait until it is durable.
         """
         loop = self._loop
         if self._closing or loop is None:
             raise ServiceUnavailable("The storage is closed.")
+        if self._failed is not None:
+            raise self._failed
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Item(fn, future, bulk))
-        if not self._busy and not self._scheduled:
-            self._scheduled = True
-            # Not now: the other requests of this loop iteration may join the group.
-            loop.call_soon(self._flush)
+        self._pending.append(_Item(fn, future, bulk, barrier))
+        # Not now: the other requests of this loop iteration may join the group.
+        self._next()
         return await future
 
     async def stop(self) -> None:
@@ -135,112 +203,224 @@ class Writer:
             return
         self._closing = True
         assert self._idle is not None and self._thread is not None
-        while self._pending or self._busy:
+        while self._pending or self._active():
             self._idle.clear()
-            if not self._busy and not self._scheduled:
-                self._flush()
+            self._next()
             await self._idle.wait()
         await self._thread.call(self._close)
         self._thread.stop()
-        log.info("sqlite writer closed: %d items in %d group commits", self.items_committed, self.groups_committed)
+        if self._syncer is not None:
+            self._syncer.stop()
+        log.info(
+            "sqlite writer closed: %d items in %d group commits, %d WAL syncs, %d checkpoints",
+            self.items_committed,
+            self.groups_committed,
+            0 if self._wal is None else self._wal.syncs,
+            self.checkpoints,
+        )
 
-    # ---- groups ----
+    # ---- scheduling ----
+
+    def _active(self) -> bool:
+        return self._taken or self._syncing or self._scheduled or bool(self._waiting)
+
+    def _next(self) -> None:
+        """Schedule the next group if one may start; signal idleness when nothing is left to do."""
+        if self._pending and self._failed is None:
+            if not self._scheduled and not self._taken and not self._held:
+                assert self._loop is not None
+                self._scheduled = True
+                self._loop.call_soon(self._flush)
+        elif not self._active() and self._idle is not None:
+            self._idle.set()
 
     def _flush(self) -> None:
-        """Start the next group: run it here and commit it on the thread, or all of it there if bulky."""
+        """Start the next group (or the due checkpoint): on the loop, or whole on the thread."""
         self._scheduled = False
-        if self._busy or not self._pending:
+        if self._taken or self._held or not self._pending or self._failed is not None:
             return
-        group = self._pending[:MAX_GROUP]
+        assert self._thread is not None
+        if self._wal is not None and self._since_checkpoint >= self._checkpoint_every:
+            self._start_checkpoint()
+            return
+        group = _Group(self._pending[:MAX_GROUP])
         del self._pending[:MAX_GROUP]
-        self._busy = True
-        assert self._loop is not None and self._thread is not None
-        if any(item.bulk for item in group):
-            self._thread.run(self._run_and_commit, group, self._finish)
+        group.barrier = any(item.barrier for item in group.items)
+        if any(item.bulk for item in group.items):
+            self._taken = True
+            self._thread.run(lambda: self._run_and_commit(group), lambda: self._landed(group))
             return
-        changes = self._connection().total_changes
-        if not self._run_safely(group):
-            self._finish(group)
-        elif self._connection().total_changes == changes:
-            # Nothing was written (an empty receive, a read): the COMMIT has nothing to sync.
-            self._commit_safely(group)
-            self._finish(group)
+        conn = self._connection()
+        changes = conn.total_changes
+        if not self._run_safely(group.items):
+            self._landed(group)
+            return
+        group.wrote = conn.total_changes != changes
+        if group.wrote:
+            # Writes a WAL (and syncs it, in line); on the thread, so the loop neither waits nor pays for it.
+            self._taken = True
+            self._thread.run(lambda: self._commit_safely(group), lambda: self._landed(group))
+            return
+        # Nothing written (an empty receive, a read): the COMMIT only ends the read.
+        self._commit_safely(group)
+        self._landed(group)
+
+    def _landed(self, group: _Group) -> None:
+        """On the loop, once the group is committed (or failed): number it, run hooks, answer or wait."""
+        self._taken = False
+        if group.wrote:
+            self._committed += 1
+            self._since_checkpoint += 1
+            if self._wal is None:
+                self._durable = self._committed
+        group.needs = self._committed
+        deferred = group.barrier and group.wrote and group.needs > self._durable
+        if not deferred:
+            _run_hooks(group)
+        if group.needs <= self._durable and not self._waiting:
+            _answer(group)
         else:
-            self._thread.run(self._commit_safely, group, self._finish)
+            self._waiting.append(group)
+            self._held = self._held or deferred
+            self._start_sync()
+        self._next()
 
-    def _run_and_commit(self, group: list[_Item]) -> None:
-        if self._run_safely(group):
+    # ---- durability (pipelined) ----
+
+    def _start_sync(self) -> None:
+        """Sync the WAL on the thread unless a sync is running already (it will start the next one)."""
+        wal = self._wal
+        if wal is None or self._syncing or self._durable >= self._committed:
+            return
+        assert self._thread is not None
+        self._syncing = True
+        covered = self._committed
+        outcome = _Outcome()
+        assert self._syncer is not None
+        self._syncer.run(lambda: outcome.capture(wal.sync), lambda: self._synced(covered, outcome.error))
+
+    def _synced(self, covered: int, error: BaseException | None) -> None:
+        self._syncing = False
+        self._advance(covered, error)
+
+    def _advance(self, covered: int, error: BaseException | None) -> None:
+        """Commits up to ``covered`` are on disk (or the sync failed): answer whoever waited for them."""
+        if error is not None:
+            self._poison(error)
+            return
+        self._durable = max(self._durable, covered)
+        while self._waiting and self._waiting[0].needs <= self._durable:
+            group = self._waiting.popleft()
+            if group.barrier and group.wrote:
+                self._held = False
+                _run_hooks(group)
+            _answer(group)
+        self._start_sync()
+        self._next()
+
+    def _poison(self, error: BaseException) -> None:
+        """A failed WAL sync: fail every waiting and pending caller, and refuse all later work."""
+        log.critical("syncing the SQLite WAL failed; the store refuses work until restarted: %s", error)
+        self._failed = ServiceUnavailable("The storage is unavailable: writing to disk failed.")
+        self._held = False
+        while self._waiting:
+            group = self._waiting.popleft()
+            _fail(group.items, self._failed)
+            _answer(group)
+        pending, self._pending = self._pending, []
+        _fail(pending, self._failed)
+        _answer(_Group(pending))
+        self._next()
+
+    def _start_checkpoint(self) -> None:
+        """Copy the WAL back into the database on the thread, after syncing it, with no group running."""
+        wal, thread = self._wal, self._thread
+        assert wal is not None and thread is not None
+        self._taken = True
+        covered = self._committed
+        sync = _Outcome()
+        checkpoint = _Outcome()
+
+        def work() -> None:
+            sync.capture(wal.sync)
+            if sync.error is None:
+                checkpoint.capture(self._checkpoint)
+
+        thread.run(work, lambda: self._checkpointed(covered, sync.error, checkpoint.error))
+
+    def _checkpoint(self) -> None:
+        busy, frames, copied = self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        log.debug("WAL checkpoint: busy=%s, %s frames, %s copied back", busy, frames, copied)
+
+    def _checkpointed(self, covered: int, sync_error: BaseException | None, error: BaseException | None) -> None:
+        self._taken = False
+        self._since_checkpoint = 0
+        self.checkpoints += 1
+        if error is not None:  # the commits are durable in the WAL regardless; try again later
+            log.warning("WAL checkpoint failed: %s", error)
+        self._advance(covered, sync_error)
+
+    # ---- running and committing ----
+
+    def _run_and_commit(self, group: _Group) -> None:
+        """On the thread: the whole group (bulk work)."""
+        conn = self._connection()
+        changes = conn.total_changes
+        if self._run_safely(group.items):
+            group.wrote = conn.total_changes != changes
             self._commit_safely(group)
 
-    def _run_safely(self, group: list[_Item]) -> bool:
+    def _run_safely(self, items: list[_Item]) -> bool:
         """BEGIN and run every item; False when the group is settled already (each item has its error)."""
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            _fail(group, map_sqlite_error(exc))
+            _fail(items, map_sqlite_error(exc))
             return False
         try:
-            for item in group:
+            for item in items:
                 _run_item(conn, item)
         except BaseException as exc:  # a bug here must still answer every caller
             log.exception("group failed")
-            self._abandon(group, exc)
+            self._abandon(items, exc)
             return False
         if not conn.in_transaction:
             # A severe error (full disk, I/O) made SQLite roll the whole transaction back.
-            _fail(group, ServiceUnavailable("The storage is unavailable: the transaction was rolled back."))
+            _fail(items, ServiceUnavailable("The storage is unavailable: the transaction was rolled back."))
             return False
         return True
 
-    def _commit_safely(self, group: list[_Item]) -> None:
+    def _commit_safely(self, group: _Group) -> None:
         conn = self._connection()
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            group.wrote = False
             error = map_sqlite_error(exc)
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     log.exception("rollback after a failed commit failed")
-            _fail(group, error)
+            _fail(group.items, error)
             return
         except BaseException as exc:
+            group.wrote = False
             log.exception("commit failed")
-            self._abandon(group, exc)
+            self._abandon(group.items, exc)
             return
         self.groups_committed += 1
-        self.items_committed += len(group)
+        self.items_committed += len(group.items)
 
-    def _abandon(self, group: list[_Item], exc: BaseException) -> None:
+    def _abandon(self, items: list[_Item], exc: BaseException) -> None:
         conn = self._connection()
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             log.exception("rollback after a failed group failed")
-        _fail(group, ServiceUnavailable(f"The storage is unavailable: {exc}"))
-
-    def _finish(self, group: list[_Item]) -> None:
-        """On the loop, once the group is committed (or failed): hooks, then answers, then the next group."""
-        for item in group:
-            if item.error is None and item.tx is not None:
-                _run_after_commit(item.tx)
-        for item in group:
-            future = item.future
-            if future.done():  # the caller gave up (cancelled); the work happened regardless
-                continue
-            if item.error is not None:
-                future.set_exception(item.error)
-            else:
-                future.set_result(item.value)
-        self._busy = False
-        if self._pending:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        elif self._idle is not None:
-            self._idle.set()
+        _fail(items, ServiceUnavailable(f"The storage is unavailable: {exc}"))
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -256,53 +436,8 @@ class Writer:
         finally:
             conn.close()
             self._conn = None
-
-
-class _Thread:
-    """The writer's own thread: runs a function on a group, then hands the group back to the loop.
-
-    Lighter than an executor: one queue put to start, one ``call_soon_threadsafe`` to answer,
-    no futures in between (this is paid once per group commit).
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._inbox: queue.SimpleQueue[tuple[Callable[[], None], Callable[[], None]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._main, name="loosely-sqlite-writer", daemon=True)
-        self._thread.start()
-
-    def run(self, fn: Callable[[list[_Item]], None], group: list[_Item], then: Callable[[list[_Item]], None]) -> None:
-        """Run ``fn(group)`` on the thread, then ``then(group)`` on the loop (whatever ``fn`` did)."""
-        self._inbox.put((lambda: fn(group), lambda: then(group)))
-
-    async def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the thread and return its value (start-up and shutdown)."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def work() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        self._inbox.put((work, lambda: None))
-        return await asyncio.wrap_future(future)
-
-    def stop(self) -> None:
-        self._inbox.put(None)
-        self._thread.join()
-
-    def _main(self) -> None:
-        while (job := self._inbox.get()) is not None:
-            work, then = job
-            try:
-                work()
-            except BaseException:  # the group's items carry their own errors; never lose the thread
-                log.exception("writer thread job failed")
-            try:
-                self._loop.call_soon_threadsafe(then)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                return
+            if self._wal is not None:
+                self._wal.close()
 
 
 def _run_item(conn: sqlite3.Connection, item: _Item) -> None:
@@ -323,17 +458,30 @@ def _run_item(conn: sqlite3.Connection, item: _Item) -> None:
     item.tx = tx
 
 
-def _fail(group: list[_Item], error: BaseException) -> None:
-    """Every item of the group fails: with its own error when it had one, else with ``error``."""
-    for item in group:
+def _fail(items: list[_Item], error: BaseException) -> None:
+    """Every item fails: with its own error when it had one, else with ``error``."""
+    for item in items:
         if item.error is None:
             item.error = error
             item.value = None
 
 
-def _run_after_commit(tx: Tx) -> None:
-    for fn in tx.after_commit:
-        try:
-            fn()
-        except Exception:  # a hook must never lose other callers' results
-            log.exception("after-commit hook failed")
+def _run_hooks(group: _Group) -> None:
+    for item in group.items:
+        if item.error is None and item.tx is not None:
+            for fn in item.tx.after_commit:
+                try:
+                    fn()
+                except Exception:  # a hook must never lose other callers' results
+                    log.exception("after-commit hook failed")
+
+
+def _answer(group: _Group) -> None:
+    for item in group.items:
+        future = item.future
+        if future.done():  # the caller gave up (cancelled); the work happened regardless
+            continue
+        if item.error is not None:
+            future.set_exception(item.error)
+        else:
+            future.set_result(item.value)
