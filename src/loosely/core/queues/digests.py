@@ -24,6 +24,11 @@ def md5_of_body(body: str) -> str:
     return hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
+def md5_of_body_bytes(body: bytes) -> str:
+    """`md5_of_body` of a body already encoded as UTF-8 (SendMessage encodes it once, for size and digest)."""
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
 def md5_of_attributes(attributes: Mapping[str, MessageAttributeValue]) -> str | None:
     """MD5OfMessageAttributes (or MD5OfMessageSystemAttributes); None when there are none.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from loosely.core.errors import (
     BatchRequestTooLong,
@@ -21,12 +20,10 @@ from loosely.core.errors import (
 from loosely.core.queues import attributes as attrs
 from loosely.core.queues import limits, receipts, validation
 from loosely.core.queues.context import ServiceContext
-from loosely.core.queues.digests import md5_of_attributes
+from loosely.core.queues.digests import md5_of_attributes, md5_of_body_bytes
 from loosely.core.queues.meta import (
-    MessageMeta,
-    build_meta,
     decode_meta,
-    encode_meta,
+    encode_meta_fields,
     select_message_attributes,
     sequence_number,
     system_attributes,
@@ -55,10 +52,18 @@ from loosely.core.queues.models import (
 MIN_POLL_INTERVAL_MS = 20
 
 
-@dataclass(frozen=True, slots=True)
 class _Prepared:
-    message: NewMessage
-    meta: MessageMeta
+    """A validated message ready for storage, and the digests its SendMessage answer carries."""
+
+    __slots__ = ("md5_of_body", "md5_of_message_attributes", "md5_of_system_attributes", "message")
+
+    def __init__(
+        self, message: NewMessage, md5_of_body: str, md5_of_message_attributes: str | None, md5_of_system: str | None
+    ) -> None:
+        self.message = message
+        self.md5_of_body = md5_of_body
+        self.md5_of_message_attributes = md5_of_message_attributes
+        self.md5_of_system_attributes = md5_of_system
 
 
 class Messaging:
@@ -72,7 +77,7 @@ class Messaging:
         now = self.ctx.now_ms()
         prepared = self._prepare(queue, request, sender_id, now)
         outcomes = await self._store(queue, [prepared.message], now)
-        return _sent(prepared.meta, outcomes[0], queue.key.fifo)
+        return _sent(prepared, outcomes[0], queue.key.fifo)
 
     async def send_message_batch(
         self, key: QueueKey, entries: Sequence[tuple[str, SendRequest]], sender_id: str
@@ -92,8 +97,9 @@ class Messaging:
             except LooselyError as error:
                 failed.append(BatchFailure(id=entry_id, error=error))
         outcomes = await self._store(queue, [prepared.message for _, prepared in accepted], now) if accepted else []
+        fifo = queue.key.fifo
         successful = [
-            (entry_id, _sent(prepared.meta, outcome, queue.key.fifo))
+            (entry_id, _sent(prepared, outcome, fifo))
             for (entry_id, prepared), outcome in zip(accepted, outcomes, strict=True)
         ]
         return BatchResult(successful=successful, failed=failed)
@@ -102,29 +108,44 @@ class Messaging:
         return await self.ctx.storage.send_messages(queue.id, messages, now, self.ctx.settings.dedup_window_ms)
 
     def _prepare(self, queue: QueueRecord, request: SendRequest, sender_id: str, now: int) -> _Prepared:
-        """Validate one message against the queue's rules and turn it into what storage keeps."""
-        validation.check_body(request.body)
-        size = validation.message_size(request.body, request.message_attributes)
+        """Validate one message against the queue's rules and turn it into what storage keeps.
+
+        The checks run in AWS's order (body, size, attributes, delay, FIFO ids); the attribute checks,
+        the attribute digests and the generic meta encoding are skipped for a message without
+        attributes, which is most of them, since they have nothing to say about one.
+        """
+        body = request.body
+        validation.check_body(body)
+        body_bytes = body.encode("utf-8")  # check_body admits no lone surrogates
+        message_attributes = request.message_attributes
+        system_attributes = request.system_attributes
+        size = len(body_bytes)
+        if message_attributes:
+            size += validation.message_size("", message_attributes)
         validation.check_size(size, int(queue.attributes["MaximumMessageSize"]))
-        validation.check_message_attributes(request.message_attributes)
-        validation.check_system_attributes(request.system_attributes)
+        if message_attributes:
+            validation.check_message_attributes(message_attributes)
+        if system_attributes:
+            validation.check_system_attributes(system_attributes)
         fifo = queue.key.fifo
-        validation.check_delay(request.delay_s, fifo)
-        validation.check_fifo_id(request.group_id, "MessageGroupId")
-        validation.check_fifo_id(request.deduplication_id, "MessageDeduplicationId")
+        delay_s = request.delay_s
+        if delay_s is not None:
+            validation.check_delay(delay_s, fifo)
+        else:
+            delay_s = int(queue.attributes["DelaySeconds"])
+        if request.group_id is not None:
+            validation.check_fifo_id(request.group_id, "MessageGroupId")
+        if request.deduplication_id is not None:
+            validation.check_fifo_id(request.deduplication_id, "MessageDeduplicationId")
         dedup_id, dedup_key = _deduplication(queue, request) if fifo else _no_deduplication(request)
-        delay_s = request.delay_s if request.delay_s is not None else int(queue.attributes["DelaySeconds"])
-        meta = build_meta(request.body, sender_id, request.message_attributes, request.system_attributes, dedup_id)
-        message = NewMessage(
-            message_id=self.ctx.ids.uuid(),
-            body=request.body,
-            meta=encode_meta(meta),
-            sent_ms=now,
-            visible_at_ms=now + delay_s * 1000,
-            group_id=request.group_id,
-            dedup_key=dedup_key,
+        md5_body = md5_of_body_bytes(body_bytes)
+        md5_attrs = md5_of_attributes(message_attributes) if message_attributes else None
+        md5_sys = md5_of_attributes(system_attributes) if system_attributes else None
+        meta = encode_meta_fields(
+            md5_body, sender_id, message_attributes, system_attributes, md5_attrs, md5_sys, dedup_id
         )
-        return _Prepared(message=message, meta=meta)
+        message = NewMessage(self.ctx.ids.uuid(), body, meta, now, now + delay_s * 1000, request.group_id, dedup_key)
+        return _Prepared(message, md5_body, md5_attrs, md5_sys)
 
     # ---- receive ----
 
@@ -257,13 +278,13 @@ class Messaging:
 # ---- pure helpers ----
 
 
-def _sent(meta: MessageMeta, outcome: SendOutcome, fifo: bool) -> SentMessage:
+def _sent(prepared: _Prepared, outcome: SendOutcome, fifo: bool) -> SentMessage:
     return SentMessage(
-        message_id=outcome.message_id,
-        md5_of_body=meta.md5_of_body,
-        md5_of_message_attributes=meta.md5_of_message_attributes,
-        md5_of_system_attributes=meta.md5_of_system_attributes,
-        sequence_number=sequence_number(outcome.sequence) if fifo else None,
+        outcome.message_id,
+        prepared.md5_of_body,
+        prepared.md5_of_message_attributes,
+        prepared.md5_of_system_attributes,
+        sequence_number(outcome.sequence) if fifo else None,
     )
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 
 from loosely.core.queues.digests import md5_of_attributes, md5_of_body
 from loosely.core.queues.models import MessageAttributeValue, StoredMessage
 
 _VERSION = 1
+_json_string: Callable[[str], str] = encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str
 _ALL_ATTRIBUTES = frozenset(("All", "*", ".*"))
 SYSTEM_ATTRIBUTE_NAMES = (
     "SenderId",
@@ -60,15 +62,42 @@ def build_meta(
 
 
 def encode_meta(meta: MessageMeta) -> str:
-    document: dict[str, object] = {"v": _VERSION, "md5": meta.md5_of_body, "sender": meta.sender_id}
-    if meta.message_attributes:
-        document["attrs"] = _encode_attributes(meta.message_attributes)
-        document["md5_attrs"] = meta.md5_of_message_attributes
-    if meta.system_attributes:
-        document["sys"] = _encode_attributes(meta.system_attributes)
-        document["md5_sys"] = meta.md5_of_system_attributes
-    if meta.deduplication_id is not None:
-        document["dedup"] = meta.deduplication_id
+    return encode_meta_fields(
+        meta.md5_of_body,
+        meta.sender_id,
+        meta.message_attributes,
+        meta.system_attributes,
+        meta.md5_of_message_attributes,
+        meta.md5_of_system_attributes,
+        meta.deduplication_id,
+    )
+
+
+def encode_meta_fields(
+    md5_of_body: str,
+    sender_id: str,
+    message_attributes: Mapping[str, MessageAttributeValue],
+    system_attributes: Mapping[str, MessageAttributeValue],
+    md5_of_message_attributes: str | None,
+    md5_of_system_attributes: str | None,
+    deduplication_id: str | None,
+) -> str:
+    """The meta document of a message being sent, from its parts (SendMessage skips `MessageMeta`).
+
+    A message without attributes or deduplication id, the common case, is written by hand: the same
+    text ``json.dumps`` gives (the digest is hex, the sender is escaped by json's own string encoder).
+    """
+    if not message_attributes and not system_attributes and deduplication_id is None:
+        return f'{{"v":{_VERSION},"md5":"{md5_of_body}","sender":{_json_string(sender_id)}}}'
+    document: dict[str, object] = {"v": _VERSION, "md5": md5_of_body, "sender": sender_id}
+    if message_attributes:
+        document["attrs"] = _encode_attributes(message_attributes)
+        document["md5_attrs"] = md5_of_message_attributes
+    if system_attributes:
+        document["sys"] = _encode_attributes(system_attributes)
+        document["md5_sys"] = md5_of_system_attributes
+    if deduplication_id is not None:
+        document["dedup"] = deduplication_id
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
