@@ -288,7 +288,10 @@ def _compile_structure_encoder(shape: Shape) -> Encoder:
             item = get(name)
             if item is None or (is_list and not item):
                 continue
-            out[name] = _encode_scalar(item) if encode is None else encode(item)
+            if encode is None:
+                out[name] = item if type(item) is str else _encode_scalar(item)
+            else:
+                out[name] = encode(item)
         return out
 
     return encode_structure

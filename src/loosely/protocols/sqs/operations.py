@@ -63,6 +63,27 @@ def _attribute_values_out(values: dict[str, MessageAttributeValue] | Any) -> dic
 
 
 def _send_request(p: Params) -> SendRequest:
+    """The core request of one message (SendMessage, or one SendMessageBatch entry)."""
+    raw = p.raw
+    body = raw.get("MessageBody")
+    delay = raw.get("DelaySeconds")
+    group_id = raw.get("MessageGroupId")
+    dedup_id = raw.get("MessageDeduplicationId")
+    if (
+        (body is None or type(body) is str)
+        and (delay is None or type(delay) is int)
+        and (group_id is None or type(group_id) is str)
+        and (dedup_id is None or type(dedup_id) is str)
+    ):
+        # The codec typed every value: read them directly, and build attributes only when sent.
+        return SendRequest(
+            body or "",
+            delay,
+            _attribute_values(p, "MessageAttributes") if raw.get("MessageAttributes") else {},
+            _attribute_values(p, "MessageSystemAttributes") if raw.get("MessageSystemAttributes") else {},
+            group_id,
+            dedup_id,
+        )
     return SendRequest(
         body=p.opt_string("MessageBody") or "",
         delay_s=p.opt_integer("DelaySeconds"),

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import QueueKey
 
-__all__ = ["key_from_url", "queue_path", "queue_url"]
+__all__ = ["key_from_url", "parse_queue_url", "queue_path", "queue_url"]
 
 _AWS_HOST_RE = re.compile(r"sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 _PATH_RE = re.compile(r"/+([^/]+)/([^/]+)/*")
@@ -31,7 +31,24 @@ def queue_path(path: str) -> tuple[str, str] | None:
     return (found.group(1), found.group(2)) if found else None
 
 
+# Keys by (QueueUrl, region, account): clients repeat the same few URLs on every call.
+_KEYS: dict[tuple[str, str, str | None], QueueKey] = {}
+_KEYS_MAX = 4_096
+
+
 def key_from_url(url: str, default_region: str, default_account: str | None = None) -> QueueKey:
+    """`parse_queue_url`, remembered: a URL names the same queue every time (QueueKey is immutable)."""
+    cache_key = (url, default_region, default_account)
+    key = _KEYS.get(cache_key)
+    if key is None:
+        key = parse_queue_url(url, default_region, default_account)
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        _KEYS[cache_key] = key
+    return key
+
+
+def parse_queue_url(url: str, default_region: str, default_account: str | None = None) -> QueueKey:
     """The queue a QueueUrl names.
 
     AWS also accepts a bare queue name as the QueueUrl, meaning the caller's own queue of that name
