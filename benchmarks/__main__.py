@@ -125,9 +125,8 @@ def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, e
         "The load generator is one Python process (uvloop, raw keep-alive HTTP/1.1) on the same machine: it",
         "shares the cores with the server, so absolute numbers are a floor. Ratios are to the reference app",
         "(a trivial ASGI app on the same uvicorn + uvloop + httptools stack) measured in this same run.",
-        f"Windows of {settings.duration_s:g} s after {settings.warmup_s:g} s warm-up; "
-        f"{settings.connections} connections for SendMessage; pipeline 4 producers / 8 consumers, "
-        f"{settings.pipeline_messages:,} messages; depth {settings.depth:,}.",
+        f"Windows of {settings.duration_s:g} s after {settings.warmup_s:g} s warm-up.",
+        *_sqs_description(settings),
         *_sns_description(settings),
         "",
         *_noise_warning(rows),
@@ -137,6 +136,15 @@ def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, e
     if error:
         lines += ["## Run stopped early", "", "```", error, "```", ""]
     return "\n".join(lines)
+
+
+def _sqs_description(settings: Settings) -> list[str]:
+    if not settings.scenarios & {"send", "pipeline", "wake", "depth", "memory"}:
+        return []
+    return [
+        f"SQS: {settings.connections} connections for SendMessage; pipeline 4 producers / 8 consumers, "
+        f"{settings.pipeline_messages:,} messages; depth {settings.depth:,}.",
+    ]
 
 
 def _sns_description(settings: Settings) -> list[str]:
