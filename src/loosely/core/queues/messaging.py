@@ -26,6 +26,7 @@ from loosely.core.queues.meta import (
     encode_meta_fields,
     select_message_attributes,
     sequence_number,
+    stored_md5_of_body,
     system_attributes,
 )
 from loosely.core.queues.models import (
@@ -160,6 +161,8 @@ class Messaging:
             validation.check_fifo_id(request.attempt_id, "ReceiveRequestAttemptId")
         dead_letter = await self._dead_letter_target(queue)
         messages, received_ms = await self._claim_with_wait(queue, request, dead_letter)
+        if not request.attribute_names and not request.message_attribute_names:
+            return [_received_plain(queue.id, message, received_ms) for message in messages]
         return [self._received(queue, message, request, received_ms) for message in messages]
 
     async def _claim_with_wait(
@@ -206,10 +209,9 @@ class Messaging:
     ) -> ReceivedMessage:
         meta = decode_meta(message.meta, message.body)
         selected = select_message_attributes(meta.message_attributes, request.message_attribute_names)
-        ref = MessageRef(row_id=message.row_id, receive_count=message.receive_count)
         return ReceivedMessage(
             message_id=message.message_id,
-            receipt_handle=receipts.encode(queue.id, ref, received_ms),
+            receipt_handle=receipts.encode_parts(queue.id, message.row_id, message.receive_count, received_ms),
             body=message.body,
             md5_of_body=meta.md5_of_body,
             attributes=system_attributes(message, meta, request.attribute_names, queue.key.fifo),
@@ -285,6 +287,16 @@ def _sent(prepared: _Prepared, outcome: SendOutcome, fifo: bool) -> SentMessage:
         prepared.md5_of_message_attributes,
         prepared.md5_of_system_attributes,
         sequence_number(outcome.sequence) if fifo else None,
+    )
+
+
+def _received_plain(queue_id: int, message: StoredMessage, received_ms: int) -> ReceivedMessage:
+    """A received message when the receive asked for no attributes: only the body's digest is read from meta."""
+    return ReceivedMessage(
+        message.message_id,
+        receipts.encode_parts(queue_id, message.row_id, message.receive_count, received_ms),
+        message.body,
+        stored_md5_of_body(message.meta, message.body),
     )
 
 
