@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from botocore.exceptions import ClientError
 
-from loosely.core.topics.models import PublishedMessage, PushDelivery, decode_publication
+from loosely.core.topics.models import PublishedMessage, PushDelivery
 from loosely.protocols._wire import WireRequest
 from loosely.protocols.dispatch import SERVICES, handle
 from loosely.protocols.model import load_service_model
 
-from ._support import SnsBridge, make_sns_bridge
+from ._support import SnsBridge, sns_bridge
 
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:q"
 
 
 @pytest.fixture
-def sns() -> SnsBridge:
-    return make_sns_bridge()
+def sns(tmp_path: Path) -> Iterator[SnsBridge]:
+    with sns_bridge(tmp_path) as bridge:
+        yield bridge
 
 
 def test_every_operation_of_the_model_is_registered() -> None:
@@ -118,7 +120,7 @@ def test_publish_and_publish_batch(sns: SnsBridge) -> None:
         PublishBatchRequestEntries=[{"Id": "a", "Message": "one"}, {"Id": "b", "Message": "two", "Subject": "S"}],
     )
 
-    record = decode_publication(sns.store.publications[0].payload)
+    record = sns.published()[0]
     assert isinstance(record, PublishedMessage)
     assert (record.message_id, record.message, record.attributes["b"]) == (
         message_id,
@@ -182,11 +184,11 @@ def test_platform_and_sms_actions(sns: SnsBridge) -> None:
 def test_subscribe_url_get_confirms_without_credentials(sns: SnsBridge) -> None:
     arn = sns.client.create_topic(Name="t")["TopicArn"]
     sns.client.subscribe(TopicArn=arn, Protocol="https", Endpoint="https://example.com/h")
-    push = decode_publication(sns.store.publications[-1].payload)
+    push = sns.published()[-1]
     assert isinstance(push, PushDelivery) and push.token
     query = urlencode({"Action": "ConfirmSubscription", "TopicArn": arn, "Token": push.token})
 
-    response = asyncio.run(handle(WireRequest("GET", "/", query.encode(), {"host": "localhost"}, b""), sns.ctx))
+    response = sns.run(handle(WireRequest("GET", "/", query.encode(), {"host": "localhost"}, b""), sns.ctx))
 
     assert response.status == 200
     assert f"<SubscriptionArn>{push.subscription_arn}</SubscriptionArn>".encode() in response.body
