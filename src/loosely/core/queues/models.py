@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
-T = TypeVar("T")
+from loosely.core.batches import BatchFailure as BatchFailure
+from loosely.core.batches import BatchResult as BatchResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,21 +260,6 @@ class ReceivedMessage:
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_attributes: Mapping[str, MessageAttributeValue] = field(default_factory=dict)
     md5_of_message_attributes: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BatchFailure:
-    """One failed batch entry: the error names the condition; adapters turn it into Code/Message."""
-
-    id: str
-    error: Exception
-    sender_fault: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult(Generic[T]):
-    successful: list[tuple[str, T]]
-    failed: list[BatchFailure]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from loosely.core.batches import BatchResult
+
 T = TypeVar("T")
 
 # Document kinds besides TOPIC_KIND and SUBSCRIPTION_KIND (models.py).
@@ -77,17 +79,8 @@ class Published:
     sequence_number: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class BatchFailure:
-    id: str
-    error: Exception
-    sender_fault: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOutcome(Generic[T]):
-    successful: Sequence[tuple[str, T]]
-    failed: Sequence[BatchFailure]
+BatchOutcome = BatchResult
+"""What PublishBatch answers: the same per-entry outcome as the SQS batch calls."""
 
 
 @dataclass(frozen=True, slots=True)
