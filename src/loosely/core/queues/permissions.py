@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from loosely.core.errors import MissingParameter, OverLimit
+from loosely.core.policies import allow_statement
 from loosely.core.queues import limits
 from loosely.core.queues.validation import invalid_value
 
@@ -46,17 +47,7 @@ def add_statement(
     assert isinstance(statements, list)
     if any(isinstance(s, dict) and s.get("Sid") == label for s in statements):
         raise invalid_value(label, "Label", "Already exists.")
-    principals = [f"arn:aws:iam::{account}:root" for account in account_ids]
-    sqs_actions = [f"SQS:{action}" for action in actions]
-    statements.append(
-        {
-            "Sid": label,
-            "Effect": "Allow",
-            "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
-            "Action": sqs_actions[0] if len(sqs_actions) == 1 else sqs_actions,
-            "Resource": queue_arn,
-        }
-    )
+    statements.append(allow_statement(label, "SQS", account_ids, actions, queue_arn))
     return json.dumps(document, separators=(",", ":"))
 
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from loosely.core.policies import allow_statement
 from loosely.core.topics.errors import AuthorizationError
 from loosely.core.topics.models import Topic, TopicKey
 from loosely.core.topics.validation import PERMISSION_ACTIONS, compact_json, invalid
@@ -28,17 +29,7 @@ def add_statement(policy: str, topic_arn: str, label: str, accounts: Sequence[st
         raise invalid("Statement already exists")
     if not actions or any(action not in PERMISSION_ACTIONS for action in actions):
         raise invalid("Policy statement action out of service scope!")
-    principals = [f"arn:aws:iam::{account}:root" for account in accounts]
-    sns_actions = [f"SNS:{action}" for action in actions]
-    statements.append(
-        {
-            "Sid": label,
-            "Effect": "Allow",
-            "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
-            "Action": sns_actions[0] if len(sns_actions) == 1 else sns_actions,
-            "Resource": topic_arn,
-        }
-    )
+    statements.append(allow_statement(label, "SNS", accounts, actions, topic_arn))
     return compact_json(document)
 
 
