@@ -135,8 +135,11 @@ async def test_webhook_provider_posts_the_documented_json() -> None:
 
 async def test_webhook_provider_failures() -> None:
     with HttpReceiver("fail", check_signatures=False) as failing, HttpReceiver("reject", check_signatures=False) as no:
-        assert (await WebhookProvider(failing.url).send(push("sms", "+1"))).status is AttemptStatus.RETRY
-        assert (await WebhookProvider(no.url).send(push("sms", "+1"))).status is AttemptStatus.REJECTED
+        retried, refused = WebhookProvider(failing.url), WebhookProvider(no.url)
+        assert (await retried.send(push("sms", "+1"))).status is AttemptStatus.RETRY
+        assert (await refused.send(push("sms", "+1"))).status is AttemptStatus.REJECTED
+        await retried.aclose()  # answers are read to the end, so connections stay pooled until closed
+        await refused.aclose()
 
 
 async def test_outbox_provider_keeps_reads_filters_trims_and_clears(tmp_path: Path) -> None:

@@ -6,7 +6,11 @@ connection failure is a server-side error and is retried by the delivery policy;
 followed (SNS does not follow them either).
 
 The client keeps connections alive per host, so a busy endpoint costs one TCP (and TLS) handshake,
-not one per message. Concurrency per endpoint is bounded by the worker (`lane` is scheme://host:port).
+not one per message. That only works when each response is read to its end: a response left unread
+makes the connection unusable, and it is closed. So the body is read and discarded, up to
+`MAX_DRAINED_BYTES`; a longer answer is abandoned (its connection closed) rather than read on.
+
+Concurrency per endpoint is bounded by the worker (`lane` is scheme://host:port).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import httpx
 from loosely.core.topics.models import PushDelivery
 from loosely.delivery.transports.base import Attempt
 
-__all__ = ["DEFAULT_TIMEOUT_S", "HttpTransport"]
+__all__ = ["DEFAULT_TIMEOUT_S", "MAX_DRAINED_BYTES", "HttpTransport"]
 
 DEFAULT_TIMEOUT_S = 15.0
+MAX_DRAINED_BYTES = 64 * 1024
+"""Response bytes read (and discarded) so the connection can be reused; past this it is closed instead."""
 _RETRIED_STATUSES = frozenset({408, 429})
 
 
@@ -43,11 +49,12 @@ class HttpTransport:
 
     async def send(self, push: PushDelivery) -> Attempt:
         try:
-            # Streamed so the response body is never read: only its status matters.
+            # Streamed so that a huge answer is never buffered: only its status matters.
             async with self._client.stream(
                 "POST", push.endpoint, content=push.body.encode("utf-8"), headers=push.headers
             ) as response:
                 status = response.status_code
+                await drain(response)
         except httpx.TimeoutException:
             return Attempt.retry("timed out")
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
@@ -62,3 +69,18 @@ class HttpTransport:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+async def drain(response: httpx.Response, limit: int = MAX_DRAINED_BYTES) -> None:
+    """Read and discard the body so its connection goes back to the pool; stop (closing it) past ``limit``.
+
+    A failure while draining changes nothing about the outcome: the status has been received.
+    """
+    read = 0
+    try:
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read > limit:
+                return
+    except httpx.HTTPError:
+        return

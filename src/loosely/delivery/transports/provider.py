@@ -27,6 +27,7 @@ from loosely.core.topics.models import PushDelivery
 from loosely.core.topics.values import ENDPOINT_KIND
 from loosely.delivery.rendering import DISPLAY_NAME_HEADER, platform_of
 from loosely.delivery.transports.base import Attempt
+from loosely.delivery.transports.http import drain
 
 __all__ = [
     "OUTBOX_KIND",
@@ -99,6 +100,7 @@ class WebhookProvider:
                 "POST", self.url, content=body, headers={"content-type": "application/json; charset=utf-8"}
             ) as response:
                 status = response.status_code
+                await drain(response)
         except httpx.TimeoutException:
             return Attempt.retry("provider timed out")
         except httpx.HTTPError as exc:
