@@ -124,3 +124,11 @@ def start_loosely(tmp_path: Path) -> Iterator[Callable[..., Loosely]]:
     finally:
         for process in started:
             process.stop()
+
+
+@pytest.fixture(params=PROTOCOLS)
+def sqs(request: pytest.FixtureRequest, loosely: Loosely) -> Iterator[Any]:
+    """A boto3 SQS client of the shared server, once per wire protocol (a test module may override it)."""
+    client = loosely.boto3_client("sqs", protocol=request.param)
+    yield client
+    client.close()

@@ -11,27 +11,16 @@ import json
 import struct
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from sqs_helpers import unique
 
 pytestmark = pytest.mark.compat
 
 ACCOUNT = "000000000000"
-
-
-@pytest.fixture(params=["json", "query"])
-def sqs(request: pytest.FixtureRequest, loosely: Any) -> Iterator[Any]:
-    client = loosely.boto3_client("sqs", protocol=request.param)
-    yield client
-    client.close()
-
-
-def unique(prefix: str = "q") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def new_queue(sqs: Any, fifo: bool = False, **attributes: str) -> str:

@@ -7,13 +7,12 @@ other projects' test suites), not loosely's: each test says what an SDK user see
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from sqs_helpers import arn_of, error_of, unique
 
 pytestmark = pytest.mark.compat
 
@@ -21,28 +20,8 @@ ACCOUNT = "000000000000"
 OTHER_ACCOUNT = "111122223333"
 
 
-@pytest.fixture(params=["json", "query"])
-def sqs(request: pytest.FixtureRequest, loosely: Any) -> Iterator[Any]:
-    client = loosely.boto3_client("sqs", protocol=request.param)
-    yield client
-    client.close()
-
-
-def unique(prefix: str = "q") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
 def new_queue(sqs: Any, name: str | None = None, **attributes: str) -> str:
     return str(sqs.create_queue(QueueName=name or unique(), Attributes=attributes)["QueueUrl"])
-
-
-def arn_of(sqs: Any, url: str) -> str:
-    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
-
-
-def error_of(info: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    response = info.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 # ---- CreateQueue ----
