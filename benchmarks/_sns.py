@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from benchmarks._http import Client, build_get, build_request
-from benchmarks._sqs import ACCESS_KEY, AMZ_DATE, Endpoint, SqsError, call
+from benchmarks._sqs import ACCESS_KEY, AMZ_DATE, Endpoint, SqsError, queue_attribute
 
 VERSION = "2010-03-31"
 AUTHORIZATION = (
@@ -93,13 +93,7 @@ async def subscribe(endpoint: Endpoint, topic_arn: str, protocol: str, target: s
 
 
 async def queue_arn(endpoint: Endpoint, queue_url: str) -> str:
-    client = await Client.connect(endpoint.host, endpoint.port)
-    try:
-        payload = {"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}
-        answer = await call(client, endpoint.request("GetQueueAttributes", payload))
-        return str(answer["Attributes"]["QueueArn"])
-    finally:
-        client.close()
+    return await queue_attribute(endpoint, queue_url, "QueueArn")
 
 
 async def visit(url: str) -> int:

@@ -73,14 +73,19 @@ async def create_queue(endpoint: Endpoint, name: str, attributes: dict[str, str]
         client.close()
 
 
-async def queue_depth(endpoint: Endpoint, queue_url: str) -> int:
+async def queue_attribute(endpoint: Endpoint, queue_url: str, name: str) -> str:
+    """One attribute of the queue (set-up and checks, not measured), over a connection of its own."""
     client = await Client.connect(endpoint.host, endpoint.port)
     try:
-        payload = {"QueueUrl": queue_url, "AttributeNames": ["ApproximateNumberOfMessages"]}
+        payload = {"QueueUrl": queue_url, "AttributeNames": [name]}
         answer = await call(client, endpoint.request("GetQueueAttributes", payload))
-        return int(answer["Attributes"]["ApproximateNumberOfMessages"])
+        return str(answer["Attributes"][name])
     finally:
         client.close()
+
+
+async def queue_depth(endpoint: Endpoint, queue_url: str) -> int:
+    return int(await queue_attribute(endpoint, queue_url, "ApproximateNumberOfMessages"))
 
 
 def send_message(endpoint: Endpoint, queue_url: str, body: str) -> bytes:
