@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks._load import LoadResult
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,23 @@ class Row:
     met: bool | None = None
     note: str = ""
     shown: str = ""  # replaces the formatted value, e.g. "yes"/"no"
+
+
+def machine_rows(scenario: str, r: LoadResult) -> list[Row]:
+    """Where the rest of the CPU went during a load window: the load generator and everything else.
+
+    Every scenario reports both, so a slow result can be told apart from a busy machine.
+    """
+    return [
+        Row(scenario, "generator CPU (% of one core)", r.generator_cpu_s / r.elapsed_s * 100, "%"),
+        Row(
+            scenario,
+            "other processes' CPU (% of one core)",
+            r.other_cpu_s / r.elapsed_s * 100,
+            "%",
+            note="noise: what the rest of the machine used",
+        ),
+    ]
 
 
 def fmt(value: float) -> str:

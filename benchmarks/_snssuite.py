@@ -21,7 +21,7 @@ from benchmarks._load import LoadResult, closed_loop
 from benchmarks._procs import postgres_cpu_s
 from benchmarks._profile import profiling
 from benchmarks._receiver import Receiver
-from benchmarks._report import Row
+from benchmarks._report import Row, machine_rows
 from benchmarks._sns import create_topic, delete_topic, publish, queue_arn, subscribe, total_stats
 from benchmarks._sqs import Endpoint, create_queue, delete_queue, message_body
 
@@ -164,14 +164,7 @@ class SnsRun:
                 if self.database
                 else []
             ),
-            Row(scenario, "generator CPU (% of one core)", r.generator_cpu_s / r.elapsed_s * 100, "%"),
-            Row(
-                scenario,
-                "other processes' CPU (% of one core)",
-                r.other_cpu_s / r.elapsed_s * 100,
-                "%",
-                note="noise: what the rest of the machine used",
-            ),
+            *machine_rows(scenario, r),
             Row(
                 scenario,
                 "reference req/s, latest measurement",

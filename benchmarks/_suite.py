@@ -16,7 +16,7 @@ from benchmarks._pgref import run_pg_reference
 from benchmarks._pipeline import PipelineResult, run_pipeline
 from benchmarks._procs import postgres_cpu_s
 from benchmarks._profile import profiling
-from benchmarks._report import Row
+from benchmarks._report import Row, machine_rows
 from benchmarks._snssuite import SNS_SCENARIOS, SnsRun, SnsSettings
 from benchmarks._sqs import (
     Endpoint,
@@ -304,14 +304,7 @@ class Suite:
                 if self.s.database and ref
                 else []
             ),
-            Row(scenario, "generator CPU (% of one core)", r.generator_cpu_s / r.elapsed_s * 100, "%"),
-            Row(
-                scenario,
-                "other processes' CPU (% of one core)",
-                r.other_cpu_s / r.elapsed_s * 100,
-                "%",
-                note="noise: what the rest of the machine used",
-            ),
+            *machine_rows(scenario, r),
         ]
         if ref:
             self.rows.append(
