@@ -76,7 +76,6 @@ def test_fifo_zero_visibility_receive_releases_the_group(sqs: Any) -> None:
     assert sorted(again) == ["g1-m1", "g1-m2", "g2-m1", "g2-m2", "g3-m1"]
 
 
-@pytest.mark.xfail(reason="storage blocks a group while any of its messages is in flight", strict=True)
 def test_fifo_group_visible_again_when_its_first_message_is(loosely: Any) -> None:
     sqs = loosely.boto3_client("sqs")
     url = fifo_queue(sqs)

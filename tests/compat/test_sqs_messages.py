@@ -356,7 +356,6 @@ def test_change_visibility_edge_cases(sqs: Any) -> None:
     assert error_of(info)[0] == "ReceiptHandleIsInvalid"
 
 
-@pytest.mark.xfail(reason="storage reports NOT_IN_FLIGHT once the timeout ran out; AWS still changes it", strict=True)
 def test_change_visibility_after_timeout_expired_extends_it(sqs_json: Any) -> None:
     url = new_queue(sqs_json, VisibilityTimeout="1")
     sqs_json.send_message(QueueUrl=url, MessageBody="test")

@@ -97,6 +97,72 @@ async def test_fifo_change_visibility_to_now_unblocks_group(store: QueueStore) -
     assert bodies(result) == ["A1", "A2"]
 
 
+async def test_fifo_head_visible_again_is_delivered_while_a_later_message_is_in_flight(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2 B1")
+    a1, _a2 = (await claim(store, queue, n=2)).messages
+
+    await store.change_visibility(queue.id, [(ref(a1), T0 + 5)], T0 + 5)
+    result = await claim(store, queue, n=3, now_ms=T0 + 5)
+
+    # B1's group was ready first (at its send); A's head is ready again, A2 is still in flight.
+    assert bodies(result) == ["B1", "A1"]
+    assert result.messages[1].receive_count == 2
+    assert (await claim(store, queue, n=10, now_ms=T0 + 6)).messages == []
+
+
+async def test_fifo_head_timeout_redelivers_the_head_alone_while_later_visibility_was_extended(
+    store: QueueStore,
+) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2")
+    _a1, a2 = (await claim(store, queue, n=2)).messages
+    await store.change_visibility(queue.id, [(ref(a2), T0 + 100_000)], T0 + 1)
+
+    redelivered = await claim(store, queue, n=10, now_ms=T0 + VISIBILITY_MS)
+
+    assert bodies(redelivered) == ["A1"]
+    [a1_again] = redelivered.messages
+    await store.delete_messages(queue.id, [ref(a1_again)])
+    # The head is now A2, still in flight until its extended visibility ends.
+    blocked = await claim(store, queue, n=10, now_ms=T0 + VISIBILITY_MS + 1)
+    assert blocked.messages == []
+    assert blocked.next_visible_at_ms == T0 + 100_000
+    assert bodies(await claim(store, queue, n=10, now_ms=T0 + 100_000)) == ["A2"]
+
+
+async def test_fifo_later_message_made_visible_waits_for_the_in_flight_head(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    await send_groups(store, queue, "A1 A2 A3")
+    a1, a2 = (await claim(store, queue, n=2)).messages
+
+    outcome = await store.change_visibility(queue.id, [(ref(a2), T0 + 5)], T0 + 5)
+
+    assert outcome == [VisibilityOutcome.CHANGED]
+    assert (await claim(store, queue, n=10, now_ms=T0 + 5)).messages == []
+    await store.delete_messages(queue.id, [ref(a1)])
+    assert bodies(await claim(store, queue, n=10, now_ms=T0 + 6)) == ["A2", "A3"]
+
+
+async def test_fifo_head_ready_with_many_groups_in_flight_claims_only_ready_heads(store: QueueStore) -> None:
+    queue = await make_queue(store, "f.fifo")
+    names = [f"G{g:03d}-{i}" for i in range(2) for g in range(200)]
+    for start in range(0, len(names), 100):
+        batch = [msg(name, group_id=name[:4], sent_ms=T0) for name in names[start : start + 100]]
+        await store.send_messages(queue.id, batch, T0, DEDUP_WINDOW_MS)
+    taken = []
+    for _ in range(40):
+        taken += (await claim(store, queue, n=10)).messages
+    assert len(taken) == 400
+    heads = {m.body[:4]: m for m in taken if m.body.endswith("-0")}
+    chosen = sorted(heads)[::20]
+
+    await store.change_visibility(queue.id, [(ref(heads[g]), T0 + 5) for g in chosen], T0 + 5)
+    result = await claim(store, queue, n=10, now_ms=T0 + 5)
+
+    assert sorted(bodies(result)) == sorted(f"{g}-0" for g in chosen)
+
+
 async def test_fifo_extending_visibility_keeps_group_blocked_longer(store: QueueStore) -> None:
     queue = await make_queue(store, "f.fifo")
     await send_groups(store, queue, "A1 A2")

@@ -172,15 +172,47 @@ async def test_change_visibility_not_in_flight_or_gone(store: QueueStore) -> Non
     await store.delete_messages(queue.id, [ref(b)])
     never_received = (await store.send_messages(queue.id, [msg("c")], T0, DEDUP_WINDOW_MS))[0]
 
-    expired = await store.change_visibility(queue.id, [(ref(a), T0 + 60_000)], T0 + VISIBILITY_MS)
     stale = await store.change_visibility(queue.id, [(MessageRef(a.row_id, 7), T0 + 60_000)], T0)
     gone = await store.change_visibility(queue.id, [(ref(b), T0 + 60_000)], T0)
     visible = await store.change_visibility(queue.id, [(MessageRef(never_received.sequence, 0), T0 + 60_000)], T0)
 
-    assert expired == [VisibilityOutcome.NOT_IN_FLIGHT]
     assert stale == [VisibilityOutcome.NOT_IN_FLIGHT]
     assert gone == [VisibilityOutcome.GONE]
     assert visible == [VisibilityOutcome.NOT_IN_FLIGHT]
+
+
+async def test_change_visibility_after_the_timeout_ran_out_applies_while_the_receipt_is_current(
+    store: QueueStore,
+) -> None:
+    queue = await make_queue(store)
+    await send(store, queue, "a")
+    (a,) = (await claim(store, queue)).messages
+    later = T0 + VISIBILITY_MS + 5_000  # the timeout ran out 5 s ago: "a" is visible again
+
+    outcome = await store.change_visibility(queue.id, [(ref(a), later + 30_000)], later)
+
+    assert outcome == [VisibilityOutcome.CHANGED]
+    assert bodies(await claim(store, queue, now_ms=later)) == []
+    again = await claim(store, queue, now_ms=later + 30_000)
+    assert bodies(again) == ["a"]
+    assert again.messages[0].receive_count == 2
+
+
+async def test_change_visibility_after_the_timeout_with_a_receipt_of_an_earlier_receive_is_not_in_flight(
+    store: QueueStore,
+) -> None:
+    queue = await make_queue(store)
+    await send(store, queue, "a")
+    (first,) = (await claim(store, queue)).messages
+    later = T0 + VISIBILITY_MS + 1
+    (second,) = (await claim(store, queue, now_ms=later)).messages
+
+    outdated = await store.change_visibility(queue.id, [(ref(first), later)], later)
+    current = await store.change_visibility(queue.id, [(ref(second), later)], later)
+
+    assert outdated == [VisibilityOutcome.NOT_IN_FLIGHT]
+    assert current == [VisibilityOutcome.CHANGED]
+    assert bodies(await claim(store, queue, now_ms=later)) == ["a"]
 
 
 async def test_expired_messages_are_not_claimed_and_are_reaped(store: QueueStore) -> None:

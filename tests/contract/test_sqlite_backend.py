@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.helpers import DEDUP_WINDOW_MS, T0, claim, key, make_queue, msg
+from contract.helpers import DEDUP_WINDOW_MS, T0, bodies, claim, key, make_queue, msg
 from loosely.core.errors import ServiceUnavailable
 from loosely.storage import open_store
 from loosely.storage.sqlite import SqliteStore
@@ -60,8 +60,25 @@ async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "m.db") as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1, 2]  # 0002: documents and the outbox
+    assert versions == [1, 2, 3]  # 0002: documents and the outbox; 0003: FIFO groups ready by their head
     assert journal == "wal"
+
+
+async def test_migration_0003_sets_fifo_groups_ready_at_their_heads(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    store = await opened(path)
+    queue = await make_queue(store, "f.fifo")
+    await store.send_messages(queue.id, [msg("a", group_id="g"), msg("b", group_id="g")], T0, DEDUP_WINDOW_MS)
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as the earlier rule could leave it: waiting past the head
+        conn.execute("UPDATE fifo_groups SET ready_at_ms = ?", (T0 + 999_999,))
+        conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+
+    store = await opened(path)
+    try:
+        assert bodies(await claim(store, queue, n=10)) == ["a", "b"]
+    finally:
+        await store.close()
 
 
 async def test_close_checkpoints_wal_and_later_calls_fail(tmp_path: Path) -> None:

@@ -26,10 +26,14 @@ def pipelined(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
 
-async def started(path: Path, pipelined: bool = False, wal: WalFile | None = None, **options: int) -> Writer:
+async def started(
+    path: Path, pipelined: bool = False, wal: WalFile | None = None, checkpoint_every: int = 256
+) -> Writer:
     if pipelined and wal is None:
         wal = WalFile(str(path))
-    writer = Writer(lambda: connect(str(path), pipelined=wal is not None), _setup, wal=wal, **options)
+    writer = Writer(
+        lambda: connect(str(path), pipelined=wal is not None), _setup, wal=wal, checkpoint_every=checkpoint_every
+    )
     await writer.start()
     return writer
 
@@ -182,8 +186,8 @@ async def eventually(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition never became true")
 
 
-async def held_writer(tmp_path: Path, sync: HeldSync, **options: int) -> Writer:
-    return await started(tmp_path / "w.db", wal=WalFile(str(tmp_path / "w.db"), sync), **options)
+async def held_writer(tmp_path: Path, sync: HeldSync) -> Writer:
+    return await started(tmp_path / "w.db", wal=WalFile(str(tmp_path / "w.db"), sync))
 
 
 async def test_pipelined_callers_wait_for_a_sync_and_later_groups_commit_meanwhile(tmp_path: Path) -> None:

@@ -139,10 +139,11 @@ class QueueStore(ABC):
     async def change_visibility(
         self, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
     ) -> list[VisibilityOutcome]:
-        """Make each in-flight message visible at the given instant; one outcome per change.
+        """Make each received message visible at the given instant; one outcome per change.
 
-        A message is in flight when its ref's receive is current and it is invisible at ``now_ms``.
-        Making a message visible wakes waiting receivers.
+        The change applies while the ref's receive is current (the message was not received again),
+        even when its visibility timeout has already run out, as on AWS; an outdated or never-received
+        ref is NOT_IN_FLIGHT. Making a message visible wakes waiting receivers.
         """
 
     @abstractmethod

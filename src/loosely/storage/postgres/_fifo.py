@@ -4,7 +4,9 @@ The claim locks ready groups and reads each one's first ten messages (send order
 group it takes the consecutive prefix of visible messages, across groups in ready order, until
 ``max_messages``. A message that has already been received ``max_receives`` times goes to the
 dead-letter queue instead, and the walk continues behind it. Expired messages are skipped (the
-reaper deletes them). Because the group is ready, none of its received messages is in flight.
+reaper deletes them). A group is ready when its head is visible, so later messages of it may be
+in flight: the prefix ends at the first message that is in flight or delayed, and nothing behind
+an unfinished message is delivered before it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def plan_fifo_claim(
             plan.short = True
             continue
         if c.visible_at_ms > now_ms:
-            blocked.add(c.group_id)  # delayed: the prefix ends here
+            blocked.add(c.group_id)  # in flight or delayed: the prefix ends here
             continue
         if max_receives is not None and c.receive_count >= max_receives:
             plan.move_ids.append(c.row_id)

@@ -268,25 +268,21 @@ _TEMPLATES: dict[str, str] = {
             WHERE f.queue_id = g.queue_id AND f.group_id = g.group_id AND g.head_ms IS NULL)
         UPDATE {s}.fifo_groups f SET ready_at_ms = g.head_ms FROM g
         WHERE f.queue_id = g.queue_id AND f.group_id = g.group_id AND g.head_ms IS NOT NULL""",
-    # The group invariant: messages ever received are among the group's first ten, so a group is
-    # ready when its head is visible and none of its first ten received messages is in flight.
+    # A group is ready when its head (first message by id) is visible, even while later messages of
+    # it are in flight (as on AWS); claims take only the consecutive visible prefix from the head.
     "recompute_groups": """
         WITH g AS (
             SELECT DISTINCT * FROM unnest(%(queue_ids)s::bigint[], %(group_ids)s::text[]) AS t(queue_id, group_id)),
         r AS (
             SELECT g.queue_id, g.group_id,
                    (SELECT m.visible_at_ms FROM {s}.messages m
-                    WHERE m.queue_id = g.queue_id AND m.group_id = g.group_id ORDER BY m.id LIMIT 1) AS head_ms,
-                   (SELECT max(f.visible_at_ms) FROM (
-                        SELECT m.visible_at_ms, m.receive_count FROM {s}.messages m
-                        WHERE m.queue_id = g.queue_id AND m.group_id = g.group_id ORDER BY m.id LIMIT 10) f
-                    WHERE f.receive_count > 0) AS busy_ms
+                    WHERE m.queue_id = g.queue_id AND m.group_id = g.group_id ORDER BY m.id LIMIT 1) AS head_ms
             FROM g),
         gone AS (
             DELETE FROM {s}.fifo_groups f USING r
             WHERE f.queue_id = r.queue_id AND f.group_id = r.group_id AND r.head_ms IS NULL)
         INSERT INTO {s}.fifo_groups (queue_id, group_id, ready_at_ms)
-        SELECT r.queue_id, r.group_id, greatest(r.head_ms, r.busy_ms) FROM r WHERE r.head_ms IS NOT NULL
+        SELECT r.queue_id, r.group_id, r.head_ms FROM r WHERE r.head_ms IS NOT NULL
         ON CONFLICT (queue_id, group_id) DO UPDATE SET ready_at_ms = excluded.ready_at_ms""",
     "notify": "SELECT pg_notify(%(channel)s, q::text) FROM unnest(%(queue_ids)s::bigint[]) AS q",
     # Sends notify only when a node waits on the queue; see migrations/0002_wake_waiters.sql.
@@ -411,15 +407,16 @@ _TEMPLATES: dict[str, str] = {
         SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = %(q)s
         ORDER BY r.ord""",
-    # Only a change that makes a message visible now notifies: extending visibility (heartbeats)
-    # must not cost every node a wake-up.
+    # A current receipt changes the visibility even when its timeout ran out (as on AWS); an
+    # outdated one (the message was received again) changes nothing. Only a change that makes a
+    # message visible now notifies: extending visibility (heartbeats) must not cost every node a wake-up.
     "change_visibility": """
         WITH r AS (
             SELECT * FROM unnest(%(ids)s::bigint[], %(counts)s::int[], %(visible)s::bigint[])
             WITH ORDINALITY AS r(id, rc, visible_at_ms, ord)),
         u AS (
             UPDATE {s}.messages m SET visible_at_ms = r.visible_at_ms FROM r
-            WHERE m.id = r.id AND m.queue_id = %(q)s AND m.receive_count = r.rc AND m.visible_at_ms > %(now)s
+            WHERE m.id = r.id AND m.queue_id = %(q)s AND m.receive_count = r.rc AND m.receive_count > 0
             RETURNING m.id, m.visible_at_ms),
         n AS (
             SELECT pg_notify(%(channel)s, %(q)s::text)

@@ -180,7 +180,7 @@ def _take_prefix(claim: _Claim, group_id: str) -> None:
         )
         for row in rows:
             if row.visible_at_ms > now and row.expires_at_ms > now:
-                return  # delayed (in flight cannot happen: the group was ready)
+                return  # in flight or delayed: nothing behind it may be delivered before it
             if claim.consider(row):
                 budget -= 1
             if budget == 0 or claim.remaining <= 0:

@@ -1,13 +1,15 @@
 """FIFO group bookkeeping: one ``fifo_groups`` row per non-empty group, saying when it can deliver.
 
-Invariant: the messages of a group that are in flight are always among its first `WINDOW`
-messages by row id. It holds because a claim hands out only a consecutive prefix of a group's
-visible messages (at most `WINDOW` of them), and only when nothing of the group is in flight.
+A group is ready when its head (its first message by row id) is visible: its ``ready_at_ms`` is
+the head's ``visible_at_ms``. As on AWS, a head whose visibility ran out (or was set to 0) is
+delivered again even while later messages of its group are still in flight; order holds because a
+claim takes only the group's *consecutive* visible prefix from the head and stops at the first
+message that is in flight or delayed. A group whose head is in flight or delayed is not ready, so
+nothing behind an unfinished message is ever delivered.
 
-So a group's ``ready_at_ms`` is the later of its head's visibility and the visibility of every
-already-received message among its first `WINDOW`: a claim finds deliverable groups with one
-range scan of ``(queue_id, ready_at_ms)``, however many groups or messages the queue holds.
-Delayed messages (never received) block the group only when they are at its head.
+So a claim finds deliverable groups with one range scan of ``(queue_id, ready_at_ms)``, however
+many groups or messages the queue holds, and keeping a row current costs one indexed lookup of
+the head after any change to the group's messages.
 """
 
 from __future__ import annotations
@@ -16,25 +18,22 @@ import sqlite3
 from collections.abc import Iterable
 
 WINDOW = 10
+"""Most messages one claim takes from one group (a receive returns at most ten)."""
 
 
 def recompute_group(conn: sqlite3.Connection, queue_id: int, group_id: str) -> None:
     """Bring the group's row up to date after any change to its messages (or delete it when empty)."""
-    rows = conn.execute(
-        "SELECT visible_at_ms, receive_count FROM messages WHERE queue_id = ? AND group_id = ? ORDER BY id LIMIT ?",
-        (queue_id, group_id, WINDOW),
-    ).fetchall()
-    if not rows:
+    head = conn.execute(
+        "SELECT visible_at_ms FROM messages WHERE queue_id = ? AND group_id = ? ORDER BY id LIMIT 1",
+        (queue_id, group_id),
+    ).fetchone()
+    if head is None:
         conn.execute("DELETE FROM fifo_groups WHERE queue_id = ? AND group_id = ?", (queue_id, group_id))
         return
-    ready_at = int(rows[0][0])
-    for visible_at, receive_count in rows:
-        if receive_count > 0 and visible_at > ready_at:
-            ready_at = int(visible_at)
     conn.execute(
         "INSERT INTO fifo_groups (queue_id, group_id, ready_at_ms) VALUES (?, ?, ?)"
         " ON CONFLICT (queue_id, group_id) DO UPDATE SET ready_at_ms = excluded.ready_at_ms",
-        (queue_id, group_id, ready_at),
+        (queue_id, group_id, int(head[0])),
     )
 
 

@@ -202,7 +202,9 @@ def change_visibility(
         ).fetchone()
         if row is None:
             outcomes.append(VisibilityOutcome.GONE)
-        elif row[0] != ref.receive_count or row[1] <= now_ms:
+        elif row[0] != ref.receive_count or row[0] == 0:
+            # Received again since (the receipt is outdated), or never received. A current receipt
+            # whose timeout ran out still changes the visibility, as on AWS.
             outcomes.append(VisibilityOutcome.NOT_IN_FLIGHT)
         else:
             tx.conn.execute("UPDATE messages SET visible_at_ms = ? WHERE id = ?", (visible_at_ms, ref.row_id))
