@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from test_service_support import SCOPE, Harness, topic_service
+from test_service_support import SCOPE, Harness
 
 from loosely.core.errors import InvalidParameter, ResourceNotFound
 from loosely.core.topics.errors import NotFound, OptedOut, ValidationError, VerificationFailed
 from loosely.core.topics.models import PUSH_SMS_VERIFICATION
 
 PHONE = "+15555550100"
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with topic_service(tmp_path) as harness:
-        yield harness
 
 
 async def test_platform_application_life_cycle(h: Harness) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,17 +24,6 @@ from loosely.core.topics.models import PublishedMessage, PushDelivery
 from loosely.core.topics.values import AttributeValue, PublishRequest, TopicSettings
 
 BIG = "x" * 262_144
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with topic_service(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def topic(h: Harness) -> str:
-    return await h.service.create_topic(SCOPE, "orders", {})
 
 
 async def test_publish_records_one_published_message(h: Harness, topic: str) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from test_service_support import OTHER, SCOPE, Harness, topic_service
+from test_service_support import OTHER, SCOPE, Harness
 
 from loosely.core.errors import InvalidParameter
 from loosely.core.topics.errors import AuthorizationError, NotFound
@@ -15,17 +13,6 @@ from loosely.core.topics.filter_policy import InvalidFilterPolicy
 from loosely.core.topics.models import PUSH_SUBSCRIPTION_CONFIRMATION, PUSH_UNSUBSCRIBE_CONFIRMATION
 
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:q"
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with topic_service(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def topic(h: Harness) -> str:
-    return await h.service.create_topic(SCOPE, "orders", {})
 
 
 async def test_sqs_same_account_is_confirmed_at_once(h: Harness, topic: str) -> None:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from test_service_support import OTHER, SCOPE, Harness, policy_json, topic_service
+from test_service_support import OTHER, SCOPE, Harness, policy_json
 
 from loosely.core.errors import InvalidParameter, ResourceNotFound
 from loosely.core.topics.errors import AuthorizationError, NotFound, TagLimitExceeded
 from loosely.core.topics.values import AccountScope
 
 ARN = "arn:aws:sns:us-east-1:123456789012:orders"
-
-
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with topic_service(tmp_path) as harness:
-        yield harness
 
 
 async def test_create_topic_returns_arn_and_default_attributes(h: Harness) -> None:
