@@ -41,3 +41,32 @@ async def test_lanes_bound_the_backlog_per_endpoint_and_forget_idle_ones() -> No
     for _ in range(3):
         lanes.give_back("a", lane)
     assert len(lanes) == 1  # "a" is idle and forgotten; "b" is still held
+
+
+async def test_lanes_report_their_room_and_signal_when_a_full_one_drains_to_half() -> None:
+    lanes = Lanes(concurrency=2, backlog=4)
+    held = [lanes.take("a") for _ in range(4)]
+    assert lanes.take("a") is None
+    assert lanes.room() == 0
+    lane = held[0]
+    assert lane is not None
+    lanes.give_back("a", lane)
+    assert lanes.room() == 1
+    assert not lanes.drained.is_set()  # one place free is not worth a claim yet
+    lanes.give_back("a", lane)
+    assert lanes.drained.is_set()  # half the backlog is free
+    assert lanes.room() == 2
+
+
+async def test_lanes_count_refusals_until_the_lane_drains_and_say_when_busy() -> None:
+    lanes = Lanes(concurrency=1, backlog=2)
+    held = [lanes.take("a"), lanes.take("a")]
+    assert lanes.busy()
+    assert lanes.take("a") is None and lanes.take("a") is None
+    assert lanes.refused("a") == 2
+    assert lanes.refused("b") == 0
+    lane = held[0]
+    assert lane is not None
+    lanes.give_back("a", lane)  # down to half: refusals forgotten
+    assert lanes.refused("a") == 0
+    assert not lanes.busy()

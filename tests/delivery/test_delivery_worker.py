@@ -207,3 +207,33 @@ async def test_stop_hands_back_attempts_in_progress_without_counting_them(stack:
 
     [again] = await stack.store.claim_deliveries("other", stack.clock.now_ms(), 60_000, 10)
     assert again.attempts == 0
+
+
+async def test_a_busy_endpoint_gets_claims_sized_to_its_room_and_short_hand_backs(stack: Stack) -> None:
+    topic, _ = await http_topic(stack, "https://hooks.test/slow")
+    blocking = BlockingTransport()
+    stack.worker._transports = {"https": blocking}
+    backlog = stack.worker.options.endpoint_backlog
+    for i in range(backlog + 10):
+        await stack.publish(topic, f"m{i}")
+    await stack.fan_out()
+
+    claimed, _ = await stack.worker.dispatch_once()
+    assert claimed == backlog + 10
+    for _ in range(200):
+        if stack.stats.deferred == 10:
+            break
+        await asyncio.sleep(0.01)
+    assert stack.stats.deferred == 10  # the lane holds its backlog; the rest went back to the store
+    assert stack.worker.in_flight == backlog
+    # Not due yet: handed back for busy_defer_ms (short), not for the throttle's defer_ms.
+    assert await stack.worker.dispatch_once() == (0, 8)  # sized to the lanes' room (none) plus a few for others
+    stack.clock.advance(stack.worker.options.busy_defer_ms)
+    claimed, room = await stack.worker.dispatch_once()
+    assert (claimed, room) == (8, 8)  # the deferred ones are due again after the short delay
+    blocking.release.set()
+    await stack.worker.drain()
+    for _ in range(5):
+        stack.clock.advance(1_000)
+        await due(stack)
+    assert blocking.sent.count("https://hooks.test/slow") == backlog + 10

@@ -12,13 +12,15 @@ class DeliveryOptions:
     """How hard one node works the outbox. The defaults suit a small server; tests shrink the waits."""
 
     fanout_batch: int = 32  # publications claimed at once
+    fanout_rows: int = 200  # SQS messages and deliveries written per store transaction by fan-out (roughly)
     fanout_lease_ms: int = 30_000  # a node that dies mid fan-out loses its claim after this
     claim_batch: int = 64  # deliveries claimed at once
     max_in_flight: int = 512  # deliveries one node holds (running or waiting for their endpoint)
     endpoint_concurrency: int = 8  # attempts running at once against one endpoint
     endpoint_backlog: int = 32  # deliveries one endpoint may hold; more are handed back
     lease_ms: int = 120_000  # lease of a claimed delivery; longer than the longest attempt plus its wait
-    defer_ms: int = 1_000  # how far a delivery handed back (busy endpoint, throttle) is put off
+    defer_ms: int = 1_000  # how far a delivery handed back for its throttle is put off
+    busy_defer_ms: int = 50  # how far a delivery handed back because its endpoint's backlog was full is put off
     max_throttle_wait_s: float = 5.0
     idle_poll_s: float = 0.5  # when nothing is due, look again after this (wake-ups come sooner)
     shutdown_grace_s: float = 5.0  # attempts in progress may finish within this at shutdown

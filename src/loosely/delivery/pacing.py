@@ -32,6 +32,7 @@ class Lane:
     semaphore: asyncio.Semaphore
     backlog: int
     held: int = 0
+    refused: int = 0  # deliveries turned away since the lane last drained to half its backlog
 
     @property
     def full(self) -> bool:
@@ -45,6 +46,8 @@ class Lanes:
     concurrency: int
     backlog: int
     _lanes: dict[str, Lane] = field(default_factory=dict)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a lane that was full has room for half its backlog again: time to claim for it."""
 
     def take(self, key: str) -> Lane | None:
         """Hold a place in the lane of ``key``, or None when its backlog is full."""
@@ -53,14 +56,31 @@ class Lanes:
             lane = Lane(asyncio.Semaphore(self.concurrency), max(self.backlog, self.concurrency))
             self._lanes[key] = lane
         if lane.full:
+            lane.refused += 1
             return None
         lane.held += 1
         return lane
 
+    def refused(self, key: str) -> int:
+        """How many deliveries ``key``'s lane turned away since it last had room for half its backlog."""
+        lane = self._lanes.get(key)
+        return 0 if lane is None else lane.refused
+
+    def busy(self) -> bool:
+        """Whether some lane holds more than half its backlog (claims are then sized to the room left)."""
+        return any(lane.held > lane.backlog // 2 for lane in self._lanes.values())
+
     def give_back(self, key: str, lane: Lane) -> None:
         lane.held -= 1
+        if lane.held == lane.backlog // 2:
+            lane.refused = 0
+            self.drained.set()
         if lane.held == 0 and self._lanes.get(key) is lane:
             del self._lanes[key]
+
+    def room(self) -> int:
+        """Places free in the lanes in use: about how many of their deliveries a claim could start."""
+        return sum(lane.backlog - lane.held for lane in self._lanes.values())
 
     def __len__(self) -> int:
         return len(self._lanes)

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 _HTTP = frozenset({"http", "https"})
 _PAUSE_AFTER_ERROR_S = 1.0
+_NEW_LANE_ROOM = 8
+"""While some endpoint is at its backlog, claims are sized to the room of the lanes in use plus this,
+so deliveries for other endpoints still get claimed, and few are claimed only to be handed back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class DeliveryWorker:
         self._throttle = throttle or Throttle()
         self._lanes = Lanes(self.options.endpoint_concurrency, self.options.endpoint_backlog)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._lane_was_full = False
 
     @property
     def in_flight(self) -> int:
@@ -111,18 +115,30 @@ class DeliveryWorker:
                 failing = False
             if room == 0:
                 await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
+            elif self._lane_was_full:
+                # An endpoint is busy: claim again once its lane has drained to half, not per freed place.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._lanes.drained.wait(), self.options.busy_defer_ms / 1000)
             elif claimed < room:
                 await self._outbox.wait_for_outbox(self.options.idle_poll_s)
 
     async def dispatch_once(self) -> tuple[int, int]:
         """Claim what is due (as much as there is room for) and start the attempts; return (claimed, room)."""
         room = min(self.options.max_in_flight - len(self._tasks), self.options.claim_batch)
+        if self._lane_was_full:
+            if self._lanes.busy():
+                room = min(room, self._lanes.room() + _NEW_LANE_ROOM)
+            else:
+                self._lane_was_full = False
         if room <= 0:
             return 0, 0
+        self._lanes.drained.clear()
         now = self._clock.now_ms()
         deliveries = await self._outbox.claim_deliveries(self._owner, now, self.options.lease_ms, room)
         for delivery in deliveries:
             self._start(delivery)
+        if deliveries:
+            await asyncio.sleep(0)  # the attempts take their lanes now, so the loop knows which were full
         return len(deliveries), room
 
     async def drain(self) -> None:
@@ -175,7 +191,8 @@ class DeliveryWorker:
         lane_key = f"{push.protocol}|{transport.lane(push)}"
         lane = self._lanes.take(lane_key)
         if lane is None:
-            await self._defer(delivery)
+            self._lane_was_full = True
+            await self._defer(delivery, self._busy_delay_ms(lane_key))
             return
         try:
             await self._attempt(delivery, push, transport, lane)
@@ -190,7 +207,7 @@ class DeliveryWorker:
         if target.rate is not None:
             wait = self._throttle.reserve(delivery.subscription_arn, target.rate, self.options.max_throttle_wait_s)
             if wait is None:
-                await self._defer(delivery)
+                await self._defer(delivery, self.options.defer_ms)
                 return
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -256,8 +273,15 @@ class DeliveryWorker:
     async def _finish(self, delivery: Delivery, state: DeliveryState, error: str | None) -> None:
         await self._outbox.finish_delivery(delivery.id, state, self._clock.now_ms(), error)
 
-    async def _defer(self, delivery: Delivery) -> None:
-        await self._outbox.release_delivery(delivery.id, self._clock.now_ms() + self.options.defer_ms)
+    def _busy_delay_ms(self, lane_key: str) -> int:
+        """Short while the endpoint keeps up; longer (up to ``defer_ms``) the more its lane has turned away
+        since it last drained, so a hanging endpoint's backlog is not claimed and handed back over and over."""
+        backlog = max(self.options.endpoint_backlog, 1)
+        rounds = self._lanes.refused(lane_key) // backlog
+        return min(self.options.busy_defer_ms * (1 + rounds), max(self.options.defer_ms, self.options.busy_defer_ms))
+
+    async def _defer(self, delivery: Delivery, delay_ms: int) -> None:
+        await self._outbox.release_delivery(delivery.id, self._clock.now_ms() + delay_ms)
         self.stats.deferred += 1
 
     # ---- policy lookup ----
