@@ -57,8 +57,11 @@ class Loosely:
     def data_dir(self) -> Path:
         return self.process.data_dir
 
-    def boto3_client(self, service: str = "sqs", protocol: str = "json") -> Any:
-        """A boto3 client for this server; ``protocol="query"`` loads the Query-era model."""
+    def boto3_client(self, service: str = "sqs", protocol: str = "json", **config: Any) -> Any:
+        """A boto3 client for this server; ``protocol="query"`` loads the Query-era model.
+
+        ``config`` adds botocore `Config` options, e.g. ``parameter_validation=False``.
+        """
         if protocol not in PROTOCOLS:
             raise ValueError(protocol)
         session = botocore.session.get_session()
@@ -67,7 +70,7 @@ class Loosely:
         client = boto3.Session(botocore_session=session, region_name=REGION).client(
             service,
             endpoint_url=self.endpoint,
-            config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30),
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30, **config),
             **CREDENTIALS,
         )
         assert client.meta.service_model.protocol == protocol
@@ -132,3 +135,15 @@ def sqs(request: pytest.FixtureRequest, loosely: Loosely) -> Iterator[Any]:
     client = loosely.boto3_client("sqs", protocol=request.param)
     yield client
     client.close()
+
+
+@pytest.fixture
+def sns(loosely: Loosely) -> Any:
+    """A boto3 SNS client of the shared server (SNS speaks only Query)."""
+    return loosely.boto3_client("sns", protocol="query")
+
+
+@pytest.fixture
+def raw_sns(loosely: Loosely) -> Any:
+    """An SNS client without client-side parameter validation, to send what SDKs would refuse."""
+    return loosely.boto3_client("sns", protocol="query", parameter_validation=False)

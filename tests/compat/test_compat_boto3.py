@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from sqs_helpers import unique
+from compat_helpers import unique
 
 pytestmark = pytest.mark.compat
 

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from compat_helpers import raised
 
 pytestmark = pytest.mark.compat
 
@@ -47,17 +48,6 @@ DEFAULT_EFFECTIVE_DELIVERY_POLICY = {
 
 
 @pytest.fixture
-def sns(loosely: Any) -> Any:
-    return loosely.boto3_client("sns", protocol="query")
-
-
-@pytest.fixture
-def raw_sns(loosely: Any) -> Any:
-    """A client that sends what it is given: no client-side parameter validation."""
-    return _client(loosely, "sns", parameter_validation=False)
-
-
-@pytest.fixture
 def sqs(loosely: Any) -> Any:
     return loosely.boto3_client("sqs")
 
@@ -75,13 +65,6 @@ def _client(loosely: Any, service: str, region: str = "us-east-1", **config: Any
 
 def _name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def _error(call: Any, **kwargs: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def _queue_arn(sqs: Any, fifo: bool = False) -> str:
@@ -148,12 +131,12 @@ def test_create_topic_is_idempotent_for_the_same_or_fewer_attributes_and_tags(sn
     for extra in ({"Tags": tags}, {"Tags": tags[:1]}, {"Tags": []}, {}):
         assert sns.create_topic(Name=name, **extra)["TopicArn"] == arn
     assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["DisplayName"] == "AlreadySet"
-    assert _error(sns.create_topic, Name=name, Tags=[{"Key": "a", "Value": "other"}]) == (
+    assert raised(sns.create_topic, Name=name, Tags=[{"Key": "a", "Value": "other"}]) == (
         "InvalidParameter",
         "Invalid parameter: Tags Reason: Topic already exists with different tags",
         400,
     )
-    assert _error(sns.create_topic, Name=name, Attributes={"DisplayName": "different"})[:2] == (
+    assert raised(sns.create_topic, Name=name, Attributes={"DisplayName": "different"})[:2] == (
         "InvalidParameter",
         "Invalid parameter: Attributes Reason: Topic already exists with different attributes",
     )
@@ -170,21 +153,21 @@ def test_create_topic_after_delete_takes_new_tags(sns: Any) -> None:
 
 @pytest.mark.parametrize("name", ["", "a" * 257, "bad:name", "bad;name", "bad!name", "bad@name", "bad|name", "a b"])
 def test_topic_name_rules(sns: Any, name: str) -> None:
-    assert _error(sns.create_topic, Name=name) == ("InvalidParameter", "Invalid parameter: Topic Name", 400)
+    assert raised(sns.create_topic, Name=name) == ("InvalidParameter", "Invalid parameter: Topic Name", 400)
 
 
 def test_topic_names_up_to_256_characters_and_fifo_suffix(sns: Any) -> None:
     long_name = _name("x") + "a" * (256 - 12)
     assert sns.create_topic(Name=long_name)["TopicArn"].endswith(":" + long_name)
-    assert _error(sns.create_topic, Name=_name() + ".fifo")[0] == "InvalidParameter"
-    assert _error(sns.create_topic, Name=_name(), Attributes={"FifoTopic": "true"})[0] == "InvalidParameter"
+    assert raised(sns.create_topic, Name=_name() + ".fifo")[0] == "InvalidParameter"
+    assert raised(sns.create_topic, Name=_name(), Attributes={"FifoTopic": "true"})[0] == "InvalidParameter"
 
 
 def test_fifo_topic_false_is_a_standard_topic_and_fifo_topic_is_create_only(sns: Any) -> None:
     arn = sns.create_topic(Name=_name(), Attributes={"FifoTopic": "false"})["TopicArn"]
 
     assert "FifoTopic" not in sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-    assert _error(sns.set_topic_attributes, TopicArn=arn, AttributeName="FifoTopic", AttributeValue="false") == (
+    assert raised(sns.set_topic_attributes, TopicArn=arn, AttributeName="FifoTopic", AttributeValue="false") == (
         "InvalidParameter",
         "Invalid parameter: AttributeName",
         400,
@@ -194,7 +177,7 @@ def test_fifo_topic_false_is_a_standard_topic_and_fifo_topic_is_create_only(sns:
 def test_fifo_only_attributes_on_a_standard_topic(sns: Any) -> None:
     arn = sns.create_topic(Name=_name())["TopicArn"]
 
-    code, message, _ = _error(
+    code, message, _ = raised(
         sns.set_topic_attributes, TopicArn=arn, AttributeName="ContentBasedDeduplication", AttributeValue="true"
     )
 
@@ -204,15 +187,15 @@ def test_fifo_only_attributes_on_a_standard_topic(sns: Any) -> None:
 def test_topic_arn_errors(sns: Any) -> None:
     arn = sns.create_topic(Name=_name())["TopicArn"]
 
-    assert _error(sns.get_topic_attributes, TopicArn="test-topic") == (
+    assert raised(sns.get_topic_attributes, TopicArn="test-topic") == (
         "InvalidParameter",
         "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1",
         400,
     )
-    assert _error(sns.get_topic_attributes, TopicArn=arn + "-missing") == ("NotFound", "Topic does not exist", 404)
+    assert raised(sns.get_topic_attributes, TopicArn=arn + "-missing") == ("NotFound", "Topic does not exist", 404)
     sns.delete_topic(TopicArn=arn)
     sns.delete_topic(TopicArn=arn)  # deleting twice, or a topic that never was, is no error
-    assert _error(sns.get_topic_attributes, TopicArn=arn)[0] == "NotFound"
+    assert raised(sns.get_topic_attributes, TopicArn=arn)[0] == "NotFound"
 
 
 def test_topic_of_another_region_is_an_invalid_topic_arn(loosely: Any, sns: Any) -> None:
@@ -220,15 +203,15 @@ def test_topic_of_another_region_is_an_invalid_topic_arn(loosely: Any, sns: Any)
     west = _client(loosely, "sns", region="us-west-1")
     expected = ("InvalidParameter", "Invalid parameter: TopicArn", 400)
 
-    assert _error(west.get_topic_attributes, TopicArn=arn) == expected
-    assert _error(west.set_topic_attributes, TopicArn=arn, AttributeName="DisplayName", AttributeValue="x") == expected
-    assert _error(west.publish, TopicArn=arn, Message="m") == expected
-    assert _error(west.publish_batch, TopicArn=arn, PublishBatchRequestEntries=[{"Id": "1", "Message": "m"}]) == (
+    assert raised(west.get_topic_attributes, TopicArn=arn) == expected
+    assert raised(west.set_topic_attributes, TopicArn=arn, AttributeName="DisplayName", AttributeValue="x") == expected
+    assert raised(west.publish, TopicArn=arn, Message="m") == expected
+    assert raised(west.publish_batch, TopicArn=arn, PublishBatchRequestEntries=[{"Id": "1", "Message": "m"}]) == (
         expected
     )
-    assert _error(west.subscribe, TopicArn=arn, Protocol="email", Endpoint="a@example.com") == expected
-    assert _error(west.list_subscriptions_by_topic, TopicArn=arn) == expected
-    assert _error(west.delete_topic, TopicArn=arn) == expected
+    assert raised(west.subscribe, TopicArn=arn, Protocol="email", Endpoint="a@example.com") == expected
+    assert raised(west.list_subscriptions_by_topic, TopicArn=arn) == expected
+    assert raised(west.delete_topic, TopicArn=arn) == expected
 
 
 def test_same_name_in_two_regions_are_two_topics(loosely: Any, sns: Any) -> None:
@@ -253,7 +236,7 @@ def test_list_topics_pages_by_100(sns: Any) -> None:
 
     assert len(first["Topics"]) == 100 and first["NextToken"]
     assert arns <= set(listed) and len(listed) == len(set(listed))
-    assert _error(sns.list_topics, NextToken="not a token!")[0] == "InvalidParameter"
+    assert raised(sns.list_topics, NextToken="not a token!")[0] == "InvalidParameter"
 
 
 def test_topic_delivery_policy_is_stored_as_aws_normalizes_it(sns: Any) -> None:
@@ -326,7 +309,7 @@ def test_settable_topic_attributes_round_trip(sns: Any) -> None:
 
     assert {k: attributes[k] for k in values} == values
     for name, value in (("SignatureVersion", "3"), ("TracingConfig", "On"), ("Owner", "1"), ("Bogus", "x")):
-        assert _error(sns.set_topic_attributes, TopicArn=arn, AttributeName=name, AttributeValue=value)[0] == (
+        assert raised(sns.set_topic_attributes, TopicArn=arn, AttributeName=name, AttributeValue=value)[0] == (
             "InvalidParameter"
         )
 
@@ -341,7 +324,7 @@ def test_policy_attribute_replaces_the_default_document(sns: Any) -> None:
     sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(policy))
 
     assert json.loads(sns.get_topic_attributes(TopicArn=arn)["Attributes"]["Policy"]) == policy
-    assert _error(sns.set_topic_attributes, TopicArn=arn, AttributeName="Policy", AttributeValue="{no json")[0] == (
+    assert raised(sns.set_topic_attributes, TopicArn=arn, AttributeName="Policy", AttributeValue="{no json")[0] == (
         "InvalidParameter"
     )
 
@@ -367,10 +350,10 @@ def test_add_and_remove_permission_edit_the_policy(sns: Any) -> None:
     }
     assert statements[2]["Principal"] == {"AWS": ["arn:aws:iam::888888888888:root", "arn:aws:iam::999999999999:root"]}
     assert statements[2]["Action"] == ["SNS:Publish", "SNS:Subscribe"]
-    assert _error(
+    assert raised(
         sns.add_permission, TopicArn=arn, Label="one", AWSAccountId=["999999999999"], ActionName=["Publish"]
     ) == ("InvalidParameter", "Invalid parameter: Statement already exists", 400)
-    assert _error(
+    assert raised(
         sns.add_permission, TopicArn=arn, Label="three", AWSAccountId=["999999999999"], ActionName=["Fly"]
     ) == ("InvalidParameter", "Invalid parameter: Policy statement action out of service scope!", 400)
 
@@ -378,7 +361,7 @@ def test_add_and_remove_permission_edit_the_policy(sns: Any) -> None:
     sns.remove_permission(TopicArn=arn, Label="never-added")
     sids = [s["Sid"] for s in json.loads(sns.get_topic_attributes(TopicArn=arn)["Attributes"]["Policy"])["Statement"]]
     assert sids == ["__default_statement_ID", "two"]
-    assert _error(sns.add_permission, TopicArn=arn + "x", Label="l", AWSAccountId=["1"], ActionName=["Publish"])[0] == (
+    assert raised(sns.add_permission, TopicArn=arn + "x", Label="l", AWSAccountId=["1"], ActionName=["Publish"])[0] == (
         "NotFound"
     )
 
@@ -389,7 +372,7 @@ def test_add_and_remove_permission_edit_the_policy(sns: Any) -> None:
 def test_tags(sns: Any) -> None:
     arn = sns.create_topic(Name=_name())["TopicArn"]
 
-    assert _error(
+    assert raised(
         sns.tag_resource,
         ResourceArn=arn,
         Tags=[{"Key": "k1", "Value": "v1"}, {"Key": "k2", "Value": "v2"}, {"Key": "k2", "Value": "v2"}],
@@ -402,13 +385,13 @@ def test_tags(sns: Any) -> None:
     sns.untag_resource(ResourceArn=arn, TagKeys=["k1"])
     sns.tag_resource(ResourceArn=arn, Tags=[{"Key": "k2", "Value": "v2b"}])
     assert sns.list_tags_for_resource(ResourceArn=arn)["Tags"] == [{"Key": "k2", "Value": "v2b"}]
-    assert _error(sns.list_tags_for_resource, ResourceArn=arn + "-missing") == (
+    assert raised(sns.list_tags_for_resource, ResourceArn=arn + "-missing") == (
         "ResourceNotFound",
         "Resource does not exist",
         404,
     )
     too_many = [{"Key": f"x{i}", "Value": "v"} for i in range(50)]  # 51 with k2
-    assert _error(sns.tag_resource, ResourceArn=arn, Tags=too_many)[:2] == (
+    assert raised(sns.tag_resource, ResourceArn=arn, Tags=too_many)[:2] == (
         "TagLimitExceeded",
         "Could not complete request: tag quota of per resource exceeded",
     )
@@ -438,8 +421,8 @@ def test_data_protection_policy(sns: Any) -> None:
 
     assert json.loads(sns.get_data_protection_policy(ResourceArn=arn)["DataProtectionPolicy"]) == policy
     assert "DataProtectionPolicy" not in sns.get_topic_attributes(TopicArn=arn)["Attributes"]
-    assert _error(sns.get_data_protection_policy, ResourceArn=arn + "-missing")[0] == "NotFound"
-    assert _error(sns.put_data_protection_policy, ResourceArn=arn, DataProtectionPolicy="{no")[0] == (
+    assert raised(sns.get_data_protection_policy, ResourceArn=arn + "-missing")[0] == "NotFound"
+    assert raised(sns.put_data_protection_policy, ResourceArn=arn, DataProtectionPolicy="{no")[0] == (
         "InvalidParameter"
     )
 
@@ -475,7 +458,7 @@ def test_subscribe_attributes_are_validated_and_canonical(sns: Any, sqs: Any) ->
     queue = _queue_arn(sqs)
     attributes = {"RawMessageDelivery": "wrongvalue", "FilterPolicyScope": "MessageBody", "FilterPolicy": ""}
 
-    assert _error(sns.subscribe, TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes=attributes) == (
+    assert raised(sns.subscribe, TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes=attributes) == (
         "InvalidParameter",
         "Invalid parameter: Attributes Reason: RawMessageDelivery: Invalid value [wrongvalue]. Must be true or false.",
         400,
@@ -491,7 +474,7 @@ def test_subscribe_attributes_are_validated_and_canonical(sns: Any, sqs: Any) ->
 
     assert stored["RawMessageDelivery"] == "true"
     assert "FilterPolicy" not in stored and "FilterPolicyScope" not in stored
-    assert _error(sns.get_subscription_attributes, SubscriptionArn=arn[:-8] + "abcdefgh") == (
+    assert raised(sns.get_subscription_attributes, SubscriptionArn=arn[:-8] + "abcdefgh") == (
         "NotFound",
         "Subscription does not exist",
         404,
@@ -533,7 +516,7 @@ def test_subscribe_endpoint_validation_per_protocol(sns: Any, sqs: Any) -> None:
     queue_url = sqs.create_queue(QueueName=_name("q"))["QueueUrl"]
 
     def fails(protocol: str, endpoint: str) -> tuple[str, str, int]:
-        return _error(sns.subscribe, TopicArn=topic, Protocol=protocol, Endpoint=endpoint)
+        return raised(sns.subscribe, TopicArn=topic, Protocol=protocol, Endpoint=endpoint)
 
     assert fails("test-protocol", "a@example.com") == (
         "InvalidParameter",
@@ -557,7 +540,7 @@ def test_subscribe_topic_arn_errors(sns: Any) -> None:
     topic = sns.create_topic(Name=_name())["TopicArn"]
 
     def fails(arn: str) -> tuple[str, str, int]:
-        return _error(sns.subscribe, TopicArn=arn, Protocol="email", Endpoint="a@example.com")
+        return raised(sns.subscribe, TopicArn=arn, Protocol="email", Endpoint="a@example.com")
 
     assert fails("randomstring")[1] == "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1"
     assert fails("arn:aws:sns:us-east-1:random")[1] == (
@@ -586,7 +569,7 @@ def test_pending_subscriptions(sns: Any) -> None:
     }
     assert (topic_attributes["SubscriptionsPending"], topic_attributes["SubscriptionsConfirmed"]) == ("2", "0")
     sns.delete_topic(TopicArn=topic)
-    assert _error(sns.unsubscribe, SubscriptionArn="PendingConfirmation") == (
+    assert raised(sns.unsubscribe, SubscriptionArn="PendingConfirmation") == (
         "InvalidParameter",
         "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1",
         400,
@@ -681,7 +664,7 @@ def test_set_subscription_attribute_errors(sns: Any, sqs: Any) -> None:
     arn = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=_queue_arn(sqs))["SubscriptionArn"]
 
     def fails(name: str, value: str) -> str:
-        return _error(sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName=name, AttributeValue=value)[1]
+        return raised(sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName=name, AttributeValue=value)[1]
 
     assert fails("FakeAttribute", "test-value") == "Invalid parameter: AttributeName"
     assert fails("RawMessageDelivery", "test-ValUe") == (
@@ -698,7 +681,7 @@ def test_set_subscription_attribute_errors(sns: Any, sqs: Any) -> None:
     assert fails("FilterPolicy", "{invalidjson}").startswith("Invalid parameter: FilterPolicy: failed to parse JSON.")
     assert fails("FilterPolicyScope", "Everything").startswith("Invalid parameter: ")
     sns.unsubscribe(SubscriptionArn=arn)
-    assert _error(
+    assert raised(
         sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue="true"
     ) == ("NotFound", "Subscription does not exist", 404)
 
@@ -706,7 +689,7 @@ def test_set_subscription_attribute_errors(sns: Any, sqs: Any) -> None:
 def test_raw_delivery_is_refused_for_protocols_without_it(sns: Any) -> None:
     topic = sns.create_topic(Name=_name())["TopicArn"]
 
-    code, message, _ = _error(
+    code, message, _ = raised(
         sns.subscribe,
         TopicArn=topic,
         Protocol="email",
@@ -724,18 +707,18 @@ def test_fifo_topic_subscription_rules(sns: Any, sqs: Any) -> None:
     standard_queue = _queue_arn(sqs)
     standard_dlq = _queue_arn(sqs)
 
-    assert _error(sns.subscribe, TopicArn=standard, Protocol="sqs", Endpoint=fifo_queue) == (
+    assert raised(sns.subscribe, TopicArn=standard, Protocol="sqs", Endpoint=fifo_queue) == (
         "InvalidParameter",
         "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard "
         "SNS topics",
         400,
     )
-    assert _error(sns.subscribe, TopicArn=fifo, Protocol="email", Endpoint="a@example.com")[0] == "InvalidParameter"
+    assert raised(sns.subscribe, TopicArn=fifo, Protocol="email", Endpoint="a@example.com")[0] == "InvalidParameter"
     to_standard = sns.subscribe(TopicArn=fifo, Protocol="sqs", Endpoint=standard_queue)["SubscriptionArn"]
     to_fifo = sns.subscribe(TopicArn=fifo, Protocol="sqs", Endpoint=fifo_queue)["SubscriptionArn"]
     redrive = json.dumps({"deadLetterTargetArn": standard_dlq})
     sns.set_subscription_attributes(SubscriptionArn=to_standard, AttributeName="RedrivePolicy", AttributeValue=redrive)
-    assert _error(
+    assert raised(
         sns.set_subscription_attributes, SubscriptionArn=to_fifo, AttributeName="RedrivePolicy", AttributeValue=redrive
     ) == (
         "InvalidParameter",
@@ -752,18 +735,18 @@ def test_unsubscribe(sns: Any, sqs: Any, raw_sns: Any) -> None:
     sns.unsubscribe(SubscriptionArn=arn)  # twice is no error
 
     assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
-    assert _error(raw_sns.unsubscribe, SubscriptionArn="randomstring")[1] == (
+    assert raised(raw_sns.unsubscribe, SubscriptionArn="randomstring")[1] == (
         "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1"
     )
-    assert _error(raw_sns.unsubscribe, SubscriptionArn="arn:aws:sns:us-east-1:random")[1] == (
+    assert raised(raw_sns.unsubscribe, SubscriptionArn="arn:aws:sns:us-east-1:random")[1] == (
         "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 5"
     )
-    assert _error(raw_sns.unsubscribe, SubscriptionArn="arn:aws:sns:us-east-1:111111111111:random") == (
+    assert raised(raw_sns.unsubscribe, SubscriptionArn="arn:aws:sns:us-east-1:111111111111:random") == (
         "InvalidParameter",
         "Invalid parameter: SubscriptionId",
         400,
     )
-    assert _error(
+    assert raised(
         sns.get_subscription_attributes, SubscriptionArn=f"arn:aws:sns:us-east-1:000000000000:{_name('nonexistent')}"
     ) == ("InvalidParameter", "Invalid parameter: SubscriptionId", 400)
 
@@ -772,18 +755,18 @@ def test_confirm_subscription_errors(sns: Any) -> None:
     topic = sns.create_topic(Name=_name())["TopicArn"]
     token = "51b2ff3edb475b7d91550e0ab6edf0c1de2a34e6ebaf6c2262a001bcb7e051c43aa00022ceecce70bd2a67b2042da8d8eb47"
 
-    assert _error(sns.confirm_subscription, TopicArn=topic[:-1] + "i", Token=token) == (
+    assert raised(sns.confirm_subscription, TopicArn=topic[:-1] + "i", Token=token) == (
         "InvalidParameter",
         "Invalid parameter: Token",
         400,
     )
-    assert _error(sns.confirm_subscription, TopicArn=topic, Token=token)[:2] == (
+    assert raised(sns.confirm_subscription, TopicArn=topic, Token=token)[:2] == (
         "InvalidParameter",
         "Invalid parameter: Token",
     )
-    assert _error(sns.confirm_subscription, TopicArn="not-an-arn", Token=token)[1] == "Invalid parameter: Topic"
+    assert raised(sns.confirm_subscription, TopicArn="not-an-arn", Token=token)[1] == "Invalid parameter: Topic"
     other_region = topic.replace("us-east-1", "eu-central-1")
-    assert _error(sns.confirm_subscription, TopicArn=other_region, Token=token)[1] == "Invalid parameter: Topic"
+    assert raised(sns.confirm_subscription, TopicArn=other_region, Token=token)[1] == "Invalid parameter: Topic"
 
 
 def test_list_subscriptions_by_topic_pages_by_100(sns: Any) -> None:
@@ -826,7 +809,7 @@ def test_platform_application_and_endpoints(sns: Any) -> None:
         "Enabled": "true",
         "Token": "token-1",
     }
-    code, message, _ = _error(
+    code, message, _ = raised(
         sns.create_platform_endpoint, PlatformApplicationArn=app, Token="token-1", CustomUserData="other"
     )
     assert code == "InvalidParameter" and f"Endpoint {first} already exists with the same Token" in message
@@ -835,20 +818,20 @@ def test_platform_application_and_endpoints(sns: Any) -> None:
 
     sns.set_endpoint_attributes(EndpointArn=second, Attributes={"Enabled": "false"})
     assert sns.get_endpoint_attributes(EndpointArn=second)["Attributes"]["Enabled"] == "false"
-    assert _error(sns.publish, TargetArn=second, Message="m") == ("EndpointDisabled", "Endpoint is disabled", 400)
+    assert raised(sns.publish, TargetArn=second, Message="m") == ("EndpointDisabled", "Endpoint is disabled", 400)
     assert sns.publish(TargetArn=first, Message=json.dumps({"GCM": "{}"}), MessageStructure="json")["MessageId"]
 
     sns.delete_endpoint(EndpointArn=second)
     sns.delete_endpoint(EndpointArn=second)  # twice is no error
     sns.delete_platform_application(PlatformApplicationArn=app)
-    assert _error(sns.get_endpoint_attributes, EndpointArn=first)[0] == "NotFound"
-    assert _error(sns.get_platform_application_attributes, PlatformApplicationArn=app)[0] == "NotFound"
+    assert raised(sns.get_endpoint_attributes, EndpointArn=first)[0] == "NotFound"
+    assert raised(sns.get_platform_application_attributes, PlatformApplicationArn=app)[0] == "NotFound"
 
 
 def test_publish_to_unknown_platform_endpoint(sns: Any) -> None:
     target = "arn:aws:sns:us-east-1:000000000000:endpoint/APNS/abcdef/0f7d5971-aa8b-4bd5-b585-0826e9f93a66"
 
-    assert _error(sns.publish, TargetArn=target, Message="push") == (
+    assert raised(sns.publish, TargetArn=target, Message="push") == (
         "InvalidParameter",
         "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified",
         400,
@@ -868,13 +851,13 @@ def test_sms_attributes_opt_out_and_sandbox(sns: Any) -> None:
     assert sns.get_sms_attributes()["attributes"]["DefaultSenderID"] == "Shop"
     assert sns.check_if_phone_number_is_opted_out(phoneNumber=number)["isOptedOut"] is False
     assert isinstance(sns.list_phone_numbers_opted_out()["phoneNumbers"], list)
-    assert _error(sns.check_if_phone_number_is_opted_out, phoneNumber="invalid-number")[0] == "InvalidParameter"
+    assert raised(sns.check_if_phone_number_is_opted_out, phoneNumber="invalid-number")[0] == "InvalidParameter"
     assert isinstance(sns.get_sms_sandbox_account_status()["IsInSandbox"], bool)
 
     sns.create_sms_sandbox_phone_number(PhoneNumber=number, LanguageCode="en-US")
     listed = sns.list_sms_sandbox_phone_numbers()["PhoneNumbers"]
     assert {"PhoneNumber": number, "Status": "Pending"} in listed
-    assert _error(sns.verify_sms_sandbox_phone_number, PhoneNumber=number, OneTimePassword="000000")[0] in (
+    assert raised(sns.verify_sms_sandbox_phone_number, PhoneNumber=number, OneTimePassword="000000")[0] in (
         "VerificationException",
         "ResourceNotFound",
     )
@@ -885,11 +868,11 @@ def test_sms_attributes_opt_out_and_sandbox(sns: Any) -> None:
 
 def test_publish_to_a_phone_number(sns: Any) -> None:
     assert sns.publish(PhoneNumber="+15555550123", Message="code 1234")["MessageId"]
-    assert _error(sns.publish, PhoneNumber="+1a234", Message="m") == (
+    assert raised(sns.publish, PhoneNumber="+1a234", Message="m") == (
         "InvalidParameter",
         "Invalid parameter: PhoneNumber Reason: +1a234 is not valid to publish to",
         400,
     )
-    assert _error(sns.publish, PhoneNumber="NAA+15551234567", Message="m")[1] == (
+    assert raised(sns.publish, PhoneNumber="NAA+15551234567", Message="m")[1] == (
         "Invalid parameter: PhoneNumber Reason: NAA+15551234567 is not valid to publish to"
     )

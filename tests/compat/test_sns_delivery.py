@@ -36,11 +36,6 @@ CONFIRMATION_KEYS = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token
 
 
 @pytest.fixture
-def sns(loosely: Any) -> Any:
-    return loosely.boto3_client("sns", protocol="query")
-
-
-@pytest.fixture
 def sqs(loosely: Any) -> Any:
     return loosely.boto3_client("sqs")
 

@@ -11,32 +11,12 @@ import json
 import uuid
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from compat_helpers import raised
 
 pytestmark = pytest.mark.compat
 
 MAX = 262_144
-
-
-@pytest.fixture
-def sns(loosely: Any) -> Any:
-    return loosely.boto3_client("sns", protocol="query")
-
-
-@pytest.fixture
-def raw_sns(loosely: Any) -> Any:
-    """A client without client-side parameter validation, to send what SDKs would refuse."""
-    return boto3.client(
-        "sns",
-        endpoint_url=loosely.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="secret",
-        config=Config(retries={"total_max_attempts": 1}, parameter_validation=False),
-    )
 
 
 @pytest.fixture
@@ -49,17 +29,10 @@ def fifo_topic(sns: Any) -> str:
     return str(sns.create_topic(Name=f"pub-{uuid.uuid4().hex[:10]}.fifo", Attributes={"FifoTopic": "true"})["TopicArn"])
 
 
-def _error(call: Any, **kwargs: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
 def _both(sns: Any, topic: str, **message: Any) -> tuple[tuple[str, str, int], tuple[str, str, int]]:
     """The error of Publish and of a PublishBatch holding the same message beside a valid one."""
-    single = _error(sns.publish, TopicArn=topic, **message)
-    batch = _error(
+    single = raised(sns.publish, TopicArn=topic, **message)
+    batch = raised(
         sns.publish_batch,
         TopicArn=topic,
         PublishBatchRequestEntries=[{"Id": "1", **message}, {"Id": "2", "Message": "valid"}],
@@ -68,37 +41,37 @@ def _both(sns: Any, topic: str, **message: Any) -> tuple[tuple[str, str, int], t
 
 
 def test_publish_target_errors(sns: Any, topic: str) -> None:
-    assert _error(sns.publish, TopicArn="randomstring", Message="m") == (
+    assert raised(sns.publish, TopicArn="randomstring", Message="m") == (
         "InvalidParameter",
         "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1",
         400,
     )
-    assert _error(sns.publish, TopicArn="randomstring:1", Message="m")[1] == (
+    assert raised(sns.publish, TopicArn="randomstring:1", Message="m")[1] == (
         "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 2"
     )
-    assert _error(sns.publish, TopicArn="", Message="m")[1] == (
+    assert raised(sns.publish, TopicArn="", Message="m")[1] == (
         "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1"
     )
-    assert _error(sns.publish, TopicArn=topic + "-fake", Message="m") == ("NotFound", "Topic does not exist", 404)
-    assert _error(sns.publish_batch, TopicArn=topic + "fake", PublishBatchRequestEntries=[{"Id": "1", "Message": "m"}])[
+    assert raised(sns.publish, TopicArn=topic + "-fake", Message="m") == ("NotFound", "Topic does not exist", 404)
+    assert raised(sns.publish_batch, TopicArn=topic + "fake", PublishBatchRequestEntries=[{"Id": "1", "Message": "m"}])[
         :2
     ] == ("NotFound", "Topic does not exist")
     assert sns.publish(TargetArn=topic, Message="by target")["MessageId"]
 
 
 def test_message_and_subject_rules(sns: Any, topic: str) -> None:
-    assert _error(sns.publish, TopicArn=topic, Message="") == (
+    assert raised(sns.publish, TopicArn=topic, Message="") == (
         "InvalidParameter",
         "Invalid parameter: Empty message",
         400,
     )
-    assert _error(sns.publish, TopicArn=topic, Message="m", Subject="") == (
+    assert raised(sns.publish, TopicArn=topic, Message="m", Subject="") == (
         "InvalidParameter",
         "Invalid parameter: Subject",
         400,
     )
-    assert _error(sns.publish, TopicArn=topic, Message="m", Subject="line\nbreak")[1] == "Invalid parameter: Subject"
-    assert _error(sns.publish, TopicArn=topic, Message="m", Subject="s" * 100)[1] == "Invalid parameter: Subject"
+    assert raised(sns.publish, TopicArn=topic, Message="m", Subject="line\nbreak")[1] == "Invalid parameter: Subject"
+    assert raised(sns.publish, TopicArn=topic, Message="m", Subject="s" * 100)[1] == "Invalid parameter: Subject"
     assert sns.publish(TopicArn=topic, Message="m", Subject="s" * 99)["MessageId"]
     assert sns.publish(TopicArn=topic, Message='ö§a1"_!?,. £$-')["MessageId"]
 
@@ -107,18 +80,18 @@ def test_size_limit_counts_the_attributes(sns: Any, topic: str) -> None:
     attributes = {"attr1": {"DataType": "Number", "StringValue": "1"}}
     at_limit = "a" * (MAX - len("attr1") - len("Number") - len("1"))
 
-    assert _error(sns.publish, TopicArn=topic, Message="This is a test message" * 12000) == (
+    assert raised(sns.publish, TopicArn=topic, Message="This is a test message" * 12000) == (
         "InvalidParameter",
         "Invalid parameter: Message too long",
         400,
     )
-    assert _error(sns.publish, TopicArn=topic, Message=at_limit + "a", MessageAttributes=attributes)[1] == (
+    assert raised(sns.publish, TopicArn=topic, Message=at_limit + "a", MessageAttributes=attributes)[1] == (
         "Invalid parameter: Message too long"
     )
     assert sns.publish(TopicArn=topic, Message=at_limit, MessageAttributes=attributes)["MessageId"]
     assert sns.publish(TopicArn=topic, Message="é" * (MAX // 2))["MessageId"]  # bytes, not characters
     assert (
-        _error(sns.publish, TopicArn=topic, Message="é" * (MAX // 2) + "a")[1] == "Invalid parameter: Message too long"
+        raised(sns.publish, TopicArn=topic, Message="é" * (MAX // 2) + "a")[1] == "Invalid parameter: Message too long"
     )
 
 
@@ -128,7 +101,7 @@ def test_batch_size_limit_is_for_all_entries_together(sns: Any, topic: str) -> N
     expected = ("BatchRequestTooLong", "The length of all the messages put together is more than the limit.", 400)
 
     assert (
-        _error(
+        raised(
             sns.publish_batch,
             TopicArn=topic,
             PublishBatchRequestEntries=[
@@ -139,7 +112,7 @@ def test_batch_size_limit_is_for_all_entries_together(sns: Any, topic: str) -> N
         == expected
     )
     assert (
-        _error(
+        raised(
             sns.publish_batch,
             TopicArn=topic,
             PublishBatchRequestEntries=[
@@ -161,7 +134,7 @@ def test_batch_size_limit_is_for_all_entries_together(sns: Any, topic: str) -> N
 
 def test_message_structure_json(sns: Any, topic: str) -> None:
     def fails(message: str) -> str:
-        return _error(sns.publish, TopicArn=topic, Message=message, MessageStructure="json")[1]
+        return raised(sns.publish, TopicArn=topic, Message=message, MessageStructure="json")[1]
 
     assert fails(json.dumps({"sqs": "Test message"})) == (
         "Invalid parameter: Message Structure - No default entry in JSON message body"
@@ -174,7 +147,7 @@ def test_message_structure_json(sns: Any, topic: str) -> None:
     )
     duplicate_keys = '{"default": "This is a default message", "default": "Duplicate"}'
     assert sns.publish(TopicArn=topic, Message=duplicate_keys, MessageStructure="json")["MessageId"]
-    assert _error(sns.publish, TopicArn=topic, Message="{}", MessageStructure="xml")[0] == "InvalidParameter"
+    assert raised(sns.publish, TopicArn=topic, Message="{}", MessageStructure="xml")[0] == "InvalidParameter"
 
 
 @pytest.mark.parametrize(
@@ -281,14 +254,14 @@ def test_valid_attribute_types_and_values(sns: Any, topic: str) -> None:
 
     assert sns.publish(TopicArn=topic, Message="m", MessageAttributes=attributes)["MessageId"]
     for bad in ("abc", "1e309", "NaN", ""):
-        code = _error(
+        code = raised(
             sns.publish,
             TopicArn=topic,
             Message="m",
             MessageAttributes={"n": {"DataType": "Number", "StringValue": bad}},
         )[0]
         assert code == "ParameterValueInvalid", bad
-    code = _error(
+    code = raised(
         sns.publish,
         TopicArn=topic,
         Message="m",
@@ -298,24 +271,24 @@ def test_valid_attribute_types_and_values(sns: Any, topic: str) -> None:
 
 
 def test_fifo_fields(sns: Any, topic: str, fifo_topic: str) -> None:
-    assert _error(sns.publish, TopicArn=fifo_topic, Message="test") == (
+    assert raised(sns.publish, TopicArn=fifo_topic, Message="test") == (
         "InvalidParameter",
         "Invalid parameter: The MessageGroupId parameter is required for FIFO topics",
         400,
     )
-    assert _error(sns.publish, TopicArn=fifo_topic, Message="test", MessageGroupId="g") == (
+    assert raised(sns.publish, TopicArn=fifo_topic, Message="test", MessageGroupId="g") == (
         "InvalidParameter",
         "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId "
         "provided explicitly",
         400,
     )
-    assert _error(sns.publish, TopicArn=topic, Message="test", MessageDeduplicationId="d") == (
+    assert raised(sns.publish, TopicArn=topic, Message="test", MessageDeduplicationId="d") == (
         "InvalidParameter",
         "Invalid parameter: MessageDeduplicationId Reason: The request includes MessageDeduplicationId parameter that "
         "is not valid for this topic type",
         400,
     )
-    assert _error(sns.publish, TopicArn=fifo_topic, Message="m", MessageGroupId="g" * 129, MessageDeduplicationId="d")[
+    assert raised(sns.publish, TopicArn=fifo_topic, Message="m", MessageGroupId="g" * 129, MessageDeduplicationId="d")[
         0
     ] == ("InvalidParameter")
     first = sns.publish(TopicArn=fifo_topic, Message="m", MessageGroupId="g", MessageDeduplicationId="d")
@@ -355,7 +328,7 @@ def test_fifo_duplicates_return_the_first_message_id(sns: Any) -> None:
 
 def test_batch_request_level_errors(sns: Any, fifo_topic: str) -> None:
     def fails(entries: list[dict[str, Any]]) -> tuple[str, str, int]:
-        return _error(sns.publish_batch, TopicArn=fifo_topic, PublishBatchRequestEntries=entries)
+        return raised(sns.publish_batch, TopicArn=fifo_topic, PublishBatchRequestEntries=entries)
 
     assert fails([{"Id": "1", "Message": "no group"}]) == (
         "InvalidParameter",

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from sqs_helpers import arn_of, error_of, unique
+from compat_helpers import arn_of, error_of, unique
 
 pytestmark = pytest.mark.compat
 

@@ -1,8 +1,9 @@
-"""Small helpers the SQS compat tests share: unique names, a queue's ARN, a ClientError's parts."""
+"""Small helpers the compat tests share: unique names, a queue's ARN, a ClientError's parts."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,3 +23,10 @@ def error_of(info: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
     """The error's code, message and HTTP status, as an SDK user reads them."""
     response = info.value.response
     return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def raised(call: Callable[..., object], **kwargs: Any) -> tuple[str, str, int]:
+    """`error_of` the ClientError that ``call(**kwargs)`` must raise."""
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    return error_of(caught)
