@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from loosely.core.topics.models import PushDelivery
+from loosely.delivery.transports import http
 from loosely.delivery.transports.base import AttemptStatus
 from loosely.delivery.transports.http import MAX_DRAINED_BYTES, HttpTransport
 
@@ -94,3 +97,22 @@ async def test_an_oversized_answer_still_counts_and_its_connection_is_dropped() 
         await endpoint.stop()
     assert endpoint.requests == 3
     assert endpoint.connections == 3
+
+
+async def test_each_origin_has_its_own_pool_and_idle_ones_beyond_the_cap_are_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http, "MAX_ORIGINS", 1)
+    first, second = _Endpoint(answer_bytes=0), _Endpoint(answer_bytes=0)
+    url_a, url_b = await first.start(), await second.start()
+    transport = HttpTransport(5.0)
+    try:
+        for url in (url_a, url_a, url_b, url_b, url_a):
+            assert (await transport.send(_push(url))).status is AttemptStatus.DELIVERED
+    finally:
+        await transport.aclose()
+        await first.stop()
+        await second.stop()
+    assert (first.requests, second.requests) == (3, 2)
+    assert second.connections == 1
+    assert first.connections == 2  # its pool was closed when the second origin came in over the cap

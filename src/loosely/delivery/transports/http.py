@@ -1,4 +1,4 @@
-"""HTTP/S deliveries: one POST per attempt through a shared `httpx.AsyncClient`.
+"""HTTP/S deliveries: one POST per attempt through an `httpx.AsyncClient` per endpoint origin.
 
 SNS gives an endpoint 15 seconds to answer; a 2xx is a delivery. A 5xx, a 429, a timeout or a
 connection failure is a server-side error and is retried by the delivery policy; any other status
@@ -10,10 +10,17 @@ not one per message. That only works when each response is read to its end: a re
 makes the connection unusable, and it is closed. So the body is read and discarded, up to
 `MAX_DRAINED_BYTES`; a longer answer is abandoned (its connection closed) rather than read on.
 
-Concurrency per endpoint is bounded by the worker (`lane` is scheme://host:port).
+Concurrency per endpoint is bounded by the worker (`lane` is scheme://host:port), and each origin
+has a client (a connection pool) of its own: a pool looks at each of its connections for every
+request it places, so one pool shared by many busy endpoints spent more CPU choosing connections
+than sending. Clients share one TLS context and are dropped, least recently used first, beyond
+`MAX_ORIGINS` (never while a request of theirs is running).
 """
 
 from __future__ import annotations
+
+import ssl
+from collections import OrderedDict
 
 import httpx
 
@@ -25,6 +32,8 @@ __all__ = ["DEFAULT_TIMEOUT_S", "MAX_DRAINED_BYTES", "HttpTransport"]
 DEFAULT_TIMEOUT_S = 15.0
 MAX_DRAINED_BYTES = 64 * 1024
 """Response bytes read (and discarded) so the connection can be reused; past this it is closed instead."""
+MAX_ORIGINS = 256
+"""Origins whose connections are kept; the least recently used idle one is closed beyond this."""
 _RETRIED_STATUSES = frozenset({408, 429})
 
 
@@ -32,13 +41,32 @@ class HttpTransport:
     """POSTs rendered bodies with their SNS headers."""
 
     def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, *, verify_tls: bool = True) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
-            follow_redirects=False,
-            verify=verify_tls,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=30.0),
-            trust_env=False,
-        )
+        self._timeout = httpx.Timeout(timeout_s)
+        self._tls: ssl.SSLContext = httpx.create_ssl_context(verify=verify_tls, trust_env=False)
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._busy: dict[str, int] = {}
+
+    def _client(self, origin: str) -> httpx.AsyncClient:
+        client = self._clients.get(origin)
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=self._timeout,
+                follow_redirects=False,
+                verify=self._tls,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32, keepalive_expiry=30.0),
+                trust_env=False,
+            )
+            self._clients[origin] = client
+        else:
+            self._clients.move_to_end(origin)
+        return client
+
+    async def _forget_idle(self) -> None:
+        """Close the least recently used clients with nothing running, down to `MAX_ORIGINS`."""
+        if len(self._clients) <= MAX_ORIGINS:
+            return
+        for origin in [o for o in self._clients if not self._busy.get(o)][: len(self._clients) - MAX_ORIGINS]:
+            await self._clients.pop(origin).aclose()
 
     def lane(self, push: PushDelivery) -> str:
         try:
@@ -48,9 +76,23 @@ class HttpTransport:
         return f"{url.scheme}://{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
     async def send(self, push: PushDelivery) -> Attempt:
+        origin = self.lane(push)
+        client = self._client(origin)
+        self._busy[origin] = self._busy.get(origin, 0) + 1
+        try:
+            return await self._post(client, push)
+        finally:
+            left = self._busy[origin] - 1
+            if left:
+                self._busy[origin] = left
+            else:
+                del self._busy[origin]
+            await self._forget_idle()
+
+    async def _post(self, client: httpx.AsyncClient, push: PushDelivery) -> Attempt:
         try:
             # Streamed so that a huge answer is never buffered: only its status matters.
-            async with self._client.stream(
+            async with client.stream(
                 "POST", push.endpoint, content=push.body.encode("utf-8"), headers=push.headers
             ) as response:
                 status = response.status_code
@@ -68,7 +110,9 @@ class HttpTransport:
         return Attempt.rejected(f"HTTP {status}")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.aclose()
 
 
 async def drain(response: httpx.Response, limit: int = MAX_DRAINED_BYTES) -> None:
