@@ -324,10 +324,23 @@ def parse_redrive_allow_policy(text: str) -> RedriveAllowPolicy:
     return RedriveAllowPolicy(permission=permission, source_queue_arns=tuple(arns))
 
 
+# Parsed stored policies by their text: every receive on a queue with a dead-letter queue reads it.
+_STORED_REDRIVE: dict[str, RedrivePolicy] = {}
+_STORED_REDRIVE_MAX = 1_024
+
+
 def stored_redrive_policy(attributes: Mapping[str, str]) -> RedrivePolicy | None:
     """The queue's redrive policy, or None (stored values were checked when they were set)."""
     text = attributes.get("RedrivePolicy")
-    return parse_redrive_policy(text) if text else None
+    if not text:
+        return None
+    policy = _STORED_REDRIVE.get(text)
+    if policy is None:
+        policy = parse_redrive_policy(text)
+        if len(_STORED_REDRIVE) >= _STORED_REDRIVE_MAX:
+            _STORED_REDRIVE.clear()
+        _STORED_REDRIVE[text] = policy
+    return policy
 
 
 def stored_redrive_allow_policy(attributes: Mapping[str, str]) -> RedriveAllowPolicy:
