@@ -62,6 +62,12 @@ def _attribute_values_out(values: dict[str, MessageAttributeValue] | Any) -> dic
     }
 
 
+def _entry_string(p: Params, name: str) -> str:
+    """An optional string member of a batch entry, "" when absent (the service reports what is missing)."""
+    value = p.raw.get(name)
+    return value if type(value) is str else p.opt_string(name) or ""
+
+
 def _send_request(p: Params) -> SendRequest:
     """The core request of one message (SendMessage, or one SendMessageBatch entry)."""
     raw = p.raw
@@ -105,15 +111,19 @@ def _sent_out(sent: SentMessage) -> Out:
 
 
 def _received_out(message: ReceivedMessage) -> Out:
-    return {
+    out: Out = {
         "MessageId": message.message_id,
         "ReceiptHandle": message.receipt_handle,
         "MD5OfBody": message.md5_of_body,
         "Body": message.body,
-        "Attributes": dict(message.attributes) or None,
-        "MD5OfMessageAttributes": message.md5_of_message_attributes,
-        "MessageAttributes": _attribute_values_out(message.message_attributes) or None,
     }
+    if message.attributes:
+        out["Attributes"] = dict(message.attributes)
+    if message.md5_of_message_attributes is not None:
+        out["MD5OfMessageAttributes"] = message.md5_of_message_attributes
+    if message.message_attributes:
+        out["MessageAttributes"] = _attribute_values_out(message.message_attributes)
+    return out
 
 
 def _failed_out(failure: BatchFailure) -> Out:
@@ -236,7 +246,7 @@ async def send_message(ctx: OperationContext, p: Params) -> Out:
 
 @operation("SendMessageBatch")
 async def send_message_batch(ctx: OperationContext, p: Params) -> Out:
-    entries = [(e.opt_string("Id") or "", _send_request(e)) for e in p.structs("Entries")]
+    entries = [(_entry_string(e, "Id"), _send_request(e)) for e in p.structs("Entries")]
     result = await ctx.server.queues.send_message_batch(_key(ctx, p), entries, _sender_id(ctx))
     return {
         "Successful": [{"Id": entry_id, **_sent_out(sent)} for entry_id, sent in result.successful],
@@ -267,7 +277,7 @@ async def delete_message(ctx: OperationContext, p: Params) -> None:
 
 @operation("DeleteMessageBatch")
 async def delete_message_batch(ctx: OperationContext, p: Params) -> Out:
-    entries = [(e.opt_string("Id") or "", e.opt_string("ReceiptHandle") or "") for e in p.structs("Entries")]
+    entries = [(_entry_string(e, "Id"), _entry_string(e, "ReceiptHandle")) for e in p.structs("Entries")]
     result = await ctx.server.queues.delete_message_batch(_key(ctx, p), entries)
     return {
         "Successful": [{"Id": entry_id} for entry_id, _ in result.successful],
