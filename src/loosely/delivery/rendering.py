@@ -19,6 +19,7 @@ Choices that follow AWS:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -26,6 +27,7 @@ import json
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from loosely.core.queues.models import MessageAttributeValue, SendRequest
@@ -114,10 +116,35 @@ class _SignatureCache:
         signature = self._recent.get(key)
         if signature is None:
             signature = self._signer.sign(string_to_sign, signature_version)
-            self._recent[key] = signature
-            if len(self._recent) > self._size:
-                self._recent.popitem(last=False)
+            self._keep(key, signature)
         return signature
+
+    async def sign_aside(self, wanted: list[tuple[bytes, str]], pool: ThreadPoolExecutor) -> None:
+        """Sign on ``pool`` what is not cached yet, so a later `sign` finds it.
+
+        RSA signing takes about half a millisecond and releases the GIL: on a thread it overlaps with
+        the event loop's work (answering requests) instead of stopping it.
+        """
+        loop = asyncio.get_running_loop()
+        for key in wanted:
+            if key not in self._recent:
+                self._keep(key, await loop.run_in_executor(pool, self._signer.sign, *key))
+
+    def _keep(self, key: tuple[bytes, str], signature: str) -> None:
+        self._recent[key] = signature
+        if len(self._recent) > self._size:
+            self._recent.popitem(last=False)
+
+
+class _Wanted:
+    """A signer that signs nothing: it notes what an envelope would have signed (see `Renderer.presign`)."""
+
+    def __init__(self) -> None:
+        self.strings: list[tuple[bytes, str]] = []
+
+    def sign(self, string_to_sign: bytes, signature_version: str) -> str:
+        self.strings.append((string_to_sign, signature_version))
+        return ""
 
 
 class Renderer:
@@ -130,6 +157,7 @@ class Renderer:
         # is rendered once with a slot no message can contain (a random nonce), which is then filled.
         self._slot = f"unsubscribe-{secrets.token_hex(16)}"
         self._templates: OrderedDict[tuple[str, str, str, str | None], str] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
         self.public_url = ""
         self.signing_cert_url = ""
         self.set_public_url(public_url)
@@ -140,7 +168,35 @@ class Renderer:
         self.signing_cert_url = f"{self.public_url}/{self._certificate_name}"
         self._templates.clear()
 
+    def close(self) -> None:
+        """Stop the signing threads (if any were started)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
     # ---- notifications ----
+
+    async def presign(self, published: PublishedMessage, text: str, signature_version: str) -> None:
+        """Sign a notification's envelope off the event loop, so rendering it for each subscriber finds
+        the signature made. Rendering without this still works: it signs in line."""
+        if (published.message_id, text, signature_version, None) in self._templates:
+            return
+        wanted = _Wanted()
+        envelope.notification(
+            message_id=published.message_id,
+            topic_arn=published.topic_arn,
+            message=text,
+            timestamp_ms=published.timestamp_ms,
+            signing_cert_url=self.signing_cert_url,
+            unsubscribe_url=self._slot,
+            signer=wanted,
+            signature_version=signature_version,
+            subject=published.subject,
+            message_attributes=published.attributes,
+        )
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="loosely-sign")
+        await self._signer.sign_aside(wanted.strings, self._pool)
 
     def notification_envelope(
         self,

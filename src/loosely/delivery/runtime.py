@@ -125,3 +125,4 @@ class DeliveryRuntime:
         for transport in {id(t): t for t in self._transports.values()}.values():
             with contextlib.suppress(Exception):
                 await transport.aclose()
+        self.renderer.close()
