@@ -54,7 +54,9 @@ def _typed(shape: Shape, depth: int) -> st.SearchStrategy[Any]:
     if kind == "map" and shape.value is not None:
         return st.dictionaries(st.text(max_size=3), _document(shape.value.shape, depth + 1), max_size=3)
     if kind in ("integer", "long"):
-        return st.one_of(st.integers(min_value=-(2**31), max_value=2**31 - 1), st.sampled_from([2**31, 2**63, -(2**63)]))
+        return st.one_of(
+            st.integers(min_value=-(2**31), max_value=2**31 - 1), st.sampled_from([2**31, 2**63, -(2**63)])
+        )
     if kind == "boolean":
         return st.booleans()
     if kind in ("double", "float"):
@@ -123,7 +125,7 @@ def test_recursive_shapes_compile() -> None:
     tree = {"Name": "a", "Children": [{"Name": "b", "Children": [{"Name": "c"}]}, {"Children": []}]}
     assert awsjson.decode(node, orjson.dumps(tree)) == _walk(node, tree)
     assert orjson.loads(awsjson.encode_response(node, tree)) == awsjson._encode_structure(node, tree)
-    with pytest.raises(WireError, match="Children.1.Children.1.Name"):
+    with pytest.raises(WireError, match=r"Children\.1\.Children\.1\.Name"):
         awsjson.decode(node, orjson.dumps({"Children": [{"Children": [{"Name": 1}]}]}))
 
 
