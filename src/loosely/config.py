@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["ENV_PREFIX", "SETTINGS_HELP", "ConfigError", "Settings"]
 
 ENV_PREFIX = "LOOSELY_"
-SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
+SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF", "PIPELINED")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SMTP_SECURITY_MODES = ("none", "starttls", "tls")
 OUTBOX_PROVIDER = "outbox"
@@ -31,8 +31,9 @@ SETTINGS_HELP: Mapping[str, str] = {
     "public_url": "Base URL put into queue URLs (e.g. https://sqs.example.com); default: the request's Host.",
     "queue_recreate_delay_s": "Seconds before a deleted queue's name can be used again (AWS: 60).",
     "database_url": "postgresql://... to share one PostgreSQL database between nodes; default: SQLite in data_dir.",
-    "sqlite_synchronous": "SQLite fsync policy: FULL (every acknowledged write is on disk) or NORMAL (faster; "
-    "an OS crash may lose the last writes).",
+    "sqlite_synchronous": "SQLite fsync policy: FULL (every acknowledged write is on disk), PIPELINED (the same "
+    "guarantee, the WAL synced on a thread while later writes commit) or NORMAL (faster; an OS crash may lose the "
+    "last writes).",
     "log_level": "debug, info, warning or error.",
     "smtp_host": "SMTP relay for SNS email/email-json deliveries; unset: mails are kept in the outbox "
     "(GET /_loosely/outbox) instead of sent.",
