@@ -146,8 +146,13 @@ class OriginPool:
     async def _exchange(self, connection: _Connection, request: bytes, drain_limit: int, *, reused: bool) -> int:
         keep = False
         try:
-            connection.writer.write(request)
-            await connection.writer.drain()
+            try:
+                connection.writer.write(request)
+                await connection.writer.drain()
+            except ConnectionError as exc:
+                if reused:
+                    raise _StaleConnection from exc
+                raise
             status, keep = await _read_answer(connection.reader, drain_limit, reused=reused)
             return status
         finally:
