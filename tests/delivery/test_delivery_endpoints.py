@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from delivery_support import store_has_outbox
 
-from conftest import store_has_outbox
 from loosely.config import Settings
 from loosely.core.clock import SystemClock
 from loosely.core.ids import RandomIds

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import ACCOUNT, PUBLIC_URL, SCOPE, Stack
+from delivery_support import ACCOUNT, PUBLIC_URL, SCOPE, Stack
+
 from loosely.core.queues.models import MessageAttributeValue, SendRequest
 from loosely.core.topics.models import PushDelivery
 

@@ -6,9 +6,9 @@ import asyncio
 import json
 import threading
 
+from delivery_support import PUBLIC_URL
 from test_delivery_rendering import published, subscription, verify
 
-from conftest import PUBLIC_URL
 from loosely.delivery.fanout import _RowBudget
 from loosely.delivery.rendering import Renderer
 from loosely.delivery.signing import Signer

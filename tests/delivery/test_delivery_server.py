@@ -21,9 +21,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from delivery_support import store_has_outbox
 from sns_receivers import HttpReceiver, SmtpReceiver
 
-from conftest import store_has_outbox
 from loosely.server.testing import ServerProcess
 
 pytestmark = pytest.mark.skipif(not store_has_outbox(), reason="the SQLite store has no outbox yet")

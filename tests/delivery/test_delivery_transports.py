@@ -143,7 +143,7 @@ async def test_webhook_provider_failures() -> None:
 
 
 async def test_outbox_provider_keeps_reads_filters_trims_and_clears(tmp_path: Path) -> None:
-    from conftest import store_has_outbox
+    from delivery_support import store_has_outbox
 
     if not store_has_outbox():
         pytest.skip("the SQLite store does not keep documents yet")

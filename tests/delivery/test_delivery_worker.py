@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from conftest import SCOPE, Stack
+from delivery_support import SCOPE, Stack
+
 from loosely.core.topics.models import PushDelivery
 from loosely.delivery.transports.base import Attempt
 
