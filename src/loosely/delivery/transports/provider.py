@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 
 from loosely.core.clock import Clock
 from loosely.core.ports import DocumentStore
@@ -27,7 +27,7 @@ from loosely.core.topics.models import PushDelivery
 from loosely.core.topics.values import ENDPOINT_KIND
 from loosely.delivery.rendering import DISPLAY_NAME_HEADER, platform_of
 from loosely.delivery.transports.base import Attempt
-from loosely.delivery.transports.http import drain
+from loosely.delivery.transports.http import DEFAULT_TIMEOUT_S, new_session, post, tls_context
 
 __all__ = [
     "OUTBOX_KIND",
@@ -43,6 +43,7 @@ DEFAULT_RETENTION_MS = 24 * 3600 * 1000
 _TRIM_EVERY = 64
 _TRIM_BATCH = 256
 _RETRIED_STATUSES = frozenset({408, 429})
+_JSON_HEADERS = {"content-type": "application/json; charset=utf-8"}
 
 
 async def provider_message(push: PushDelivery, documents: DocumentStore | None) -> dict[str, Any]:
@@ -84,10 +85,11 @@ async def _endpoint_details(endpoint_arn: str, documents: DocumentStore | None) 
 class WebhookProvider:
     """Hands each message to the operator's HTTP endpoint as JSON."""
 
-    def __init__(self, url: str, documents: DocumentStore | None = None, timeout_s: float = 15.0) -> None:
+    def __init__(self, url: str, documents: DocumentStore | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.url = url
         self._documents = documents
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False, trust_env=False)
+        self._timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
 
     def lane(self, push: PushDelivery) -> str:
         return self.url
@@ -95,15 +97,13 @@ class WebhookProvider:
     async def send(self, push: PushDelivery) -> Attempt:
         document = await provider_message(push, self._documents)
         body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        if self._session is None:  # made on first use: it belongs to the event loop the deliveries run on
+            self._session = new_session(self._timeout_s, tls_context(verify=True))
         try:
-            async with self._client.stream(
-                "POST", self.url, content=body, headers={"content-type": "application/json; charset=utf-8"}
-            ) as response:
-                status = response.status_code
-                await drain(response)
-        except httpx.TimeoutException:
+            status = await post(self._session, self.url, _JSON_HEADERS, body)
+        except TimeoutError:
             return Attempt.retry("provider timed out")
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             return Attempt.retry(f"provider unreachable: {type(exc).__name__}: {exc}")
         if 200 <= status < 300:
             return Attempt.delivered()
@@ -112,7 +112,9 @@ class WebhookProvider:
         return Attempt.rejected(f"provider refused the message: HTTP {status}")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
 
 class OutboxProvider:
