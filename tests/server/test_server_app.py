@@ -233,3 +233,57 @@ async def test_lifespan_startup_failure_is_reported(settings: Settings) -> None:
     await app({"type": "lifespan"}, receive, send)
     assert sent[0]["type"] == "lifespan.startup.failed"
     assert "disk on fire" in sent[0]["message"]
+
+
+async def _raw_call(app: App, headers: list[tuple[bytes, bytes]], first: dict[str, Any]) -> list[dict[str, Any]]:
+    """Call the app as an ASGI server would, with one receive message, and keep what it sends."""
+    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": headers}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return first
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_response_headers_reach_asgi_as_bytes_with_computed_length(app: App, handler: RecordingHandler) -> None:
+    handler.response = WireResponse(
+        201, [("x-amzn-RequestId", "r-1"), ("content-LENGTH", "7"), ("x-amzn-RequestId", "r-2")], b"body"
+    )
+    for _ in range(2):  # the second call takes the encoded names from the cache
+        start, end = await _raw_call(app, [], {"type": "http.request", "body": b"", "more_body": False})
+        assert start == {
+            "type": "http.response.start",
+            "status": 201,
+            "headers": [(b"x-amzn-RequestId", b"r-1"), (b"x-amzn-RequestId", b"r-2"), (b"content-length", b"4")],
+        }
+        assert end == {"type": "http.response.body", "body": b"body"}
+
+
+async def test_request_headers_decoded_beyond_the_name_cache(app: App, handler: RecordingHandler) -> None:
+    names = [f"x-made-up-{i}".encode() for i in range(300)]  # more distinct names than the cache keeps
+    headers = [(name, b"caf\xe9") for name in names] + [(b"x-made-up-0", b"last")]
+    await _raw_call(app, headers, {"type": "http.request", "body": b"abc", "more_body": False})
+    seen = handler.requests[0].headers
+    assert len(seen) == 300
+    assert seen["x-made-up-0"] == "last"  # a repeated name keeps its last value
+    assert seen["x-made-up-299"] == "café"
+    assert handler.requests[0].body == b"abc"
+
+
+async def test_disconnect_before_body_dispatches_empty_body(app: App, handler: RecordingHandler) -> None:
+    start, _ = await _raw_call(app, [], {"type": "http.disconnect"})
+    assert start["status"] == 200
+    assert handler.requests[0].body == b""
+
+
+async def test_request_before_startup_is_503(settings: Settings, handler: RecordingHandler) -> None:
+    app = build_app(settings, handler=handler, background=False)
+    start, end = await _raw_call(app, [(b"x-amz-target", b"AmazonSQS.ListQueues")], {"type": "http.request"})
+    assert start["status"] == 503
+    assert orjson.loads(end["body"])["__type"] == "ServiceUnavailable"
+    assert handler.requests == []

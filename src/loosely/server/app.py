@@ -60,6 +60,12 @@ MOVE_IDLE_INTERVAL_S = 1.0
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _DELIVERY_PREFIXES = (CERTIFICATE_PREFIX, INTERNAL_PREFIX)
 
+# Header names decoded (request) and encoded (response) once each. Bounded, so that clients sending
+# made-up names cannot grow them: past the bound, names are converted per request as before.
+_HEADER_CACHE_SIZE = 256
+_HEADER_NAMES: dict[bytes, str] = {}
+_RESPONSE_NAMES: dict[str, bytes | None] = {}
+
 
 def build_app(
     settings: Settings,
@@ -187,49 +193,62 @@ class App:
     # ---- requests ----
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request, on one coroutine: this runs for every message, so the common case stays inline."""
         path: str = scope["path"]
-        if self._delivery is not None and path.startswith(_DELIVERY_PREFIXES):
-            routed = await self._delivery.serve(scope["method"], path, scope["query_string"])
-            if routed is not None:
-                await _respond_raw(send, *routed)
-                return
-        if path.startswith(INTERNAL_PREFIX):
-            await _respond_raw(send, *self._internal(path))
+        if path.startswith(_DELIVERY_PREFIXES) and await self._serve_internal(scope, path, send):
             return
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        headers = _decode_headers(scope["headers"])
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
             await _respond(send, _too_large(headers))
             return
-        body = await _read_body(receive)
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):  # the body in one piece
+            first: bytes = message.get("body", b"")
+            body = first if len(first) <= MAX_BODY_BYTES else None
+        else:
+            body = await _read_rest(receive, message)
         if body is None:
             await _respond(send, _too_large(headers))
             return
         client = scope.get("client")
+        # Positional: the keyword form of a frozen dataclass's constructor costs measurably more per request.
         request = WireRequest(
-            method=scope["method"],
-            path=path,
-            query_string=scope["query_string"],
-            headers=headers,
-            body=body,
-            client_host=client[0] if client else None,
-            scheme=scope.get("scheme", "http"),
+            scope["method"],
+            path,
+            scope["query_string"],
+            headers,
+            body,
+            client[0] if client else None,
+            scope.get("scheme", "http"),
         )
-        await _respond(send, await self._dispatch(request))
-
-    async def _dispatch(self, request: WireRequest) -> WireResponse:
-        """Hand the request to the protocol layer; an escaping exception becomes a 500 for the client."""
         handler = self._handler
         context = self._context
         if handler is None or context is None:
-            return aws_error(request.headers, 503, "ServiceUnavailable", "The server is starting or stopping.")
-        if request.method == "GET":
-            context = link_context(request, context)  # SubscribeURL / UnsubscribeURL visits
-        try:
-            return await handler(request, context)
-        except Exception:
-            log.exception("unhandled error for %s %s", request.method, request.path)
-            return aws_error(request.headers, 500, "InternalFailure", "The request processing has failed.")
+            response = aws_error(headers, 503, "ServiceUnavailable", "The server is starting or stopping.")
+        else:
+            if request.method == "GET":
+                context = link_context(request, context)  # SubscribeURL / UnsubscribeURL visits
+            try:
+                response = await handler(request, context)
+            except Exception:  # no traceback reaches the client: it gets what AWS sends for its own faults
+                log.exception("unhandled error for %s %s", request.method, path)
+                response = aws_error(headers, 500, "InternalFailure", "The request processing has failed.")
+        start, end = _response_messages(response)
+        await send(start)
+        await send(end)
+
+    async def _serve_internal(self, scope: Scope, path: str, send: Send) -> bool:
+        """Answer SNS delivery routes and ``/_loosely/`` paths; False when ``path`` is for the protocols."""
+        if self._delivery is not None:
+            routed = await self._delivery.serve(scope["method"], path, scope["query_string"])
+            if routed is not None:
+                await _respond_raw(send, *routed)
+                return True
+        if path.startswith(INTERNAL_PREFIX):
+            await _respond_raw(send, *self._internal(path))
+            return True
+        return False
 
     def _internal(self, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         if path == HEALTH_PATH:
@@ -237,9 +256,25 @@ class App:
         return 404, _JSON_HEADERS, b'{"message":"Not Found"}'
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None once it exceeds `MAX_BODY_BYTES` (the rest is left unread)."""
-    message = await receive()
+def _decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers as text. ASGI servers send names in lowercase; a repeated name keeps its last value.
+
+    A plain loop with names decoded through a small cache: the same dozen names arrive on every request.
+    """
+    names = _HEADER_NAMES
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        text = names.get(name)
+        if text is None:
+            text = name.decode("latin-1")
+            if len(names) < _HEADER_CACHE_SIZE:
+                names[name] = text
+        headers[text] = value.decode("latin-1")
+    return headers
+
+
+async def _read_rest(receive: Receive, message: Message) -> bytes | None:
+    """The body that began with ``message`` and comes in pieces, or None once it exceeds `MAX_BODY_BYTES`."""
     if message["type"] != "http.request":
         return b""
     first: bytes = message.get("body", b"")
@@ -265,13 +300,37 @@ def _too_large(headers: dict[str, str]) -> WireResponse:
     )
 
 
+def _encoded_name(name: str) -> bytes | None:
+    """``name`` as bytes for ASGI, or None for Content-Length (always computed from the body actually sent).
+
+    The protocol layer uses a handful of constant names, so each is encoded once and kept.
+    """
+    encoded = None if name.lower() == "content-length" else name.encode("latin-1")
+    if len(_RESPONSE_NAMES) < _HEADER_CACHE_SIZE:
+        _RESPONSE_NAMES[name] = encoded
+    return encoded
+
+
 async def _respond(send: Send, response: WireResponse) -> None:
-    raw = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in response.headers
-        if name.lower() != "content-length"  # always computed here, from the body actually sent
-    ]
-    await _respond_raw(send, response.status, raw, response.body)
+    start, end = _response_messages(response)
+    await send(start)
+    await send(end)
+
+
+def _response_messages(response: WireResponse) -> tuple[Message, Message]:
+    """The ASGI messages that send ``response``: names encoded once (see `_encoded_name`), the length from the body."""
+    body = response.body
+    names = _RESPONSE_NAMES
+    raw: list[tuple[bytes, bytes]] = []
+    for name, value in response.headers:
+        encoded = names[name] if name in names else _encoded_name(name)
+        if encoded is not None:
+            raw.append((encoded, value.encode("latin-1")))
+    raw.append((b"content-length", str(len(body)).encode()))
+    return (
+        {"type": "http.response.start", "status": response.status, "headers": raw},
+        {"type": "http.response.body", "body": body},
+    )
 
 
 async def _respond_raw(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
