@@ -15,21 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from loosely.core.clock import Clock
 from loosely.core.ports import DocumentStore, OutboxStore
 from loosely.core.queues.service import QueueService
 from loosely.core.topics.delivery_policy import RandomSource
+from loosely.core.topics.models import PushDelivery
 from loosely.delivery.directory import Directory
 from loosely.delivery.fanout import FanOut
 from loosely.delivery.options import DeliveryOptions, DeliveryStats
 from loosely.delivery.rendering import Renderer, SigningKey
 from loosely.delivery.sqs import QueueDirectory
-from loosely.delivery.transports.base import Transport
+from loosely.delivery.transports.base import Attempt, Transport
 from loosely.delivery.transports.email import SmtpConfig, SmtpTransport
-from loosely.delivery.transports.http import HttpTransport
-from loosely.delivery.transports.provider import OutboxProvider, WebhookProvider
+from loosely.delivery.transports.outbox import OutboxProvider
 from loosely.delivery.worker import DeliveryWorker
 
 __all__ = ["OUTBOX", "DeliveryRuntime", "build_transports"]
@@ -50,11 +50,13 @@ def build_transports(
 ) -> dict[str, Transport]:
     """One transport per protocol; protocols sharing a transport share its connections and limits."""
     outbox = OutboxProvider(documents, clock)
-    http = HttpTransport(http_timeout_s)
+    http: Transport = OnFirstUse(lambda: _http_transport(http_timeout_s))
     mail: Transport = SmtpTransport(smtp) if smtp is not None else outbox
 
     def provider(setting: str) -> Transport:
-        return outbox if setting == OUTBOX else WebhookProvider(setting, documents, http_timeout_s)
+        if setting == OUTBOX:
+            return outbox
+        return OnFirstUse(lambda: _webhook_provider(setting, documents, http_timeout_s))
 
     return {
         "http": http,
@@ -64,6 +66,45 @@ def build_transports(
         "sms": provider(sms_provider),
         "application": provider(push_provider),
     }
+
+
+class OnFirstUse:
+    """A transport built the first time it is used.
+
+    The HTTP client library takes about 0.2 s to import, which start-up (ready in well under half a
+    second) must not pay on a node that may never make an HTTP delivery.
+    """
+
+    def __init__(self, build: Callable[[], Transport]) -> None:
+        self._build = build
+        self._transport: Transport | None = None
+
+    def _get(self) -> Transport:
+        if self._transport is None:
+            self._transport = self._build()
+        return self._transport
+
+    def lane(self, push: PushDelivery) -> str:
+        return self._get().lane(push)
+
+    async def send(self, push: PushDelivery) -> Attempt:
+        return await self._get().send(push)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
+def _http_transport(timeout_s: float) -> Transport:
+    from loosely.delivery.transports.http import HttpTransport
+
+    return HttpTransport(timeout_s)
+
+
+def _webhook_provider(url: str, documents: DocumentStore, timeout_s: float) -> Transport:
+    from loosely.delivery.transports.provider import WebhookProvider
+
+    return WebhookProvider(url, documents, timeout_s)
 
 
 class DeliveryRuntime:

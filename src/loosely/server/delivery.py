@@ -35,7 +35,7 @@ from loosely.core.queues.service import QueueService
 from loosely.delivery.runtime import DeliveryRuntime, build_transports
 from loosely.delivery.signing import Signer
 from loosely.delivery.transports.email import SmtpConfig
-from loosely.delivery.transports.provider import clear_outbox, read_outbox
+from loosely.delivery.transports.outbox import clear_outbox, read_outbox
 from loosely.protocols._wire import ServerContext, WireRequest
 
 __all__ = [
