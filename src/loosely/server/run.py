@@ -96,5 +96,3 @@ def _configure_logging(level_name: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.error").setLevel(level if level <= logging.DEBUG else logging.WARNING)
-    # The SNS HTTP transport's client logs every request at INFO; delivery outcomes are logged by loosely itself.
-    logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)
