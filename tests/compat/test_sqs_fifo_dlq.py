@@ -343,7 +343,9 @@ def test_move_task_returns_messages_to_their_source(sqs: Any) -> None:
     counts = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert counts == {"ApproximateNumberOfMessages": "3"}
 
-    handle = sqs.start_message_move_task(SourceArn=dlq_arn, MaxNumberOfMessagesPerSecond=50)["TaskHandle"]
+    # At two a second the first step moves two of the three, so the task is still running a second later
+    # when the second start arrives (at a higher rate it could finish in one step and race the assertion).
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn, MaxNumberOfMessagesPerSecond=2)["TaskHandle"]
     with pytest.raises(ClientError) as info:
         sqs.start_message_move_task(SourceArn=dlq_arn)
     assert error_of(info)[0] == "InvalidParameterValue"
