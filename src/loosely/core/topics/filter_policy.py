@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
 from loosely.core.errors import InvalidParameter
+from loosely.core.topics._policy_json import unparsable_json
 from loosely.core.topics._policy_patterns import FieldMatcher, Value
 from loosely.core.topics._policy_source import JsonValue
 from loosely.core.topics._policy_syntax import Alternatives, Group, Leaf, PolicySyntaxError, read_policy
@@ -196,7 +197,7 @@ def parse_filter_policy(text: str, scope: FilterPolicyScope = ATTRIBUTES_SCOPE) 
     try:
         document = _loads(text)
     except (ValueError, RecursionError):
-        raise InvalidFilterPolicy("FilterPolicy: failed to parse JSON.") from None
+        raise InvalidFilterPolicy(unparsable_json("FilterPolicy", text)) from None
     if document == {}:
         return FilterPolicy(scope, ())
     try:

@@ -21,6 +21,7 @@ from loosely.core.errors import (
     InvalidParameterValue,
     TooManyEntriesInBatchRequest,
 )
+from loosely.core.topics._policy_json import unparsable_json
 from loosely.core.topics.delivery_policy import parse_subscription_delivery_policy
 from loosely.core.topics.errors import TagLimitExceeded
 from loosely.core.topics.filter_policy import check_scope, parse_filter_policy
@@ -496,7 +497,7 @@ def _check_redrive_policy(value: str, prefix: str) -> None:
     try:
         document = json.loads(value)
     except ValueError:
-        raise invalid(f"{prefix}RedrivePolicy: failed to parse JSON.") from None
+        raise invalid(prefix + unparsable_json("RedrivePolicy", value)) from None
     target = document.get("deadLetterTargetArn") if isinstance(document, dict) else None
     parts = target.split(":") if isinstance(target, str) else []
     if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:

@@ -150,7 +150,16 @@ def test_parse_pattern_errors_without_location(policy: object, reason: str) -> N
 
 @pytest.mark.parametrize("text", ["{", "{invalidjson}", '{"a": [1,]}', '{"a": [NaN]}', '{"a": 01}', "{} x"])
 def test_parse_malformed_json_fails_to_parse(text: str) -> None:
-    assert _error(text).message == "Invalid parameter: FilterPolicy: failed to parse JSON."
+    assert _error(text).message.startswith("Invalid parameter: FilterPolicy: failed to parse JSON.")
+
+
+def test_parse_malformed_json_quotes_jackson() -> None:
+    """Recorded AWS response: test_sns.snapshot.json, test_validate_set_sub_attributes (invalid-json-filter-policy)."""
+    assert _error("{invalid json}").message == (
+        "Invalid parameter: FilterPolicy: failed to parse JSON. Unexpected character ('i' (code 105)): was expecting "
+        "double-quote to start field name\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` "
+        "disabled); line: 1, column: 2]"
+    )
 
 
 def test_parse_nested_policy_in_attribute_scope_is_refused() -> None:

@@ -1,0 +1,67 @@
+"""SNS answers checked against responses recorded from real AWS (boto3 against a live server).
+
+Each expected code, message and status is a fact recorded from AWS by a public test suite; the
+comment above each check names the recording it comes from (localstack's
+``tests/aws/services/sns/test_sns.snapshot.json``, by test name and snapshot key).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from compat_helpers import raised
+
+pytestmark = pytest.mark.compat
+
+_AT = "\n at [Source: REDACTED (`StreamReadFeature.INCLUDE_SOURCE_IN_LOCATION` disabled); line: 1, column: {}]"
+
+
+def _name(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _queue_arn(sqs: Any) -> str:
+    url = sqs.create_queue(QueueName=_name("q"))["QueueUrl"]
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+@pytest.fixture
+def sqs(loosely: Any) -> Any:
+    return loosely.boto3_client("sqs")
+
+
+def test_attribute_that_is_not_json_quotes_jacksons_error(sns: Any, sqs: Any) -> None:
+    topic = sns.create_topic(Name=_name())["TopicArn"]
+    arn = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=_queue_arn(sqs))["SubscriptionArn"]
+
+    def set_attribute(name: str, value: str) -> tuple[str, str, int]:
+        return raised(sns.set_subscription_attributes, SubscriptionArn=arn, AttributeName=name, AttributeValue=value)
+
+    unquoted = "Unexpected character ('i' (code 105)): was expecting double-quote to start field name" + _AT.format(2)
+    # test_validate_set_sub_attributes: invalid-json-redrive-policy, invalid-json-filter-policy
+    assert set_attribute("RedrivePolicy", "{invalid json}") == (
+        "InvalidParameter",
+        f"Invalid parameter: RedrivePolicy: failed to parse JSON. {unquoted}",
+        400,
+    )
+    assert set_attribute("FilterPolicy", "{invalid json}") == (
+        "InvalidParameter",
+        f"Invalid parameter: FilterPolicy: failed to parse JSON. {unquoted}",
+        400,
+    )
+    # TestSNSSubscriptionCrudV2::test_subscribe_invalid_filter_policy: subscribe-invalid-filter-policy
+    assert raised(
+        sns.subscribe,
+        TopicArn=topic,
+        Protocol="email",
+        Endpoint="test@example.com",
+        Attributes={"FilterPolicy": "invalid-json"},
+    ) == (
+        "InvalidParameter",
+        "Invalid parameter: Attributes Reason: FilterPolicy: failed to parse JSON. Unrecognized token 'invalid': "
+        "was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')" + _AT.format(8),
+        400,
+    )
+    assert "RedrivePolicy" not in sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
