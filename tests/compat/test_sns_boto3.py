@@ -102,7 +102,7 @@ def test_pending_http_subscription(sns: Any) -> None:
     listed = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
     assert [s["SubscriptionArn"] for s in listed] == ["PendingConfirmation"]
     with pytest.raises(sns.exceptions.InvalidParameterException, match="Invalid parameter: Token"):
-        sns.confirm_subscription(TopicArn=arn, Token="not-a-token")
+        sns.confirm_subscription(TopicArn=arn, Token="0123456789abcdef" * 18)  # AWS-shaped, but unknown
 
 
 def test_platform_and_sms(sns: Any) -> None:

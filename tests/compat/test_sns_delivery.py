@@ -632,6 +632,7 @@ def test_confirm_subscription_by_token_and_content_type_policy(sns: Any, receive
     sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=receiver.url)
     _, body = receiver.next()
     token = json.loads(body)["Token"]
+    assert re.fullmatch(r"[0-9a-f]{288}", token)  # the shape of AWS's tokens (test_sns.snapshot.json, 288 hex digits)
 
     arn = sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"]
     sns.publish(TopicArn=topic, Message="typed")

@@ -65,3 +65,25 @@ def test_attribute_that_is_not_json_quotes_jacksons_error(sns: Any, sqs: Any) ->
         400,
     )
     assert "RedrivePolicy" not in sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+
+
+def test_confirm_subscription_tells_a_malformed_token_from_an_unknown_one(sns: Any) -> None:
+    topic = sns.create_topic(Name=_name())["TopicArn"]
+    unknown = "51b2ff3edb475b7d91550e0ab6edf0c1de2a34e6ebaf6c2262a001bcb7e051c43aa00022ceecce70bd2a67b2042da8d8eb47"
+
+    # test_sns_confirm_subscription_wrong_token: topic-not-exists, invalid-token, token-not-exists
+    assert raised(sns.confirm_subscription, TopicArn=topic[:-1] + "i", Token=unknown) == (
+        "InvalidParameter",
+        "Invalid parameter: Token",
+        400,
+    )
+    assert raised(sns.confirm_subscription, TopicArn=topic, Token="randomtoken") == (
+        "InvalidParameter",
+        "Invalid token",
+        400,
+    )
+    assert raised(sns.confirm_subscription, TopicArn=topic, Token=unknown) == (
+        "InvalidParameter",
+        "Invalid parameter: Token",
+        400,
+    )

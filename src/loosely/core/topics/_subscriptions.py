@@ -14,6 +14,7 @@ UnsubscribeConfirmation whose token restores the subscription through ConfirmSub
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -52,6 +53,7 @@ PENDING_LISTED = "PendingConfirmation"  # what the List actions show in place of
 _PURPOSE_CONFIRM = "confirm"
 _PURPOSE_RESTORE = "restore"
 _HTTP = frozenset({"http", "https"})
+_TOKEN_SHAPE = re.compile(r"[0-9a-fA-F]+")
 
 
 class Subscriptions:
@@ -101,7 +103,7 @@ class Subscriptions:
             owner=scope.account_id,
             attributes={**attrs, "ConfirmationWasAuthenticated": "true" if confirmed else "false"},
             confirmed=confirmed,
-            token=None if confirmed else self._ctx.ids.token(48),
+            token=None if confirmed else self._new_token(),
             created_ms=now,
         )
         index_key = _index_key(key.arn, protocol, endpoint)
@@ -120,6 +122,10 @@ class Subscriptions:
             await self._put_token(sub.token, sub, _PURPOSE_CONFIRM)
             await self._send(PUSH_SUBSCRIPTION_CONFIRMATION, sub, sub.token)
         return sub
+
+    def _new_token(self) -> str:
+        """A confirmation token shaped like AWS's: 288 lower-case hex digits (the text of 144 random bytes)."""
+        return self._ctx.ids.token(108).encode("ascii").hex()
 
     async def _put_token(self, token: str, sub: Subscription, purpose: str) -> None:
         body = {"subscription_arn": sub.arn, "topic_arn": sub.topic_arn, "purpose": purpose}
@@ -155,6 +161,9 @@ class Subscriptions:
         except InvalidParameter:
             raise check.invalid("Topic") from None  # AWS gives no reason, whatever is wrong with the ARN
         doc = await self._ctx.documents.get_document(TOKEN_KIND, token)
+        if doc is None and not _TOKEN_SHAPE.fullmatch(token):
+            # AWS tells a token that cannot be one of its own (not hex) from one it does not know.
+            raise InvalidParameter("Invalid token")
         body = loads(doc.body) if doc is not None else {}
         expired = self._ctx.now() - int(body.get("created_ms", 0)) > self._ctx.settings.confirmation_token_ttl_ms
         if doc is None or expired or body["topic_arn"].split(":")[3] != scope.region:
@@ -206,7 +215,7 @@ class Subscriptions:
         if sub.token is not None:
             await self._ctx.documents.delete_document(TOKEN_KIND, sub.token)
         if sub.protocol in _HTTP:
-            token = self._ctx.ids.token(48)
+            token = self._new_token()
             await self._put_token(token, replace(sub, confirmed=True, token=None), _PURPOSE_RESTORE)
             await self._send(PUSH_UNSUBSCRIBE_CONFIRMATION, sub, token)
 

@@ -76,7 +76,22 @@ async def test_return_subscription_arn_gives_the_pending_arn(h: Harness, topic: 
 
 async def test_confirm_with_unknown_token_is_invalid_token(h: Harness, topic: str) -> None:
     with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Token$"):
-        await h.service.confirm_subscription(SCOPE, topic, "nope", False, True)
+        await h.service.confirm_subscription(SCOPE, topic, "51b2ff3edb475b7d91550e0ab6edf0c1", False, True)
+
+
+async def test_confirm_with_a_token_that_is_not_hex_is_refused_by_its_shape(h: Harness, topic: str) -> None:
+    # Recorded AWS response: test_sns.snapshot.json, test_sns_confirm_subscription_wrong_token (invalid-token).
+    with pytest.raises(InvalidParameter, match=r"^Invalid token$"):
+        await h.service.confirm_subscription(SCOPE, topic, "randomtoken", False, True)
+
+
+async def test_confirmation_tokens_are_shaped_like_aws_tokens(h: Harness, topic: str) -> None:
+    await h.service.subscribe(SCOPE, topic, "http", "http://example.com/", {})
+    [push] = await h.pushes()
+
+    assert push.token is not None
+    assert len(push.token) % 2 == 0
+    assert int(push.token, 16) > 0
 
 
 async def test_confirm_names_the_topic_by_a_well_formed_arn_of_the_callers_region(h: Harness, topic: str) -> None:
