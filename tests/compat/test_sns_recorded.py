@@ -87,3 +87,25 @@ def test_confirm_subscription_tells_a_malformed_token_from_an_unknown_one(sns: A
         "Invalid parameter: Token",
         400,
     )
+
+
+def test_a_missing_topic_or_subscription_arn_is_an_invalid_parameter(raw_sns: Any) -> None:
+    # test_unsubscribe_wrong_arn_format: invalid-unsubscribe-arn-4 (Unsubscribe without SubscriptionArn)
+    assert raised(raw_sns.unsubscribe) == (
+        "InvalidParameter",
+        "Invalid parameter: SubscriptionArn Reason: no value for required parameter",
+        400,
+    )
+    # SNS words every missing topic or subscription ARN alike (an SDK's recorded SNS error names TopicArn).
+    assert raised(raw_sns.get_topic_attributes) == (
+        "InvalidParameter",
+        "Invalid parameter: TopicArn Reason: no value for required parameter",
+        400,
+    )
+    assert raised(raw_sns.get_subscription_attributes)[1] == (
+        "Invalid parameter: SubscriptionArn Reason: no value for required parameter"
+    )
+    # test_publish_wrong_arn_format: empty-topic (an empty ARN is present, and malformed)
+    assert raised(raw_sns.delete_topic, TopicArn="")[1] == (
+        "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1"
+    )

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from loosely.core.errors import MissingParameter, ServiceUnavailable
+from loosely.core.errors import InvalidParameter, MissingParameter, ServiceUnavailable
 from loosely.core.topics.service import TopicService
 from loosely.core.topics.values import AccountScope, AttributeValue, PlatformResource, Published, PublishRequest
 from loosely.protocols.service import OperationContext, OperationTable, Params
 from loosely.protocols.sns.errors import SNS_ERROR_TABLE
 
-__all__ = ["SNS_OPERATIONS"]
+__all__ = ["ARNS_CHECKED_BY_SNS", "SNS_OPERATIONS"]
 
 SNS_OPERATIONS = OperationTable()
+ARNS_CHECKED_BY_SNS = frozenset({"TopicArn", "SubscriptionArn"})  # their absence is worded by `_arn`
 operation = SNS_OPERATIONS.operation
 Out = dict[str, Any]
 
@@ -36,6 +37,18 @@ def _svc(ctx: OperationContext) -> TopicService:
 
 def _scope(ctx: OperationContext) -> AccountScope:
     return AccountScope(ctx.account_id, ctx.region)
+
+
+def _arn(p: Params, name: str) -> str:
+    """A required topic or subscription ARN: SNS words its absence as an invalid parameter, not a model error.
+
+    Recorded AWS response: localstack's test_sns.snapshot.json, test_unsubscribe_wrong_arn_format
+    (invalid-unsubscribe-arn-4: Unsubscribe without SubscriptionArn).
+    """
+    value = p.opt_string(name)
+    if value is None:
+        raise InvalidParameter(f"Invalid parameter: {name} Reason: no value for required parameter")
+    return value
 
 
 def _tags(p: Params, name: str = "Tags") -> list[tuple[str, str]]:
@@ -100,7 +113,7 @@ async def create_topic(ctx: OperationContext, p: Params) -> Out:
 
 @operation("DeleteTopic")
 async def delete_topic(ctx: OperationContext, p: Params) -> None:
-    await _svc(ctx).delete_topic(_scope(ctx), p.string("TopicArn"))
+    await _svc(ctx).delete_topic(_scope(ctx), _arn(p, "TopicArn"))
 
 
 @operation("ListTopics")
@@ -111,26 +124,26 @@ async def list_topics(ctx: OperationContext, p: Params) -> Out:
 
 @operation("GetTopicAttributes")
 async def get_topic_attributes(ctx: OperationContext, p: Params) -> Out:
-    return {"Attributes": await _svc(ctx).get_topic_attributes(_scope(ctx), p.string("TopicArn"))}
+    return {"Attributes": await _svc(ctx).get_topic_attributes(_scope(ctx), _arn(p, "TopicArn"))}
 
 
 @operation("SetTopicAttributes")
 async def set_topic_attributes(ctx: OperationContext, p: Params) -> None:
     await _svc(ctx).set_topic_attributes(
-        _scope(ctx), p.string("TopicArn"), p.string("AttributeName"), p.opt_string("AttributeValue")
+        _scope(ctx), _arn(p, "TopicArn"), p.string("AttributeName"), p.opt_string("AttributeValue")
     )
 
 
 @operation("AddPermission")
 async def add_permission(ctx: OperationContext, p: Params) -> None:
     await _svc(ctx).add_permission(
-        _scope(ctx), p.string("TopicArn"), p.string("Label"), p.strings("AWSAccountId"), p.strings("ActionName")
+        _scope(ctx), _arn(p, "TopicArn"), p.string("Label"), p.strings("AWSAccountId"), p.strings("ActionName")
     )
 
 
 @operation("RemovePermission")
 async def remove_permission(ctx: OperationContext, p: Params) -> None:
-    await _svc(ctx).remove_permission(_scope(ctx), p.string("TopicArn"), p.string("Label"))
+    await _svc(ctx).remove_permission(_scope(ctx), _arn(p, "TopicArn"), p.string("Label"))
 
 
 @operation("TagResource")
@@ -169,7 +182,7 @@ async def put_data_protection_policy(ctx: OperationContext, p: Params) -> None:
 async def subscribe(ctx: OperationContext, p: Params) -> Out:
     arn = await _svc(ctx).subscribe(
         _scope(ctx),
-        p.string("TopicArn"),
+        _arn(p, "TopicArn"),
         p.string("Protocol"),
         p.opt_string("Endpoint"),
         p.string_map("Attributes"),
@@ -182,25 +195,25 @@ async def subscribe(ctx: OperationContext, p: Params) -> Out:
 async def confirm_subscription(ctx: OperationContext, p: Params) -> Out:
     authenticate = (p.opt_string("AuthenticateOnUnsubscribe") or "").lower() == "true"
     arn = await _svc(ctx).confirm_subscription(
-        _scope(ctx), p.string("TopicArn"), p.string("Token"), authenticate, _authenticated(ctx)
+        _scope(ctx), _arn(p, "TopicArn"), p.string("Token"), authenticate, _authenticated(ctx)
     )
     return {"SubscriptionArn": arn}
 
 
 @operation("Unsubscribe")
 async def unsubscribe(ctx: OperationContext, p: Params) -> None:
-    await _svc(ctx).unsubscribe(_scope(ctx), p.string("SubscriptionArn"), _authenticated(ctx))
+    await _svc(ctx).unsubscribe(_scope(ctx), _arn(p, "SubscriptionArn"), _authenticated(ctx))
 
 
 @operation("GetSubscriptionAttributes")
 async def get_subscription_attributes(ctx: OperationContext, p: Params) -> Out:
-    return {"Attributes": await _svc(ctx).get_subscription_attributes(_scope(ctx), p.string("SubscriptionArn"))}
+    return {"Attributes": await _svc(ctx).get_subscription_attributes(_scope(ctx), _arn(p, "SubscriptionArn"))}
 
 
 @operation("SetSubscriptionAttributes")
 async def set_subscription_attributes(ctx: OperationContext, p: Params) -> None:
     await _svc(ctx).set_subscription_attributes(
-        _scope(ctx), p.string("SubscriptionArn"), p.string("AttributeName"), p.opt_string("AttributeValue")
+        _scope(ctx), _arn(p, "SubscriptionArn"), p.string("AttributeName"), p.opt_string("AttributeValue")
     )
 
 
@@ -225,7 +238,7 @@ async def list_subscriptions(ctx: OperationContext, p: Params) -> Out:
 
 @operation("ListSubscriptionsByTopic")
 async def list_subscriptions_by_topic(ctx: OperationContext, p: Params) -> Out:
-    page = await _svc(ctx).list_subscriptions_by_topic(_scope(ctx), p.string("TopicArn"), p.opt_string("NextToken"))
+    page = await _svc(ctx).list_subscriptions_by_topic(_scope(ctx), _arn(p, "TopicArn"), p.opt_string("NextToken"))
     return _subscriptions_out(page)
 
 
@@ -239,7 +252,7 @@ async def publish(ctx: OperationContext, p: Params) -> Out:
 
 @operation("PublishBatch")
 async def publish_batch(ctx: OperationContext, p: Params) -> Out:
-    topic_arn = p.string("TopicArn")
+    topic_arn = _arn(p, "TopicArn")
     entries = [
         (e.string("Id"), _publish_request(e, topic_arn, f"publishBatchRequestEntries.{i}.member."))
         for i, e in enumerate(p.structs("PublishBatchRequestEntries"), 1)
