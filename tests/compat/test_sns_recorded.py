@@ -109,3 +109,18 @@ def test_a_missing_topic_or_subscription_arn_is_an_invalid_parameter(raw_sns: An
     assert raised(raw_sns.delete_topic, TopicArn="")[1] == (
         "Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 1"
     )
+
+
+def test_sms_subscription_endpoints(sns: Any) -> None:
+    topic = sns.create_topic(Name=_name())["TopicArn"]
+
+    # TestSNSSubscriptionCrudV2::test_subscribe_sms_obscure_phone_number: subscribe-sms-2
+    arn = sns.subscribe(TopicArn=topic, Protocol="sms", Endpoint="+12/34-567.890")["SubscriptionArn"]
+    assert arn.startswith(topic + ":")
+    # TestSNSSubscriptionCrudV2::test_subscribe_bad_sms: subscribe-bad-sms; test_publish_wrong_phone_format
+    for number in ("invalid-number", "NAA+15551234567", "+15--551234567", "+15551234567."):
+        assert raised(sns.subscribe, TopicArn=topic, Protocol="sms", Endpoint=number) == (
+            "InvalidParameter",
+            f"Invalid SMS endpoint: {number}",
+            400,
+        )

@@ -36,6 +36,7 @@ MAX_FIFO_ID_CHARS = 128
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _FIFO_TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,251}\.fifo")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_SMS_ENDPOINT = re.compile(r"\+[0-9]+(?:[-./][0-9]+)*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _URL_HOST = re.compile(r"https?://[^/\s?#]+.*", re.DOTALL)
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]+")
@@ -403,7 +404,12 @@ def _check_email(endpoint: str, topic_fifo: bool) -> None:
 
 
 def _check_sms(endpoint: str, topic_fifo: bool) -> None:
-    if not _E164.fullmatch(endpoint):
+    """An E.164 number, whose digits may be grouped by single ``-``, ``.`` or ``/`` (AWS takes ``+12/34-567.890``).
+
+    Recorded AWS responses: localstack's test_sns.snapshot.json, test_subscribe_sms_obscure_phone_number
+    (accepted) and test_subscribe_bad_sms (``Invalid SMS endpoint: ...``).
+    """
+    if not (_SMS_ENDPOINT.fullmatch(endpoint) and _E164.fullmatch("+" + re.sub(r"[^0-9]", "", endpoint))):
         raise InvalidParameter(f"Invalid SMS endpoint: {endpoint}")
 
 

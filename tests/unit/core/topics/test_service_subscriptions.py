@@ -154,6 +154,9 @@ async def test_unsubscribe_is_idempotent_and_checks_the_arn(h: Harness, topic: s
         ("https", "ftp://example.com", "Endpoint must match the specified protocol"),
         ("email", "not-an-address", "Email address"),
         ("sms", "12345", "Invalid SMS endpoint: 12345"),
+        ("sms", "+15--551234567", r"^Invalid SMS endpoint: \+15--551234567$"),
+        ("sms", "+15551234567.", r"^Invalid SMS endpoint: \+15551234567\.$"),
+        ("sms", "/+15551234567", r"^Invalid SMS endpoint: /\+15551234567$"),
         ("sqs", "queue-name", "SQS endpoint ARN"),
         ("sqs", "arn:aws:sqs:us-east-1:123456789012:q.fifo", "FIFO SQS Queues can not be subscribed to standard"),
         ("application", "arn:aws:sns:us-east-1:123456789012:app/GCM/x", "ApplicationEndpoint ARN"),
@@ -164,6 +167,14 @@ async def test_subscribe_validates_endpoint_per_protocol(
 ) -> None:
     with pytest.raises(InvalidParameter, match=message):
         await h.service.subscribe(SCOPE, topic, protocol, endpoint, {})
+
+
+@pytest.mark.parametrize("number", ["+1234567890", "+12/34-567.890", "+1.555.123.4567"])
+async def test_sms_endpoints_may_group_their_digits(h: Harness, topic: str, number: str) -> None:
+    # Recorded AWS response: test_sns.snapshot.json, test_subscribe_sms_obscure_phone_number (+12/34-567.890).
+    arn = await h.service.subscribe(SCOPE, topic, "sms", number, {})
+
+    assert (await h.service.get_subscription_attributes(SCOPE, arn))["Endpoint"] == number
 
 
 async def test_fifo_topic_accepts_only_sqs(h: Harness) -> None:
