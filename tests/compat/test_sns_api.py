@@ -725,6 +725,19 @@ def test_fifo_topic_subscription_rules(sns: Any, sqs: Any) -> None:
     )
 
 
+def test_fifo_topic_subscription_quota(sns: Any) -> None:
+    """AWS quota: 100 subscriptions per FIFO topic; code and status from botocore's model (403)."""
+    topic = sns.create_topic(Name=_name() + ".fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    queue = "arn:aws:sqs:us-east-1:000000000000:quota-{}.fifo"
+    for i in range(100):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue.format(i))
+
+    code, _, status = raised(sns.subscribe, TopicArn=topic, Protocol="sqs", Endpoint=queue.format(100))
+    assert (code, status) == ("SubscriptionLimitExceeded", 403)
+    with pytest.raises(sns.exceptions.SubscriptionLimitExceededException):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue.format(101))
+
+
 def test_unsubscribe(sns: Any, sqs: Any, raw_sns: Any) -> None:
     topic = sns.create_topic(Name=_name())["TopicArn"]
     arn = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=_queue_arn(sqs))["SubscriptionArn"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -28,7 +29,12 @@ from loosely.core.topics.delivery_policy import (
     parse_subscription_delivery_policy,
     parse_topic_delivery_policy,
 )
-from loosely.core.topics.errors import AuthorizationError, NotFound
+from loosely.core.topics.errors import (
+    AuthorizationError,
+    FilterPolicyLimitExceeded,
+    NotFound,
+    SubscriptionLimitExceeded,
+)
 from loosely.core.topics.models import (
     PUSH_SUBSCRIPTION_CONFIRMATION,
     PUSH_UNSUBSCRIBE_CONFIRMATION,
@@ -48,6 +54,8 @@ from loosely.core.topics.values import (
     SubscriptionView,
 )
 
+MAX_FIFO_TOPIC_SUBSCRIPTIONS = 100  # AWS quota: subscriptions per FIFO topic
+MAX_TOPIC_FILTER_POLICIES = 200  # AWS quota: filter policies per topic
 PENDING_ARN = "pending confirmation"  # what Subscribe returns for a pending subscription
 PENDING_LISTED = "PendingConfirmation"  # what the List actions show in place of its ARN
 _PURPOSE_CONFIRM = "confirm"
@@ -81,10 +89,29 @@ class Subscriptions:
             raise NotFound("Endpoint does not exist")
         existing = await self._existing(topic_arn, protocol, endpoint)
         if existing is None:
+            await self._check_room(key, new_subscription=True, adds_filter_policy=_filters(attrs))
             existing = await self._create(scope, key, protocol, endpoint, attrs)
         else:
             _same_subscription(existing, attrs)
         return existing.arn if existing.confirmed or return_arn else PENDING_ARN
+
+    async def _check_room(self, key: TopicKey, new_subscription: bool, adds_filter_policy: bool) -> None:
+        """SNS's per-topic quotas: 100 subscriptions on a FIFO topic, 200 filter policies on any topic.
+
+        The count is read before the write, so concurrent requests may overshoot a quota by a few.
+        """
+        counts_subscriptions = new_subscription and key.fifo
+        if not (counts_subscriptions or adds_filter_policy):
+            return
+        docs = await self._ctx.documents.list_documents(SUBSCRIPTION_KIND, parent=key.arn)
+        if counts_subscriptions and len(docs) >= MAX_FIFO_TOPIC_SUBSCRIPTIONS:
+            raise SubscriptionLimitExceeded("Topic has reached its maximum number of subscriptions")
+        if adds_filter_policy:
+            # only documents that mention a filter policy are parsed: most subscriptions of a big topic have none
+            mentioned = (Subscription.from_json(doc.body) for doc in docs if '"FilterPolicy"' in doc.body)
+            filtered = sum(1 for sub in mentioned if _filters(sub.attributes))
+            if filtered >= MAX_TOPIC_FILTER_POLICIES:
+                raise FilterPolicyLimitExceeded("Topic has reached its maximum number of filter policies")
 
     async def _existing(self, topic_arn: str, protocol: str, endpoint: str) -> Subscription | None:
         index = await self._ctx.documents.get_document(SUBSCRIPTION_KEY_KIND, _index_key(topic_arn, protocol, endpoint))
@@ -263,6 +290,13 @@ class Subscriptions:
 
     async def set_attribute(self, scope: AccountScope, arn: str, name: str, value: str | None) -> None:
         _check_subscription_arn(arn)
+        if _filters({name: value or ""}):
+            current = await self.get(arn)
+            key = TopicKey.from_arn(current.topic_arn) if current is not None else None
+            if current is not None and key is not None and not _filters(current.attributes):
+                attrs = current.attributes
+                check.canonical_subscription_attributes({name: value or ""}, current.protocol, attrs, False)
+                await self._check_room(key, new_subscription=False, adds_filter_policy=True)
 
         def change(sub: Subscription) -> Subscription:
             if scope.account_id not in (sub.owner, arn.split(":")[4]):
@@ -326,6 +360,11 @@ def _view(doc: Document) -> SubscriptionView:
         endpoint=sub.endpoint,
         topic_arn=sub.topic_arn,
     )
+
+
+def _filters(attributes: Mapping[str, str]) -> bool:
+    """Whether the attributes hold a filter policy that counts against the quota (an empty one filters nothing)."""
+    return attributes.get("FilterPolicy", "").strip() not in ("", "{}")
 
 
 def _index_key(topic_arn: str, protocol: str, endpoint: str) -> str:

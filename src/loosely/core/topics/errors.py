@@ -13,9 +13,11 @@ from loosely.core.errors import LooselyError
 __all__ = [
     "AuthorizationError",
     "EndpointDisabled",
+    "FilterPolicyLimitExceeded",
     "NotFound",
     "OptedOut",
     "PlatformApplicationDisabled",
+    "SubscriptionLimitExceeded",
     "TagLimitExceeded",
     "Throttled",
     "UserError",
@@ -34,6 +36,14 @@ class AuthorizationError(LooselyError):
 
 class TagLimitExceeded(LooselyError):
     """A resource would carry more than 50 tags."""
+
+
+class SubscriptionLimitExceeded(LooselyError):
+    """A topic that already has as many subscriptions as SNS allows (100 for a FIFO topic)."""
+
+
+class FilterPolicyLimitExceeded(LooselyError):
+    """A topic that already has as many subscriptions with a filter policy as SNS allows (200)."""
 
 
 class EndpointDisabled(LooselyError):

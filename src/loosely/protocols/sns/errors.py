@@ -37,6 +37,8 @@ SNS_ERRORS: dict[type[BaseException], AwsError] = {
     sns.NotFound: _e("NotFoundException", "NotFound", 404),
     sns.AuthorizationError: _e("AuthorizationErrorException", "AuthorizationError", 403),
     sns.TagLimitExceeded: _e("TagLimitExceededException", "TagLimitExceeded"),
+    sns.SubscriptionLimitExceeded: _e("SubscriptionLimitExceededException", "SubscriptionLimitExceeded", 403),
+    sns.FilterPolicyLimitExceeded: _e("FilterPolicyLimitExceededException", "FilterPolicyLimitExceeded", 403),
     sns.EndpointDisabled: _e("EndpointDisabledException", "EndpointDisabled"),
     sns.PlatformApplicationDisabled: _e("PlatformApplicationDisabledException", "PlatformApplicationDisabled"),
     sns.OptedOut: _e("OptedOutException", "OptedOut"),
