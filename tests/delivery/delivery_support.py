@@ -7,9 +7,11 @@ time is a `FakeClock`, so retry schedules are checked without sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,14 @@ def body_json(message: ReceivedMessage) -> dict[str, Any]:
     value = json.loads(message.body)
     assert isinstance(value, dict)
     return value
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Let background tasks run until ``condition`` holds (their work is real I/O, so no fake clock helps).
+
+    The deadline is generous on purpose: on a loaded machine the tasks may need seconds, and a test that
+    passes only when the machine is quiet is a flaky test. It returns as soon as the condition holds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110 - the tasks signal nothing to wait on
+        await asyncio.sleep(0.005)

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from delivery_support import until
 
 from loosely.core.topics.models import PushDelivery
 from loosely.delivery.transports.base import AttemptStatus
@@ -266,10 +267,7 @@ async def test_https_with_and_without_verification(tmp_path: Path) -> None:
     finally:
         await lenient.aclose()
         await strict.aclose()
-        for _ in range(100):  # the server's side sees the kept connection closed
-            if handlers_done == connections:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: handlers_done == connections)  # the server's side sees the kept connection closed
         server.close()
         await server.wait_closed()
     assert connections == 1  # three deliveries over one connection (the refused handshake never gets this far)

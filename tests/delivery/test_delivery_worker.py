@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from delivery_support import SCOPE, Stack
+from delivery_support import SCOPE, Stack, until
 
 from loosely.core.topics.models import PushDelivery
 from loosely.delivery.transports.base import Attempt
@@ -173,16 +173,10 @@ async def test_a_hanging_endpoint_does_not_hold_up_others(stack: Stack) -> None:
 
     await stack.worker.dispatch_once()
     await stack.worker.dispatch_once()
-    for _ in range(100):
-        if blocking.sent.count("https://hooks.test/fast") == 5:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: blocking.sent.count("https://hooks.test/fast") == 5)
     assert blocking.sent.count("https://hooks.test/fast") == 5
     backlog = stack.worker.options.endpoint_backlog
-    for _ in range(200):  # the hand-backs beyond the slow lane's backlog finish quickly
-        if stack.worker.in_flight <= backlog:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: stack.worker.in_flight <= backlog)  # the hand-backs beyond the slow lane's backlog
     assert stack.worker.in_flight == backlog  # the slow endpoint holds exactly its backlog, no more
     assert stack.stats.deferred >= 50 - backlog
     blocking.release.set()
@@ -221,10 +215,7 @@ async def test_a_busy_endpoint_gets_claims_sized_to_its_room_and_short_hand_back
 
     claimed, _ = await stack.worker.dispatch_once()
     assert claimed == backlog + 10
-    for _ in range(200):
-        if stack.stats.deferred == 10:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: stack.stats.deferred == 10)
     assert stack.stats.deferred == 10  # the lane holds its backlog; the rest went back to the store
     assert stack.worker.in_flight == backlog
     # Not due yet: handed back for busy_defer_ms (short), not for the throttle's defer_ms.
