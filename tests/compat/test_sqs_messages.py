@@ -383,10 +383,12 @@ def test_delete_is_idempotent_and_garbage_handle_is_invalid(sqs: Any) -> None:
     assert counts == {"ApproximateNumberOfMessages": "0"}
     with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid) as info:
         sqs.delete_message(QueueUrl=url, ReceiptHandle="garbage")
+    # Status 404: recorded AWS response, yavosh/pail test/diff/testdata/golden/sqs-visibility.json,
+    # step delete-garbage-handle (JSON), and a Query-era capture in spulec/PyQS issue #24.
     assert error_of(info) == (
         "ReceiptHandleIsInvalid",
         'The input receipt handle "garbage" is not a valid receipt handle.',
-        400,
+        404,
     )
 
 

@@ -51,7 +51,9 @@ def test_json_error_carries_query_code_header(loosely: Any) -> None:
 @pytest.mark.parametrize(
     ("operation", "body", "status", "query_error"),
     [
-        ("SendMessage", {"MessageBody": "x"}, 400, "MissingParameter;Sender"),
+        # A missing QueueUrl names no queue. Recorded AWS response: yavosh/pail
+        # test/diff/testdata/golden/sqs-edge-cases.json, step send-missing-queue-url.
+        ("SendMessage", {"MessageBody": "x"}, 400, "AWS.SimpleQueueService.NonExistentQueue;Sender"),
         ("ReceiveMessage", {"MaxNumberOfMessages": 11}, 400, "InvalidParameterValue;Sender"),
         ("PurgeQueue", {}, 400, None),
     ],

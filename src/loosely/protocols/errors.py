@@ -54,7 +54,8 @@ class WireError(Exception):
         self.message = message
 
 
-SERIALIZATION = AwsError("com.amazon.coral.service#SerializationException", "SerializationException")
+# AWS names a body it cannot read "MalformedInput" in x-amzn-query-error (recorded from SQS).
+SERIALIZATION = AwsError("com.amazon.coral.service#SerializationException", "MalformedInput")
 UNKNOWN_OPERATION = AwsError("com.amazon.coral.service#UnknownOperationException", "InvalidAction")
 INVALID_ACTION = AwsError("InvalidAction", "InvalidAction")
 MISSING_ACTION = AwsError("MissingAction", "MissingAction")

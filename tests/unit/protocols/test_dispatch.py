@@ -70,7 +70,7 @@ def test_json_malformed_body_is_serialization_exception() -> None:
 def test_json_missing_required_is_missing_parameter() -> None:
     response = run(json_request("AmazonSQS.SendMessage", b'{"QueueUrl": "http://h/000000000000/q"}'))
     assert response.status == 400
-    assert orjson.loads(response.body)["__type"] == "com.amazonaws.sqs#MissingRequiredParameterException"
+    assert orjson.loads(response.body)["__type"] == "com.amazon.coral.service#MissingRequiredParameterException"
     assert header(response, "x-amzn-query-error") == "MissingParameter;Sender"
 
 

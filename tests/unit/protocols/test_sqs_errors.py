@@ -25,8 +25,9 @@ def test_table_codes_match_botocore_models() -> None:
     for cls, error in SQS_ERRORS.items():
         if error is INTERNAL_FAILURE:
             continue
-        assert error.json_code in modeled | GENERIC_JSON_CODES, cls
-        old = OLD_MODEL["shapes"].get(error.json_code, {}).get("error")
+        shape = error.json_code.rpartition("#")[2]
+        assert shape in modeled | GENERIC_JSON_CODES, cls
+        old = OLD_MODEL["shapes"].get(shape, {}).get("error")
         if old is not None:
             assert error.query_code == old["code"], cls
             assert error.status == old["httpStatusCode"], cls
@@ -52,7 +53,7 @@ def test_lookup_follows_mro_for_subclasses() -> None:
         (core.QueueDoesNotExist(), "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", 400),
         (core.QueueNameExists("exists"), "QueueNameExists", "QueueAlreadyExists", 400),
         (core.PurgeQueueInProgress("wait"), "PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", 403),
-        (core.ReceiptHandleIsInvalid("bad"), "ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 400),
+        (core.ReceiptHandleIsInvalid("bad"), "ReceiptHandleIsInvalid", "ReceiptHandleIsInvalid", 404),
         (core.OverLimit("full"), "OverLimit", "OverLimit", 403),
         (core.EmptyBatchRequest("none"), "EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest", 400),
         (core.InvalidAttributeName("nope"), "InvalidAttributeName", "InvalidAttributeName", 400),

@@ -347,7 +347,7 @@ def _no_deduplication(request: SendRequest) -> tuple[None, None]:
         raise validation.invalid_value(
             request.deduplication_id,
             "MessageDeduplicationId",
-            "The request includes a parameter that is not valid for this queue type.",
+            "The request include parameter that is not valid for this queue type.",  # AWS's grammar
         )
     return None, None
 
@@ -388,7 +388,7 @@ def _new_visibility(receipt: receipts.Receipt, timeout_s: int, now: int) -> int:
         raise validation.invalid_value(
             timeout_s,
             "VisibilityTimeout",
-            f"Total VisibilityTimeout for the message is beyond the limit [{limits.VISIBILITY_TIMEOUT_MAX_S} seconds]",
+            f"Total VisibilityTimeout for the message is beyond the limit [{limits.VISIBILITY_TIMEOUT_MAX_S} seconds].",
         )
     return visible_at
 

@@ -4,8 +4,8 @@ A handle packs the queue's storage id, the message's row id, the receive count o
 that handed it out and that receive's instant (needed for the 12-hour visibility ceiling), then
 random filler, then a checksum of all that, so it is 96 bytes, as long as AWS's (128 characters of
 url-safe base64). Anything that is not exactly that, fails its checksum or names another queue is
-invalid. The filler is never read back: handles of earlier versions, whose filler was a hash of the
-header, decode the same way.
+invalid (a handle of another queue with AWS's own wording for that case). The filler is never read
+back: handles of earlier versions, whose filler was a hash of the header, decode the same way.
 """
 
 from __future__ import annotations
@@ -82,8 +82,11 @@ def decode(handle: str, queue_id: int) -> Receipt:
     if checksum != _checksum(body):
         raise invalid(handle)
     version, handle_queue_id, row_id, receive_count, received_ms = _HEADER.unpack_from(body)
-    if version != _VERSION or handle_queue_id != queue_id:
+    if version != _VERSION:
         raise invalid(handle)
+    if handle_queue_id != queue_id:
+        # A real handle of another queue: AWS words this case differently.
+        raise ReceiptHandleIsInvalid(f'The receipt handle "{handle}" is not valid for this queue.')
     return Receipt(ref=MessageRef(row_id=row_id, receive_count=receive_count), received_ms=received_ms)
 
 

@@ -174,7 +174,7 @@ def check_delay(delay_s: int | None, fifo: bool) -> None:
             delay_s, "DelaySeconds", "The request include parameter that is not valid for this queue type."
         )
     if not 0 <= delay_s <= limits.DELAY_MAX_S:
-        raise invalid_value(delay_s, "DelaySeconds", f"DelaySeconds must be >= 0 and <= {limits.DELAY_MAX_S}")
+        raise invalid_value(delay_s, "DelaySeconds", f"DelaySeconds must be >= 0 and <= {limits.DELAY_MAX_S}.")
 
 
 def check_fifo_id(value: str | None, parameter: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loosely.core.errors import InvalidParameterValue, UnsupportedOperation
 from loosely.core.queues.models import (
     BatchFailure,
     MessageAttributeValue,
@@ -35,17 +36,32 @@ Out = dict[str, Any]
 
 
 def _key(ctx: OperationContext, p: Params) -> QueueKey:
-    return key_from_url(p.string("QueueUrl"), ctx.region, ctx.account_id)
+    """The queue a request names; AWS answers a missing QueueUrl as a queue that does not exist."""
+    return key_from_url(p.opt_string("QueueUrl") or "", ctx.region, ctx.account_id)
+
+
+def _queue_name(p: Params) -> str:
+    """CreateQueue's and GetQueueUrl's QueueName; AWS answers its absence as an invalid value."""
+    name = p.opt_string("QueueName")
+    if name is None:
+        raise InvalidParameterValue("Value for parameter QueueName is invalid. Reason: Must specify a queue name.")
+    return name
 
 
 def _url(ctx: OperationContext, key: QueueKey) -> str:
     return queue_url(ctx.base_url, key)
 
 
-def _attribute_values(p: Params, name: str) -> dict[str, MessageAttributeValue]:
-    """Message (or system) attributes from their wire form ``{Name: {DataType, StringValue|BinaryValue}}``."""
+def _attribute_values(p: Params, name: str, operation: str) -> dict[str, MessageAttributeValue]:
+    """Message (or system) attributes from their wire form ``{Name: {DataType, StringValue|BinaryValue}}``.
+
+    The model also has ``StringListValues`` and ``BinaryListValues``, which AWS reserves: a request
+    that carries either (even empty, as SDKs echo them from received messages) fails as a whole.
+    """
     values = {}
     for attr_name, entry in p.struct_map(name).items():
+        if "StringListValues" in entry.raw or "BinaryListValues" in entry.raw:
+            raise UnsupportedOperation(f"Message attribute list values in {operation} operation are not supported.")
         binary = entry.raw.get("BinaryValue")
         values[attr_name] = MessageAttributeValue(
             data_type=entry.opt_string("DataType") or "",
@@ -68,7 +84,7 @@ def _entry_string(p: Params, name: str) -> str:
     return value if type(value) is str else p.opt_string(name) or ""
 
 
-def _send_request(p: Params) -> SendRequest:
+def _send_request(p: Params, operation: str) -> SendRequest:
     """The core request of one message (SendMessage, or one SendMessageBatch entry)."""
     raw = p.raw
     body = raw.get("MessageBody")
@@ -85,16 +101,16 @@ def _send_request(p: Params) -> SendRequest:
         return SendRequest(
             body or "",
             delay,
-            _attribute_values(p, "MessageAttributes") if raw.get("MessageAttributes") else {},
-            _attribute_values(p, "MessageSystemAttributes") if raw.get("MessageSystemAttributes") else {},
+            _attribute_values(p, "MessageAttributes", operation) if raw.get("MessageAttributes") else {},
+            _attribute_values(p, "MessageSystemAttributes", operation) if raw.get("MessageSystemAttributes") else {},
             group_id,
             dedup_id,
         )
     return SendRequest(
         body=p.opt_string("MessageBody") or "",
         delay_s=p.opt_integer("DelaySeconds"),
-        message_attributes=_attribute_values(p, "MessageAttributes"),
-        system_attributes=_attribute_values(p, "MessageSystemAttributes"),
+        message_attributes=_attribute_values(p, "MessageAttributes", operation),
+        system_attributes=_attribute_values(p, "MessageSystemAttributes", operation),
         group_id=p.opt_string("MessageGroupId"),
         deduplication_id=p.opt_string("MessageDeduplicationId"),
     )
@@ -155,7 +171,7 @@ def _move_task_out(task: MoveTaskView) -> Out:
 
 @operation("CreateQueue")
 async def create_queue(ctx: OperationContext, p: Params) -> Out:
-    key = QueueKey(ctx.account_id, ctx.region, p.string("QueueName"))
+    key = QueueKey(ctx.account_id, ctx.region, _queue_name(p))
     record = await ctx.server.queues.create_queue(key, p.string_map("Attributes"), p.string_map("tags"))
     return {"QueueUrl": _url(ctx, record.key)}
 
@@ -163,7 +179,7 @@ async def create_queue(ctx: OperationContext, p: Params) -> Out:
 @operation("GetQueueUrl")
 async def get_queue_url(ctx: OperationContext, p: Params) -> Out:
     account = p.opt_string("QueueOwnerAWSAccountId") or ctx.account_id
-    record = await ctx.server.queues.get_queue(QueueKey(account, ctx.region, p.string("QueueName")))
+    record = await ctx.server.queues.get_queue(QueueKey(account, ctx.region, _queue_name(p)))
     return {"QueueUrl": _url(ctx, record.key)}
 
 
@@ -240,13 +256,13 @@ async def list_dead_letter_source_queues(ctx: OperationContext, p: Params) -> Ou
 
 @operation("SendMessage")
 async def send_message(ctx: OperationContext, p: Params) -> Out:
-    sent = await ctx.server.queues.send_message(_key(ctx, p), _send_request(p), _sender_id(ctx))
+    sent = await ctx.server.queues.send_message(_key(ctx, p), _send_request(p, "SendMessage"), _sender_id(ctx))
     return _sent_out(sent)
 
 
 @operation("SendMessageBatch")
 async def send_message_batch(ctx: OperationContext, p: Params) -> Out:
-    entries = [(_entry_string(e, "Id"), _send_request(e)) for e in p.structs("Entries")]
+    entries = [(_entry_string(e, "Id"), _send_request(e, "SendMessageBatch")) for e in p.structs("Entries")]
     result = await ctx.server.queues.send_message_batch(_key(ctx, p), entries, _sender_id(ctx))
     return {
         "Successful": [{"Id": entry_id, **_sent_out(sent)} for entry_id, sent in result.successful],

@@ -28,11 +28,12 @@ def test_receipt_differs_per_receive() -> None:
     assert first != second
 
 
-def test_receipt_from_another_queue_is_invalid() -> None:
+def test_receipt_from_another_queue_is_invalid_for_this_queue() -> None:
+    """AWS's wording for a well-formed handle of another queue (recorded: PyQS issue #24, aws-sdk-java-v2 #3101)."""
     handle = receipts.encode(1, MessageRef(1, 1), 0)
     with pytest.raises(ReceiptHandleIsInvalid) as caught:
         receipts.decode(handle, 2)
-    assert caught.value.message == f'The input receipt handle "{handle}" is not a valid receipt handle.'
+    assert caught.value.message == f'The receipt handle "{handle}" is not valid for this queue.'
 
 
 def test_receipt_tampered_byte_is_invalid() -> None:
