@@ -9,7 +9,7 @@ import pytest
 from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, bodies, claim, make_queue, msg
 from loosely.core.errors import UnsupportedOperation
 from loosely.core.ports import QueueStore
-from loosely.core.queues.models import DeadLetterTarget, MoveTask, MoveTaskStatus, QueueRecord
+from loosely.core.queues.models import DeadLetterTarget, MessageRef, MoveTask, MoveTaskStatus, QueueRecord
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:dlq"
 
@@ -165,3 +165,49 @@ async def test_move_messages_into_fifo_keeps_group_order(store: QueueStore) -> N
 
     assert moved == 2
     assert bodies(back) == ["A1", "A2"]
+
+
+async def fifo_dead_letters(store: QueueStore, *bodies_by_group: tuple[str, str]) -> tuple[QueueRecord, QueueRecord]:
+    """A FIFO source and its dead-letter queue holding ``(group, body)`` messages, in that order, visible at T0."""
+    source, dlq = await make_queue(store, "src.fifo"), await make_queue(store, "dlq.fifo")
+    messages = [msg(body, group_id=group) for group, body in bodies_by_group]
+    await store.send_messages(dlq.id, messages, T0, DEDUP_WINDOW_MS)
+    return source, dlq
+
+
+async def test_fifo_move_leaves_a_group_with_a_message_in_flight(store: QueueStore) -> None:
+    source, dlq = await fifo_dead_letters(store, ("A", "A1"), ("A", "A2"), ("B", "B1"))
+    received = await claim(store, dlq, n=1)  # A1 in flight: A2 must wait behind it
+    assert bodies(received) == ["A1"]
+
+    moved = await store.move_messages(dlq.id, source.id, 10, T0 + 1)
+
+    assert moved == 1
+    assert bodies(await claim(store, source, n=10, now_ms=T0 + 1)) == ["B1"]
+
+
+async def test_fifo_move_does_not_let_a_visible_message_overtake_one_in_flight(store: QueueStore) -> None:
+    source, dlq = await fifo_dead_letters(store, ("A", "A1"), ("A", "A2"), ("A", "A3"))
+    received = await claim(store, dlq, n=2)
+    assert bodies(received) == ["A1", "A2"]
+    # A1 is visible again while A2 stays in flight: A3 must not be moved ahead of A2.
+    await store.change_visibility(dlq.id, [(MessageRef(received.messages[0].row_id, 1), T0)], T0)
+
+    moved_while_busy = await store.move_messages(dlq.id, source.id, 10, T0 + 1)
+    await store.delete_messages(dlq.id, [MessageRef(received.messages[1].row_id, 1)])
+    moved_after = await store.move_messages(dlq.id, source.id, 10, T0 + 2)
+
+    assert moved_while_busy == 0
+    assert moved_after == 2
+    assert bodies(await claim(store, source, n=10, now_ms=T0 + 2)) == ["A1", "A3"]
+
+
+async def test_fifo_move_keeps_group_order_across_steps(store: QueueStore) -> None:
+    source, dlq = await fifo_dead_letters(store, ("A", "A1"), ("B", "B1"), ("A", "A2"), ("A", "A3"), ("B", "B2"))
+
+    steps = [await store.move_messages(dlq.id, source.id, 2, T0 + i) for i in range(1, 5)]
+    landed = await claim(store, source, n=10, now_ms=T0 + 5)
+
+    assert sum(steps) == 5 and steps[-1] == 0
+    by_group = {g: [b for b in bodies(landed) if b.startswith(g)] for g in "AB"}
+    assert by_group == {"A": ["A1", "A2", "A3"], "B": ["B1", "B2"]}

@@ -130,6 +130,7 @@ class Sql:
     update_task: str
     lease_task: str
     move_candidates_standard: str
+    move_lock_fifo_groups: str
     move_candidates_fifo: str
     move_rows: str
 
@@ -467,19 +468,33 @@ _TEMPLATES: dict[str, str] = {
         WHERE m.queue_id = %(q)s AND m.visible_at_ms <= %(now)s AND m.expires_at_ms > %(now)s
         ORDER BY m.visible_at_ms, m.id LIMIT %(limit)s
         FOR UPDATE OF m SKIP LOCKED""",
+    # A FIFO move first locks ready groups (head visible) without a message in flight, in ready
+    # order; busy groups are found through the visibility index (cost: the not-visible messages).
+    "move_lock_fifo_groups": """
+        WITH busy AS (
+            SELECT DISTINCT m.group_id FROM {s}.messages m
+            WHERE m.queue_id = %(q)s AND m.visible_at_ms > %(now)s AND m.receive_count > 0
+              AND m.expires_at_ms > %(now)s AND m.group_id IS NOT NULL)
+        SELECT f.group_id FROM {s}.fifo_groups f
+        WHERE f.queue_id = %(q)s AND f.ready_at_ms <= %(now)s AND f.group_id NOT IN (SELECT group_id FROM busy)
+        ORDER BY f.ready_at_ms, f.group_id LIMIT %(limit)s
+        FOR UPDATE OF f SKIP LOCKED""",
+    # Then, under those locks (a fresh snapshot: nothing changes these groups now), each group's
+    # first messages in send order with what the store needs to cut its movable prefix: whether
+    # the group is busy after all, and each message's visibility and destination (id, fifo).
     "move_candidates_fifo": f"""
-        WITH g AS (
-            SELECT f.group_id FROM {{s}}.fifo_groups f
-            WHERE f.queue_id = %(q)s AND f.ready_at_ms <= %(now)s
-            ORDER BY f.ready_at_ms, f.group_id LIMIT %(limit)s
-            FOR UPDATE SKIP LOCKED)
+        WITH g AS (SELECT * FROM unnest(%(groups)s::text[]) WITH ORDINALITY AS g(group_id, ord)),
+        busy AS (
+            SELECT DISTINCT m.group_id FROM {{s}}.messages m
+            WHERE m.queue_id = %(q)s AND m.visible_at_ms > %(now)s AND m.receive_count > 0
+              AND m.expires_at_ms > %(now)s AND m.group_id = ANY(%(groups)s::text[]))
         SELECT c.* FROM g CROSS JOIN LATERAL (
-            SELECT m.id, m.group_id, d.id AS dest_id, d.fifo FROM {{s}}.messages m
-            JOIN {{s}}.queues d ON {_MOVE_DESTINATION}
+            SELECT m.id, m.group_id, d.id AS dest_id, d.fifo, m.visible_at_ms <= %(now)s AS visible,
+                   m.expires_at_ms > %(now)s AS alive, g.group_id IN (SELECT group_id FROM busy) AS busy
+            FROM {{s}}.messages m LEFT JOIN {{s}}.queues d ON {_MOVE_DESTINATION}
             WHERE m.queue_id = %(q)s AND m.group_id = g.group_id
-              AND m.visible_at_ms <= %(now)s AND m.expires_at_ms > %(now)s
             ORDER BY m.id LIMIT %(limit)s) c
-        ORDER BY c.id LIMIT %(limit)s""",
+        ORDER BY (SELECT g2.ord FROM g g2 WHERE g2.group_id = c.group_id), c.id""",
     # Moved messages keep id, body, meta and sent time; they start again unreceived and visible.
     "move_rows": """
         WITH t AS (SELECT * FROM unnest(%(ids)s::bigint[], %(dests)s::bigint[]) AS t(id, dest)),

@@ -98,9 +98,12 @@ async def move_messages(
     """
     source_id, source_fifo = source
     async with conn.transaction():
-        statement = sql.move_candidates_fifo if source_fifo else sql.move_candidates_standard
-        cur = await conn.execute(statement, {"q": source_id, "now": now_ms, "limit": limit, "dest": destination_id})
-        chosen = await cur.fetchall()
+        params = {"q": source_id, "now": now_ms, "limit": limit, "dest": destination_id}
+        if source_fifo:
+            chosen = await _fifo_candidates(conn, sql, params, limit)
+        else:
+            cur = await conn.execute(sql.move_candidates_standard, params)
+            chosen = await cur.fetchall()
         if not chosen:
             return 0, []
         dest_pairs = sorted({(dest, group or "") for _, group, dest, fifo in chosen if fifo})
@@ -119,6 +122,32 @@ async def move_messages(
         if moved:
             await conn.execute(sql.notify, {"channel": channel, "queue_ids": list(moved)})
     return sum(moved.values()), list(moved)
+
+
+async def _fifo_candidates(conn: Conn, sql: Sql, params: dict[str, Any], limit: int) -> list[Row]:
+    """Up to ``limit`` messages of a FIFO source that may move now, as (id, group, destination id, fifo).
+
+    Groups are locked first (ready, none in flight, SKIP LOCKED), then read under the locks; each
+    group gives its messages in send order up to the first one that is delayed or cannot be moved
+    (its source queue is gone), so nothing ever overtakes a message of its group.
+    """
+    cur = await conn.execute(sql.move_lock_fifo_groups, params)
+    groups = [row[0] for row in await cur.fetchall()]
+    if not groups:
+        return []
+    cur = await conn.execute(sql.move_candidates_fifo, params | {"groups": groups})
+    chosen: list[Row] = []
+    blocked: set[str] = set()
+    for row_id, group_id, dest_id, dest_fifo, visible, alive, busy in await cur.fetchall():
+        if busy or group_id in blocked or not alive:
+            continue
+        if not visible or dest_id is None:
+            blocked.add(group_id)
+            continue
+        chosen.append((row_id, group_id, dest_id, dest_fifo))
+        if len(chosen) >= limit:
+            break
+    return chosen
 
 
 def _pairs(pairs: Sequence[tuple[int, str]]) -> dict[str, Any]:

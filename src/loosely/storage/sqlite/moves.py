@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 from loosely.core.errors import UnsupportedOperation
 from loosely.core.queues.models import MoveTask, MoveTaskStatus, QueueKey, QueueRecord
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import fifo
-from loosely.storage.sqlite.messages import copy_message, select_rows
+from loosely.storage.sqlite.messages import MessageRow, copy_message, select_rows
 from loosely.storage.sqlite.queues import find_queue, load_queue
 from loosely.storage.sqlite.writer import Tx
 
@@ -95,38 +96,122 @@ def lease_move_task(tx: Tx, owner: str, now_ms: int, lease_ms: int) -> MoveTask 
 def move_messages(
     tx: Tx, waiters: QueueWaiters, source_queue_id: int, destination_queue_id: int | None, limit: int, now_ms: int
 ) -> int:
-    """Move up to ``limit`` visible messages, oldest first; leave those whose source queue is gone."""
+    """Move up to ``limit`` visible messages, oldest first; leave those whose source queue is gone.
+
+    A FIFO source gives up a group's messages in send order and never one behind a message of its
+    group that is in flight or cannot be moved (see `_fifo_groups_to_move`).
+    """
     conn = tx.conn
     source = load_queue(conn, source_queue_id)
     fixed = None if destination_queue_id is None else load_queue(conn, destination_queue_id)
-    moved = 0
-    groups: set[str] = set()
-    woken: set[int] = set()
+    move = _Move(conn, source, fixed, limit, now_ms)
+    if source.key.fifo:
+        for group_id in _fifo_groups_to_move(conn, source.id, now_ms):
+            for row in _group_prefix(conn, source.id, group_id, now_ms):
+                if not move.take(row) or move.full:
+                    break
+            if move.full:
+                break
+        fifo.recompute_groups(conn, source.id, move.groups)
+    else:
+        for row in _visible_rows(conn, source.id, now_ms):
+            move.take(row)
+            if move.full:
+                break
+    woken = move.woken
+    tx.on_commit(lambda: waiters.wake(woken))
+    return move.moved
+
+
+class _Move:
+    """One step of a move task: what it moved so far and to where."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, source: QueueRecord, fixed: QueueRecord | None, limit: int, now_ms: int
+    ) -> None:
+        self.conn, self.source, self.fixed, self.limit, self.now_ms = conn, source, fixed, limit, now_ms
+        self.moved = 0
+        self.groups: set[str] = set()
+        self.woken: set[int] = set()
+
+    @property
+    def full(self) -> bool:
+        return self.moved >= self.limit
+
+    def take(self, row: MessageRow) -> bool:
+        """Move the row to its destination; False when it has none (its source queue is gone)."""
+        destination = self.fixed or _original_queue(self.conn, row.dead_letter_source_arn)
+        if destination is None or destination.id == self.source.id:
+            return False
+        copy_message(self.conn, row, destination, self.now_ms, None)
+        self.moved += 1
+        self.woken.add(destination.id)
+        if row.group_id is not None:
+            self.groups.add(row.group_id)
+        return True
+
+
+def _visible_rows(conn: sqlite3.Connection, queue_id: int, now_ms: int) -> Iterator[MessageRow]:
+    """Visible, unexpired messages in visibility order, in pages."""
     after = (-1, -1)
-    while moved < limit:
+    while True:
         rows = select_rows(
             conn,
             "queue_id = ? AND visible_at_ms <= ? AND (visible_at_ms, id) > (?, ?) ORDER BY visible_at_ms, id LIMIT ?",
-            (source.id, now_ms, after[0], after[1], _PAGE),
+            (queue_id, now_ms, after[0], after[1], _PAGE),
+        )
+        yield from (row for row in rows if row.expires_at_ms > now_ms)
+        if len(rows) < _PAGE:
+            return
+        after = (rows[-1].visible_at_ms, rows[-1].id)
+
+
+def _fifo_groups_to_move(conn: sqlite3.Connection, queue_id: int, now_ms: int) -> Iterator[str]:
+    """The ready groups of a FIFO queue (head visible) that have no message in flight, in ready order.
+
+    A group with a message in flight gives nothing: what is behind that message must not reach the
+    destination before it, and what is before it would be received there while its successor is
+    still being processed here. Busy groups are found through the visibility index, so this costs
+    the queue's not-visible messages, not its depth.
+    """
+    busy = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT DISTINCT group_id FROM messages"
+            " WHERE queue_id = ? AND visible_at_ms > ? AND receive_count > 0 AND expires_at_ms > ?",
+            (queue_id, now_ms, now_ms),
+        )
+        if r[0] is not None
+    }
+    after: tuple[int, str] = (-1, "")
+    while True:
+        groups = conn.execute(
+            "SELECT ready_at_ms, group_id FROM fifo_groups WHERE queue_id = ? AND ready_at_ms <= ?"
+            " AND (ready_at_ms, group_id) > (?, ?) ORDER BY ready_at_ms, group_id LIMIT ?",
+            (queue_id, now_ms, after[0], after[1], _PAGE),
+        ).fetchall()
+        yield from (str(group_id) for _ready, group_id in groups if group_id not in busy)
+        if len(groups) < _PAGE:
+            return
+        after = (int(groups[-1][0]), str(groups[-1][1]))
+
+
+def _group_prefix(conn: sqlite3.Connection, queue_id: int, group_id: str, now_ms: int) -> Iterator[MessageRow]:
+    """The group's messages in send order up to the first one that is not visible (delayed), as a claim takes them."""
+    after_id = -1
+    while True:
+        rows = select_rows(
+            conn, "queue_id = ? AND group_id = ? AND id > ? ORDER BY id LIMIT ?", (queue_id, group_id, after_id, _PAGE)
         )
         for row in rows:
-            destination = fixed or _original_queue(conn, row.dead_letter_source_arn)
-            if row.expires_at_ms <= now_ms or destination is None or destination.id == source.id:
-                continue
-            copy_message(conn, row, destination, now_ms, None)
-            moved += 1
-            woken.add(destination.id)
-            if row.group_id is not None:
-                groups.add(row.group_id)
-            if moved >= limit:
-                break
+            if row.expires_at_ms <= now_ms:
+                continue  # gone for every purpose; the reaper deletes it
+            if row.visible_at_ms > now_ms:
+                return
+            yield row
         if len(rows) < _PAGE:
-            break
-        after = (rows[-1].visible_at_ms, rows[-1].id)
-    if source.key.fifo:
-        fifo.recompute_groups(conn, source.id, groups)
-    tx.on_commit(lambda: waiters.wake(woken))
-    return moved
+            return
+        after_id = rows[-1].id
 
 
 def _original_queue(conn: sqlite3.Connection, source_arn: str | None) -> QueueRecord | None:
