@@ -8,14 +8,17 @@ import signal
 import sqlite3
 import sys
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 from contract.helpers import DEDUP_WINDOW_MS, T0, bodies, claim, key, make_queue, msg
 from loosely.core.errors import ServiceUnavailable
+from loosely.core.queues.models import QueueCounts
 from loosely.storage import open_store
 from loosely.storage.sqlite import SqliteStore
+from loosely.storage.sqlite.messages import COUNT_MESSAGES
 from loosely.storage.sqlite.writer import Tx
 
 
@@ -60,7 +63,8 @@ async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "m.db") as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert versions == [1, 2, 3]  # 0002: documents and the outbox; 0003: FIFO groups ready by their head
+    # 0002: documents and the outbox; 0003: FIFO groups ready by their head; 0004: message counters
+    assert versions == [1, 2, 3, 4]
     assert journal == "wal"
 
 
@@ -79,6 +83,72 @@ async def test_migration_0003_sets_fifo_groups_ready_at_their_heads(tmp_path: Pa
         assert bodies(await claim(store, queue, n=10)) == ["a", "b"]
     finally:
         await store.close()
+
+
+async def test_migration_0004_counts_the_messages_already_stored(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    store = await opened(path)
+    queue = await make_queue(store)
+    await store.send_messages(queue.id, [msg("a"), msg("b"), msg("c")], T0, DEDUP_WINDOW_MS)
+    await claim(store, queue, n=1)
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as a database written before the counters existed
+        for trigger in ("on_create", "on_drop", "on_insert", "on_delete"):
+            conn.execute(f"DROP TRIGGER queue_counts_{trigger}")
+        conn.execute("DROP TABLE queue_counts")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 4")
+
+    store = await opened(path)
+    try:
+        assert await store.count_messages(queue.id, T0) == QueueCounts(visible=2, in_flight=1, delayed=0)
+        await store.send_messages(queue.id, [msg("d")], T0, DEDUP_WINDOW_MS)
+        assert (await store.count_messages(queue.id, T0)).visible == 3
+    finally:
+        await store.close()
+
+
+async def test_count_reads_the_not_visible_messages_not_the_depth(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    store = await opened(path)
+    try:
+        shallow, deep = await make_queue(store, "shallow"), await make_queue(store, "deep")
+        for queue, depth in ((shallow, 10), (deep, 20_000)):
+            for start in range(0, depth, 1_000):
+                batch = [msg(f"m{i}") for i in range(start, min(start + 1_000, depth))]
+                await store.send_messages(queue.id, batch, T0, DEDUP_WINDOW_MS)
+            await claim(store, queue, n=5)
+            await store.send_messages(queue.id, [msg("later", visible_at_ms=T0 + 5_000)], T0, DEDUP_WINDOW_MS)
+        assert await store.count_messages(deep.id, T0) == QueueCounts(visible=19_995, in_flight=5, delayed=1)
+    finally:
+        await store.close()
+
+    with sqlite3.connect(path) as conn:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {COUNT_MESSAGES}", {"queue": deep.id, "now": T0})]
+        shallow_cost = _count_cost(conn, COUNT_MESSAGES, {"queue": shallow.id, "now": T0})
+        deep_cost = _count_cost(conn, COUNT_MESSAGES, {"queue": deep.id, "now": T0})
+        full_scan_cost = _count_cost(conn, "SELECT count(*) FROM messages WHERE queue_id = ?", (deep.id,))
+    assert not [step for step in plan if step.startswith("SCAN")], plan
+    assert any("messages_by_visibility (queue_id=? AND visible_at_ms>?)" in step for step in plan), plan
+    assert any("messages_by_expiry (expires_at_ms<?)" in step for step in plan), plan
+    assert full_scan_cost > 20 * max(deep_cost, 1)  # the probe does see a scan of the depth
+    assert deep_cost <= shallow_cost + 1
+
+
+def _count_cost(conn: sqlite3.Connection, sql: str, params: Mapping[str, object] | tuple[object, ...]) -> int:
+    """Virtual-machine steps (in thousands) one statement takes: a deterministic measure, unlike time."""
+    steps = 0
+
+    def tick() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    conn.set_progress_handler(tick, 1_000)
+    try:
+        conn.execute(sql, params).fetchall()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps
 
 
 async def test_close_checkpoints_wal_and_later_calls_fail(tmp_path: Path) -> None:

@@ -441,6 +441,7 @@ async def expire(conn: Conn, sql: Sql, now_ms: int, limit: int) -> int:
     async with conn.pipeline():
         await conn.execute(sql.expire_dedup, {"now": now_ms, "limit": limit})
         await conn.execute(sql.expire_attempts, {"now": now_ms, "limit": limit})
+        await conn.execute(sql.fold_counts, {"limit": limit})
     return deleted
 
 

@@ -94,6 +94,8 @@ class Sql:
     purge_messages: str
     lock_all_groups: str
     count_messages: str
+    fold_counts: str
+    delete_queue_counts: str
     queue_kind: str
     send_standard: str
     lock_group_pairs: str
@@ -184,12 +186,31 @@ _TEMPLATES: dict[str, str] = {
         RETURNING fifo""",
     "purge_messages": "DELETE FROM {s}.messages WHERE queue_id = %(q)s AND sent_ms <= %(now)s",
     "lock_all_groups": "SELECT group_id FROM {s}.fifo_groups WHERE queue_id = %s ORDER BY group_id FOR UPDATE",
+    # The total from the counters (see migrations/0005_queue_counts.sql), less what is not visible
+    # (read through messages_by_visibility) and expired rows not reaped yet (through messages_by_expiry;
+    # "queue_id + 0" keeps the planner off the visibility index there). One statement, one snapshot;
+    # the cost grows with the not-visible and expired messages, never with the visible backlog.
     "count_messages": """
         SELECT EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(q)s),
-               count(*) FILTER (WHERE visible_at_ms <= %(now)s),
-               count(*) FILTER (WHERE visible_at_ms > %(now)s AND receive_count > 0),
-               count(*) FILTER (WHERE visible_at_ms > %(now)s AND receive_count = 0)
-        FROM {s}.messages WHERE queue_id = %(q)s AND expires_at_ms > %(now)s""",
+               (SELECT coalesce(sum(c.messages), 0)::bigint FROM {s}.queue_counts c WHERE c.queue_id = %(q)s),
+               (SELECT count(*) FROM {s}.messages x WHERE x.expires_at_ms <= %(now)s AND x.queue_id + 0 = %(q)s),
+               count(*) FILTER (WHERE m.expires_at_ms > %(now)s AND m.receive_count > 0),
+               count(*) FILTER (WHERE m.expires_at_ms > %(now)s AND m.receive_count = 0)
+        FROM {s}.messages m WHERE m.queue_id = %(q)s AND m.visible_at_ms > %(now)s""",
+    # Fold the counter rows of backends that have exited into the queue's total (shard 0).
+    "fold_counts": """
+        WITH gone AS (
+            DELETE FROM {s}.queue_counts c
+            WHERE (c.queue_id, c.shard) IN (
+                SELECT d.queue_id, d.shard FROM {s}.queue_counts d
+                WHERE d.shard <> 0 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = d.shard)
+                ORDER BY d.queue_id, d.shard LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED)
+            RETURNING c.queue_id, c.messages)
+        INSERT INTO {s}.queue_counts AS c (queue_id, shard, messages)
+        SELECT queue_id, 0, sum(messages) FROM gone GROUP BY queue_id ORDER BY queue_id
+        ON CONFLICT (queue_id, shard) DO UPDATE SET messages = c.messages + excluded.messages""",
+    "delete_queue_counts": "DELETE FROM {s}.queue_counts WHERE queue_id = %(q)s",
     "queue_kind": "SELECT fifo FROM {s}.queues WHERE id = %s",
     # ---- sends ----
     # One statement: the queue row supplies retention (and existence); when some node has receivers

@@ -373,6 +373,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
             async with conn.pipeline(), conn.transaction():
                 cur = await conn.execute(self._sql.delete_queue, {"q": queue_id, "now": now_ms})
                 await conn.execute(self._sql.delete_queue_rows, {"q": queue_id})
+                await conn.execute(self._sql.delete_queue_counts, {"q": queue_id})
                 await conn.execute(self._sql.notify, {"channel": self._channel, "queue_ids": [queue_id]})
             return await cur.fetchone() is not None
 
@@ -414,7 +415,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         row = await self._run(count)
         if row is None or not row[0]:
             raise QueueDoesNotExist()
-        return QueueCounts(visible=row[1], in_flight=row[2], delayed=row[3])
+        _exists, total, expired, in_flight, delayed = row
+        return QueueCounts(visible=max(total - expired - in_flight - delayed, 0), in_flight=in_flight, delayed=delayed)
 
     # ---- messages ----
 

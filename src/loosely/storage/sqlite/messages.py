@@ -243,13 +243,23 @@ def expire_messages(tx: Tx, now_ms: int, limit: int) -> int:
     return len(rows)
 
 
+COUNT_MESSAGES = (
+    "SELECT (SELECT messages FROM queue_counts WHERE queue_id = :queue),"
+    " (SELECT count(*) FROM messages INDEXED BY messages_by_expiry WHERE expires_at_ms <= :now AND queue_id = :queue),"
+    " coalesce(sum(expires_at_ms > :now AND receive_count > 0), 0),"
+    " coalesce(sum(expires_at_ms > :now AND receive_count = 0), 0)"
+    " FROM messages INDEXED BY messages_by_visibility WHERE queue_id = :queue AND visible_at_ms > :now"
+)
+"""The counts in one statement (one snapshot), without reading the queue's visible messages.
+
+The total comes from ``queue_counts``; in-flight and delayed messages are the not-visible ones,
+read through ``messages_by_visibility``; expired rows the reaper has not deleted yet are read
+through ``messages_by_expiry`` (the reaper keeps them few). Visible = total - those. So the cost
+grows with the not-visible and expired messages, never with the visible backlog."""
+
+
 def count_messages(conn: sqlite3.Connection, queue_id: int, now_ms: int) -> QueueCounts:
     load_queue(conn, queue_id)
-    row = conn.execute(
-        "SELECT coalesce(sum(visible_at_ms <= :now), 0),"
-        " coalesce(sum(visible_at_ms > :now AND receive_count > 0), 0),"
-        " coalesce(sum(visible_at_ms > :now AND receive_count = 0), 0)"
-        " FROM messages WHERE queue_id = :queue AND expires_at_ms > :now",
-        {"now": now_ms, "queue": queue_id},
-    ).fetchone()
-    return QueueCounts(visible=int(row[0]), in_flight=int(row[1]), delayed=int(row[2]))
+    total, expired, in_flight, delayed = conn.execute(COUNT_MESSAGES, {"now": now_ms, "queue": queue_id}).fetchone()
+    visible = int(total or 0) - int(expired) - int(in_flight) - int(delayed)
+    return QueueCounts(visible=max(visible, 0), in_flight=int(in_flight), delayed=int(delayed))

@@ -1,0 +1,158 @@
+"""Contract: message counts stay exact through every kind of write, without reading the depth.
+
+Counts are a stored total less the not-visible and expired messages, so each test here walks one
+write path (sends, duplicates, dead-lettering, deletes, moves, expiry, purges, queue deletion) and
+checks the counts afterwards on a quiet queue, where they must be exact.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from contract.conftest import Harness
+from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, claim, key, make_queue, msg, send
+from loosely.core.ports import QueueStore
+from loosely.core.queues.models import DeadLetterTarget, MessageRef, QueueCounts
+
+
+async def test_counts_follow_sends_claims_and_deletes(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await send(store, queue, *[f"m{i}" for i in range(25)])
+    await send(store, queue, "later", visible_at_ms=T0 + 10_000)
+    taken = await claim(store, queue, n=10)
+
+    before_delete = await store.count_messages(queue.id, T0)
+    await store.delete_messages(queue.id, [MessageRef(m.row_id, m.receive_count) for m in taken.messages[:4]])
+    after_delete = await store.count_messages(queue.id, T0)
+    after_timeout = await store.count_messages(queue.id, T0 + VISIBILITY_MS)
+
+    assert before_delete == QueueCounts(visible=15, in_flight=10, delayed=1)
+    assert after_delete == QueueCounts(visible=15, in_flight=6, delayed=1)
+    assert after_timeout == QueueCounts(visible=22, in_flight=0, delayed=0)
+
+
+async def test_fifo_duplicates_are_not_counted(store: QueueStore) -> None:
+    queue = await make_queue(store, "q.fifo")
+    first = [msg("a", group_id="g", dedup_key="k1"), msg("b", group_id="g", dedup_key="k2")]
+    again = [msg("a", group_id="g", dedup_key="k1"), msg("c", group_id="h", dedup_key="k3")]
+
+    await store.send_messages(queue.id, first, T0, DEDUP_WINDOW_MS)
+    await store.send_messages(queue.id, again, T0, DEDUP_WINDOW_MS)
+
+    assert await store.count_messages(queue.id, T0) == QueueCounts(visible=3, in_flight=0, delayed=0)
+
+
+async def test_counts_follow_dead_lettering_and_moves_back(store: QueueStore) -> None:
+    source, dlq = await make_queue(store, "src"), await make_queue(store, "dlq")
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=source.key.arn)
+    await send(store, source, "a", "b", "c")
+    await claim(store, source, n=2, dead_letter=target)
+    later = T0 + VISIBILITY_MS
+
+    moving = await claim(store, source, n=10, now_ms=later, dead_letter=target)
+    dead_lettered = (await store.count_messages(source.id, later), await store.count_messages(dlq.id, later))
+    moved = await store.move_messages(dlq.id, None, 10, later)
+    moved_back = (await store.count_messages(source.id, later), await store.count_messages(dlq.id, later))
+
+    assert moving.moved_to_dead_letter == 2
+    assert dead_lettered == (QueueCounts(0, 1, 0), QueueCounts(2, 0, 0))
+    assert moved == 2
+    assert moved_back == (QueueCounts(2, 1, 0), QueueCounts(0, 0, 0))
+
+
+async def test_expired_messages_leave_the_counts_before_and_after_they_are_reaped(store: QueueStore) -> None:
+    queue = await make_queue(store, retention_ms=60_000)
+    await send(store, queue, "old1", "old2", now_ms=T0)
+    await send(store, queue, "new", now_ms=T0 + 30_000)
+    await claim(store, queue, n=1, now_ms=T0 + 30_000, visibility_ms=60_000)  # old1, in flight past its expiry
+
+    unreaped = await store.count_messages(queue.id, T0 + 60_000)
+    reaped = await store.expire_messages(T0 + 60_000, 100)
+    after = await store.count_messages(queue.id, T0 + 60_000)
+
+    assert unreaped == QueueCounts(visible=1, in_flight=0, delayed=0)
+    assert reaped == 2
+    assert after == unreaped
+
+
+async def test_purge_and_queue_deletion_reset_the_counts(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await send(store, queue, "a", "b", "c")
+    await claim(store, queue, n=1)
+
+    await store.purge_queue(queue.id, T0 + 1, 60_000)
+    await send(store, queue, "after", now_ms=T0 + 2)
+    purged = await store.count_messages(queue.id, T0 + 2)
+    await store.delete_queue(queue.id, T0 + 3)
+    recreated, _ = await store.create_queue(key("q"), {}, {}, queue.retention_ms, T0 + 4)
+
+    assert purged == QueueCounts(visible=1, in_flight=0, delayed=0)
+    assert await store.count_messages(recreated.id, T0 + 4) == QueueCounts(0, 0, 0)
+
+
+# ---- PostgreSQL: sharded counters and the plan of the count ----
+
+
+def _postgres(harness: Harness) -> Any:
+    if harness.backend != "postgres":
+        pytest.skip("PostgreSQL's counters and query plans")
+    return harness.store
+
+
+async def test_postgres_folds_counters_of_exited_backends(harness: Harness) -> None:
+    store = _postgres(harness)
+    queue = await make_queue(store)
+    await send(store, queue, "a", "b")
+    schema = store.schema
+
+    async def plant(conn: Any) -> None:  # a backend that wrote 5 messages and exited (no pid is negative)
+        await conn.execute(f'INSERT INTO "{schema}".queue_counts VALUES (%s, -7, 5)', (queue.id,))
+
+    async def shards(conn: Any) -> list[tuple[int, int]]:
+        cur = await conn.execute(
+            f'SELECT shard, messages FROM "{schema}".queue_counts WHERE queue_id = %s ORDER BY shard', (queue.id,)
+        )
+        return [tuple(r) for r in await cur.fetchall()]
+
+    await store._run(plant)
+    planted = await store.count_messages(queue.id, T0)
+    await store.expire_messages(T0, 100)
+    folded = await store._run(shards)
+
+    assert planted.visible == 7
+    assert (await store.count_messages(queue.id, T0)).visible == 7
+    assert [shard for shard, _ in folded if shard <= 0] == [0]  # -7 folded into the total
+    assert sum(messages for _, messages in folded) == 7
+
+
+async def test_postgres_count_plan_reads_no_visible_backlog(harness: Harness) -> None:
+    store = _postgres(harness)
+    deep = await make_queue(store, "deep")
+    for start in range(0, 20_000, 2_000):
+        await store.send_messages(deep.id, [msg(f"m{i}") for i in range(start, start + 2_000)], T0, DEDUP_WINDOW_MS)
+    await claim(store, deep, n=5)
+    schema = store.schema
+
+    async def plan(conn: Any) -> Any:
+        await conn.execute(f'ANALYZE "{schema}".messages')
+        cur = await conn.execute(f"EXPLAIN (FORMAT JSON) {store._sql.count_messages}", {"q": deep.id, "now": T0})
+        row = await cur.fetchone()
+        return row[0]
+
+    nodes: list[dict[str, Any]] = []
+    pending = [(await store._run(plan))[0]["Plan"]]
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        pending.extend(node.get("Plans", []))
+    on_messages = [n for n in nodes if n.get("Relation Name") == "messages"]
+
+    assert await store.count_messages(deep.id, T0) == QueueCounts(visible=19_995, in_flight=5, delayed=0)
+    assert on_messages and all(n["Node Type"] != "Seq Scan" for n in on_messages), json.dumps(on_messages)
+    assert {n.get("Index Name") for n in on_messages} == {"messages_by_visibility", "messages_by_expiry"}
+    conditions = {n["Index Name"]: n.get("Index Cond", "") for n in on_messages}
+    assert "visible_at_ms >" in conditions["messages_by_visibility"]  # a range: not-visible rows only
+    assert "expires_at_ms <=" in conditions["messages_by_expiry"]
