@@ -30,6 +30,8 @@ SETTINGS_HELP: Mapping[str, str] = {
     "account_id": "Account id used when a request's access key is not a 12-digit account id.",
     "public_url": "Base URL put into queue URLs (e.g. https://sqs.example.com); default: the request's Host.",
     "queue_recreate_delay_s": "Seconds before a deleted queue's name can be used again (AWS: 60).",
+    "queue_max_in_flight": "Most messages one queue may have in flight (received, not yet deleted); a short-poll "
+    "receive past it fails with OverLimit (AWS: about 120,000, raised on request).",
     "database_url": "postgresql://... to share one PostgreSQL database between nodes; default: SQLite in data_dir.",
     "sqlite_synchronous": "SQLite fsync policy: FULL (every acknowledged write is on disk), PIPELINED (the same "
     "guarantee, the WAL synced on a thread while later writes commit) or NORMAL (faster; an OS crash may lose the "
@@ -55,6 +57,7 @@ _ENV_NAMES: Mapping[str, str] = {
     "account_id": "LOOSELY_ACCOUNT_ID",
     "public_url": "LOOSELY_PUBLIC_URL",
     "queue_recreate_delay_s": "LOOSELY_QUEUE_RECREATE_DELAY",
+    "queue_max_in_flight": "LOOSELY_QUEUE_MAX_IN_FLIGHT",
     "database_url": "LOOSELY_DATABASE_URL",
     "sqlite_synchronous": "LOOSELY_SQLITE_SYNCHRONOUS",
     "log_level": "LOOSELY_LOG_LEVEL",
@@ -84,6 +87,7 @@ class Settings:
     account_id: str = "000000000000"
     public_url: str | None = None
     queue_recreate_delay_s: float = 0.0
+    queue_max_in_flight: int = 120_000
     database_url: str | None = None
     sqlite_synchronous: str = "FULL"
     log_level: str = "info"
@@ -139,7 +143,7 @@ class Settings:
 def _convert(name: str, raw: str, source: str) -> Any:
     """Turn a string from the environment or a flag into the setting's type."""
     try:
-        if name in ("port", "smtp_port"):
+        if name in ("port", "smtp_port", "queue_max_in_flight"):
             return int(raw)
         if name == "queue_recreate_delay_s":
             return float(raw)
@@ -164,6 +168,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(f"account id {s.account_id!r} must be 12 digits")
     if s.queue_recreate_delay_s < 0:
         raise ConfigError("queue recreate delay must not be negative")
+    if s.queue_max_in_flight < 1:
+        raise ConfigError("queue max in flight must be at least 1")
     if s.sqlite_synchronous not in SYNCHRONOUS_MODES:
         raise ConfigError(f"sqlite synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
     if s.log_level not in LOG_LEVELS:

@@ -38,6 +38,7 @@ def main() -> None:
 @click.option(
     "--queue-recreate-delay", "queue_recreate_delay_s", type=click.FloatRange(0), help=_help("queue_recreate_delay_s")
 )
+@click.option("--queue-max-in-flight", type=click.IntRange(1), help=_help("queue_max_in_flight"))
 @click.option("--database", "database_url", metavar="URL", help=_help("database_url"))
 @click.option(
     "--sqlite-synchronous", type=click.Choice(SYNCHRONOUS_MODES, case_sensitive=False), help=_help("sqlite_synchronous")

@@ -129,7 +129,10 @@ class App:
             store,
             SystemClock(),
             RandomIds(),
-            QueueSettings(recreate_delay_ms=round(self.settings.queue_recreate_delay_s * 1000)),
+            QueueSettings(
+                recreate_delay_ms=round(self.settings.queue_recreate_delay_s * 1000),
+                in_flight_max=self.settings.queue_max_in_flight,
+            ),
         )
         self._context = ServerContext(
             queues=queues,

@@ -8,6 +8,7 @@ from loosely.core.clock import Clock
 from loosely.core.errors import QueueDoesNotExist
 from loosely.core.ids import IdGenerator
 from loosely.core.ports import QueueStore
+from loosely.core.queues import limits
 from loosely.core.queues.models import QueueKey, QueueRecord
 
 
@@ -18,6 +19,7 @@ class QueueSettings:
     recreate_delay_ms: int = 0  # AWS: 60_000 (QueueDeletedRecently)
     purge_interval_ms: int = 60_000
     dedup_window_ms: int = 300_000
+    in_flight_max: int = limits.IN_FLIGHT_MAX  # per queue; AWS raises it on request
 
 
 @dataclass(frozen=True, slots=True)

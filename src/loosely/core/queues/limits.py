@@ -32,6 +32,13 @@ BATCH_ENTRY_ID_MAX = 80
 RECEIVE_MESSAGES_MAX = 10
 FIFO_ID_MAX = 128
 
+IN_FLIGHT_MAX = 120_000
+"""Messages one queue may have in flight (received, not deleted, visibility not expired).
+
+AWS: about 120,000 on a standard queue, where a short-poll receive past it fails with OverLimit
+and a long poll returns nothing; 120,000 on a FIFO queue, which returns nothing without an error.
+AWS raises it on request; a deployment may set its own (``QueueSettings.in_flight_max``)."""
+
 LIST_QUEUES_MAX = 1_000
 MOVE_TASKS_LIST_MAX = 10
 MOVE_RATE_MAX = 500

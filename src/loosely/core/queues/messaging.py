@@ -16,11 +16,13 @@ from loosely.core.errors import (
     LooselyError,
     MessageNotInflight,
     MissingParameter,
+    OverLimit,
 )
 from loosely.core.queues import attributes as attrs
 from loosely.core.queues import limits, receipts, validation
 from loosely.core.queues.context import ServiceContext
 from loosely.core.queues.digests import md5_of_attributes, md5_of_body_bytes
+from loosely.core.queues.inflight import RECOUNT_INTERVAL_MS, InFlightGauge
 from loosely.core.queues.meta import (
     decode_meta,
     encode_meta_fields,
@@ -52,6 +54,12 @@ from loosely.core.queues.models import (
 # claimable (its FIFO group is busy) cannot turn the wait into a busy loop.
 MIN_POLL_INTERVAL_MS = 20
 
+# AWS's words for a receive past the in-flight limit, as its Query API has been seen to answer.
+OVER_LIMIT_MESSAGE = (
+    "Too many messages have been received without being deleted. "
+    "Please delete your received messages or let them timeout before receiving more."
+)
+
 
 class _Prepared:
     """A validated message ready for storage, and the digests its SendMessage answer carries."""
@@ -70,6 +78,7 @@ class _Prepared:
 class Messaging:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.in_flight = InFlightGauge(ctx.storage, ctx.settings.in_flight_max)
 
     # ---- send ----
 
@@ -174,8 +183,18 @@ class Messaging:
         deadline = self.ctx.now_ms() + wait_s * 1000
         while True:
             now = self.ctx.now_ms()
+            room = await self.in_flight.room(queue.id, now)
+            if room == 0:
+                # At the in-flight limit. As on AWS: a short poll of a standard queue fails, a long
+                # poll (or any FIFO receive) gets nothing; look again when the estimate is recounted.
+                if wait_s == 0 and not queue.key.fifo:
+                    raise OverLimit(OVER_LIMIT_MESSAGE)
+                if now >= deadline:
+                    return [], now
+                await self.ctx.storage.wait_for_messages(queue.id, min(deadline - now, RECOUNT_INTERVAL_MS) / 1000)
+                continue
             claim = ClaimRequest(
-                max_messages=request.max_messages,
+                max_messages=min(request.max_messages, room),
                 now_ms=now,
                 visible_until_ms=now + visibility_ms,
                 fifo=queue.key.fifo,
@@ -184,6 +203,7 @@ class Messaging:
                 attempt_window_ms=self.ctx.settings.dedup_window_ms,
             )
             result = await self.ctx.storage.claim_messages(queue.id, claim)
+            self.in_flight.handed_out(queue.id, len(result.messages))
             if result.messages or now >= deadline:
                 return result.messages, now
             timeout_ms = deadline - now
@@ -225,6 +245,7 @@ class Messaging:
         queue = await self.ctx.require(key)
         receipt = receipts.decode(receipt_handle, queue.id)
         outcomes = await self.ctx.storage.delete_messages(queue.id, [receipt.ref])
+        self.in_flight.deleted(queue.id, outcomes.count(DeleteOutcome.DELETED))
         _check_deleted(queue, receipt_handle, outcomes[0])
 
     async def delete_message_batch(self, key: QueueKey, entries: Sequence[tuple[str, str]]) -> BatchResult[None]:
@@ -232,6 +253,7 @@ class Messaging:
         validation.check_batch_ids([entry_id for entry_id, _ in entries], "DeleteMessageBatch")
         decoded, failed = _decode_entries(queue, [(entry_id, handle) for entry_id, handle in entries])
         outcomes = await self.ctx.storage.delete_messages(queue.id, [r.ref for _, _, r in decoded]) if decoded else []
+        self.in_flight.deleted(queue.id, outcomes.count(DeleteOutcome.DELETED))
         successful: list[tuple[str, None]] = []
         for (entry_id, handle, _), outcome in zip(decoded, outcomes, strict=True):
             try:
