@@ -38,8 +38,9 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
 
     Every operation goes through one writer that owns the connection and commits concurrent
     work together (see `loosely.storage.sqlite.writer`): a method that returned has committed to
-    disk. The one exception is `count_messages`, whose cost grows with depth: it reads on a second
-    connection (`loosely.storage.sqlite.reader`) so that it never holds up writes.
+    disk. The one exception is `count_messages`, whose cost grows with the queue's not-visible
+    messages: it reads on a second connection (`loosely.storage.sqlite.reader`) so that it never
+    holds up writes.
 
     Being the only writer, the store keeps every queue record in memory, so queue lookups cost no
     round trip. Long polls wait on in-process wake-ups signalled after each commit.

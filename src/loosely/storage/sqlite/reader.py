@@ -1,7 +1,8 @@
-"""A read-only connection on its own thread, for the few queries whose cost grows with depth.
+"""A read-only connection on its own thread, for the few queries that may read many rows.
 
-Counting a queue's messages reads every row of the queue. Run on the writer thread, a count of a
-deep queue would hold up every send and claim behind it, so counts run here instead: WAL lets
+Counting a queue's messages reads every in-flight and delayed message of the queue (up to the
+in-flight limit and beyond). Run on the writer thread, such a count would hold up every send and
+claim behind it, so counts run here instead: WAL lets
 this connection read the last committed state while the writer goes on. A caller that awaited a
 write sees it, because the writer acknowledges only after the COMMIT.
 """
