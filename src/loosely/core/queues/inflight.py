@@ -37,6 +37,15 @@ class InFlightGauge:
         self.limit = limit
         self._estimates: dict[int, _Estimate] = {}
 
+    def known_room(self, queue_id: int, now_ms: int) -> int | None:
+        """`room` when the estimate is fresh enough to answer without a count (most receives), else None."""
+        estimate = self._estimates.get(queue_id)
+        if estimate is None or estimate.counted_at_ms is None:
+            return None
+        if estimate.recount is None and now_ms - estimate.counted_at_ms >= RECOUNT_INTERVAL_MS:
+            return None
+        return max(self.limit - estimate.value, 0)
+
     async def room(self, queue_id: int, now_ms: int) -> int:
         """How many more messages may be handed out of the queue now (0: it is at its limit).
 

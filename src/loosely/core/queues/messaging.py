@@ -183,7 +183,9 @@ class Messaging:
         deadline = self.ctx.now_ms() + wait_s * 1000
         while True:
             now = self.ctx.now_ms()
-            room = await self.in_flight.room(queue.id, now)
+            room = self.in_flight.known_room(queue.id, now)
+            if room is None:
+                room = await self.in_flight.room(queue.id, now)
             if room == 0:
                 # At the in-flight limit. As on AWS: a short poll of a standard queue fails, a long
                 # poll (or any FIFO receive) gets nothing; look again when the estimate is recounted.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,13 +11,14 @@ from loosely.core.clock import FakeClock
 from loosely.core.errors import OverLimit
 from loosely.core.ids import SequentialIds
 from loosely.core.ports import QueueStore
-from loosely.core.queues.inflight import RECOUNT_INTERVAL_MS
+from loosely.core.queues.inflight import RECOUNT_INTERVAL_MS, InFlightGauge
 from loosely.core.queues.messaging import OVER_LIMIT_MESSAGE
 from loosely.core.queues.models import QueueCounts, QueueKey, ReceivedMessage, ReceiveRequest, SendRequest
 from loosely.core.queues.service import QueueService, QueueSettings
 from unit.core.queues.conftest import AdvancingWaits, key
 
 LIMIT = 5
+T0 = 1_700_000_000_000
 Q = key("q")
 FIFO = key("q.fifo")
 
@@ -141,3 +143,49 @@ async def test_another_node_s_receives_are_learned_at_the_next_count(
         await here.receive_message(Q, ReceiveRequest(max_messages=1, visibility_timeout_s=30))
 
     assert len(before_recount) == 4
+
+
+class SlowCounts:
+    """A storage whose counts answer only when the test says so, with the in-flight number it chose."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.in_flight = 0
+        self.release = asyncio.Event()
+
+    async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
+        self.calls += 1
+        counted = self.in_flight  # the count's snapshot is taken when it starts
+        await self.release.wait()
+        return QueueCounts(visible=0, in_flight=counted, delayed=0)
+
+
+async def test_concurrent_first_receives_share_one_count() -> None:
+    storage = SlowCounts()
+    storage.in_flight = 3
+    gauge = InFlightGauge(storage, limit=LIMIT)  # type: ignore[arg-type]
+
+    first = asyncio.ensure_future(gauge.room(1, T0))
+    second = asyncio.ensure_future(gauge.room(1, T0))
+    await asyncio.sleep(0)
+    storage.release.set()
+
+    assert await asyncio.gather(first, second) == [2, 2]
+    assert storage.calls == 1
+
+
+async def test_messages_handed_out_during_a_recount_are_kept() -> None:
+    storage = SlowCounts()
+    storage.release.set()
+    gauge = InFlightGauge(storage, limit=LIMIT)  # type: ignore[arg-type]
+    assert await gauge.room(1, T0) == LIMIT
+    storage.release.clear()
+
+    recount = asyncio.ensure_future(gauge.room(1, T0 + RECOUNT_INTERVAL_MS))
+    await asyncio.sleep(0)
+    gauge.handed_out(1, 2)  # committed after the count's snapshot: not in it
+    assert gauge.known_room(1, T0 + RECOUNT_INTERVAL_MS) == LIMIT - 2  # meanwhile, the estimate answers
+    storage.release.set()
+
+    assert await recount == LIMIT - 2
+    assert gauge.known_room(1, T0 + RECOUNT_INTERVAL_MS + 1) == LIMIT - 2
