@@ -15,6 +15,8 @@ Locking rules (see docs/deploy.md for the reasoning):
   order and SequenceNumbers increase in delivery order.
 * Standard claims lock message rows ``FOR UPDATE SKIP LOCKED``: concurrent receivers on any node
   take disjoint rows, and a row is handed to at most one receiver per visibility window.
+* Message counters (``queue_counts``, kept by triggers) are written by each backend into a row of
+  its own, so they never make two transactions wait (migrations/0005_queue_counts.sql).
 """
 
 from __future__ import annotations
