@@ -78,6 +78,30 @@ async def test_expired_messages_leave_the_counts_before_and_after_they_are_reape
     assert after == unreaped
 
 
+async def test_expired_messages_a_claim_passes_over_leave_the_counts(store: QueueStore) -> None:
+    queue = await make_queue(store, retention_ms=60_000)
+    await send(store, queue, "old", now_ms=T0)
+    await send(store, queue, "new", now_ms=T0 + 50_000)
+
+    taken = await claim(store, queue, n=10, now_ms=T0 + 60_000, visibility_ms=10_000)  # meets "old" expired
+
+    assert [m.body for m in taken.messages] == ["new"]
+    assert await store.count_messages(queue.id, T0 + 60_000) == QueueCounts(visible=0, in_flight=1, delayed=0)
+    assert await store.expire_messages(T0 + 60_000, 100) in (0, 1)  # the claim may have dropped it already
+    assert await store.count_messages(queue.id, T0 + 70_000) == QueueCounts(visible=1, in_flight=0, delayed=0)
+
+
+async def test_fifo_counts_follow_moves_between_fifo_queues(store: QueueStore) -> None:
+    source, dlq = await make_queue(store, "src.fifo"), await make_queue(store, "dlq.fifo")
+    await store.send_messages(dlq.id, [msg(f"m{i}", group_id=f"g{i % 2}") for i in range(4)], T0, DEDUP_WINDOW_MS)
+
+    moved = await store.move_messages(dlq.id, source.id, 3, T0)
+
+    assert moved == 3
+    assert await store.count_messages(dlq.id, T0) == QueueCounts(1, 0, 0)
+    assert await store.count_messages(source.id, T0) == QueueCounts(3, 0, 0)
+
+
 async def test_purge_and_queue_deletion_reset_the_counts(store: QueueStore) -> None:
     queue = await make_queue(store)
     await send(store, queue, "a", "b", "c")

@@ -93,7 +93,7 @@ async def test_migration_0004_counts_the_messages_already_stored(tmp_path: Path)
     await claim(store, queue, n=1)
     await store.close()
     with sqlite3.connect(path) as conn:  # as a database written before the counters existed
-        for trigger in ("on_create", "on_drop", "on_insert", "on_delete"):
+        for trigger in ("on_create", "on_drop", "on_insert"):
             conn.execute(f"DROP TRIGGER queue_counts_{trigger}")
         conn.execute("DROP TABLE queue_counts")
         conn.execute("DELETE FROM schema_migrations WHERE version = 4")

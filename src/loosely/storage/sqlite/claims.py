@@ -17,7 +17,7 @@ from loosely.core.queues.models import ClaimRequest, ClaimResult, QueueRecord, S
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import fifo
 from loosely.storage.sqlite.messages import MessageRow, copy_message, select_row, select_rows
-from loosely.storage.sqlite.queues import load_queue
+from loosely.storage.sqlite.queues import load_queue, note_removed
 from loosely.storage.sqlite.writer import Tx
 
 _PAGE = 16
@@ -54,6 +54,7 @@ class _Claim:
         now = self.request.now_ms
         if row.expires_at_ms <= now:
             self.conn.execute("DELETE FROM messages WHERE id = ?", (row.id,))
+            note_removed(self.conn, self.queue.id, 1)
             self.passed_over += 1
             return False
         target = self.request.dead_letter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -18,7 +19,7 @@ from loosely.core.queues.models import (
 )
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import fifo
-from loosely.storage.sqlite.queues import load_queue
+from loosely.storage.sqlite.queues import load_queue, note_removed
 from loosely.storage.sqlite.writer import Tx
 
 MESSAGE_COLUMNS = (
@@ -159,7 +160,8 @@ def copy_message(
             dead_letter_source_arn,
         ),
     )
-    conn.execute("DELETE FROM messages WHERE id = ?", (row.id,))
+    source = conn.execute("DELETE FROM messages WHERE id = ? RETURNING queue_id", (row.id,)).fetchone()
+    note_removed(conn, int(source[0]), 1)
     if destination.key.fifo and row.group_id is not None:
         fifo.note_sent(conn, destination.id, row.group_id, now_ms)
 
@@ -181,6 +183,7 @@ def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence
             continue
         exists = tx.conn.execute("SELECT 1 FROM messages WHERE id = ? AND queue_id = ?", (ref.row_id, queue_id))
         outcomes.append(DeleteOutcome.GONE if exists.fetchone() is None else DeleteOutcome.STALE)
+    note_removed(tx.conn, queue_id, outcomes.count(DeleteOutcome.DELETED))
     if queue.key.fifo and groups:
         # Deleting an in-flight message may unblock its group: recompute, and wake long polls.
         fifo.recompute_groups(tx.conn, queue_id, groups)
@@ -228,6 +231,8 @@ def expire_messages(tx: Tx, now_ms: int, limit: int) -> int:
         (now_ms, limit),
     ).fetchall()
     conn.executemany("DELETE FROM messages WHERE id = ?", [(r[0],) for r in rows])
+    for queue_id, expired in Counter(int(r[1]) for r in rows).items():
+        note_removed(conn, queue_id, expired)
     for queue_id, group_id in sorted({(int(r[1]), str(r[2])) for r in rows if r[2] is not None}):
         has_group = conn.execute(
             "SELECT 1 FROM fifo_groups WHERE queue_id = ? AND group_id = ?", (queue_id, group_id)

@@ -103,6 +103,15 @@ def load_queue(conn: sqlite3.Connection, queue_id: int) -> QueueRecord:
     return record
 
 
+def note_removed(conn: sqlite3.Connection, queue_id: int, count: int) -> None:
+    """Count ``count`` messages deleted from the queue (inserts are counted by a trigger, see 0004_queue_counts.sql).
+
+    Every statement that deletes messages calls this with what it deleted, in the same transaction.
+    """
+    if count:
+        conn.execute("UPDATE queue_counts SET messages = messages - ? WHERE queue_id = ?", (count, queue_id))
+
+
 def find_queue(conn: sqlite3.Connection, key: QueueKey) -> QueueRecord | None:
     row = conn.execute(
         f"SELECT {QUEUE_COLUMNS} FROM queues WHERE account_id = ? AND region = ? AND name = ?",
@@ -185,7 +194,7 @@ def delete_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int) -> None:
     conn = tx.conn
     for table in ("messages", "fifo_groups", "dedup", "receive_attempts"):
         conn.execute(f"DELETE FROM {table} WHERE queue_id = ?", (queue_id,))  # table names are constants
-    conn.execute("DELETE FROM queues WHERE id = ?", (queue_id,))
+    conn.execute("DELETE FROM queues WHERE id = ?", (queue_id,))  # its queue_counts row goes with it (trigger)
     key = record.key
     conn.execute(
         "INSERT INTO queue_tombstones (account_id, region, name, deleted_ms) VALUES (?, ?, ?, ?)"
@@ -202,7 +211,8 @@ def purge_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int, min_inter
         raise PurgeQueueInProgress(f"Only one PurgeQueue operation on {record.key.name} is allowed every 60 seconds.")
     conn = tx.conn
     conn.execute("UPDATE queues SET last_purge_ms = ? WHERE id = ?", (now_ms, queue_id))
-    conn.execute("DELETE FROM messages WHERE queue_id = ? AND sent_ms <= ?", (queue_id, now_ms))
+    purged = conn.execute("DELETE FROM messages WHERE queue_id = ? AND sent_ms <= ?", (queue_id, now_ms)).rowcount
+    note_removed(conn, queue_id, purged)
     conn.execute("DELETE FROM receive_attempts WHERE queue_id = ?", (queue_id,))
     if record.key.fifo:
         fifo.rebuild_groups(conn, queue_id)
