@@ -54,7 +54,8 @@ from loosely.core.queues.models import (
 # claimable (its FIFO group is busy) cannot turn the wait into a busy loop.
 MIN_POLL_INTERVAL_MS = 20
 
-# AWS's words for a receive past the in-flight limit, as its Query API has been seen to answer.
+# AWS's words for a receive past the in-flight limit, as its Query API answered a real client (quoted in
+# the issue thread Cbsoftware/pressureNET-server#74: a 403 OverLimit); AWS's documentation gives no text.
 OVER_LIMIT_MESSAGE = (
     "Too many messages have been received without being deleted. "
     "Please delete your received messages or let them timeout before receiving more."
