@@ -152,6 +152,23 @@ async def test_postgres_folds_counters_of_exited_backends(harness: Harness) -> N
     assert sum(messages for _, messages in folded) == 7
 
 
+async def test_postgres_counts_sum_the_rows_of_every_backend(harness: Harness) -> None:
+    here = _postgres(harness)
+    there = harness._factory()  # a second node: its own pool, so its own backends
+    await there.open()
+    try:
+        queue = await make_queue(here)
+        await send(here, queue, "a", "b", "c")
+        await send(there, queue, "d", "e")
+        taken = await claim(there, queue, n=1)
+        await there.delete_messages(queue.id, [MessageRef(taken.messages[0].row_id, 1)])
+
+        assert await here.count_messages(queue.id, T0) == QueueCounts(visible=4, in_flight=0, delayed=0)
+        assert await there.count_messages(queue.id, T0) == QueueCounts(visible=4, in_flight=0, delayed=0)
+    finally:
+        await there.close()
+
+
 async def test_postgres_count_plan_reads_no_visible_backlog(harness: Harness) -> None:
     store = _postgres(harness)
     deep = await make_queue(store, "deep")
