@@ -258,6 +258,59 @@ async def test_delete_children_removes_only_that_kind_and_parent(docs: DocumentS
     assert await docs.delete_children(SUB, "t1") == 0
 
 
+# ---- reads after writes (a backend may answer reads from memory: it must never answer stale) ----
+
+
+async def test_reads_see_every_later_write(docs: DocumentStore) -> None:
+    first, _ = await docs.put_document(TOPIC, "k", "a", T0, parent="p")
+    assert await docs.get_document(TOPIC, "k") == first
+    assert await docs.list_documents(TOPIC, parent="p") == [first]
+
+    second, _ = await docs.put_document(TOPIC, "k", "b", T0 + 1, parent="p", expected_version=1)
+    assert await docs.get_document(TOPIC, "k") == second
+    assert await docs.list_documents(TOPIC, parent="p") == [second]
+
+    assert await docs.delete_document(TOPIC, "k")
+    assert await docs.get_document(TOPIC, "k") is None
+    assert await docs.list_documents(TOPIC, parent="p") == []
+
+
+async def test_children_listed_before_a_change_are_listed_again_after_it(docs: DocumentStore) -> None:
+    await docs.put_document(SUB, "s1", "{}", T0, parent="t1")
+    assert await keys(docs, SUB, parent="t1") == ["s1"]
+    assert await keys(docs, SUB, parent="t2") == []
+
+    await docs.put_document(SUB, "s2", "{}", T0, parent="t1")
+    await docs.put_document(SUB, "s1", "{}", T0, parent="t2")  # moves to another parent
+
+    assert await keys(docs, SUB, parent="t1") == ["s2"]
+    assert await keys(docs, SUB, parent="t2") == ["s1"]
+
+    assert await docs.delete_children(SUB, "t1") == 1
+    assert await keys(docs, SUB, parent="t1") == []
+    assert await docs.get_document(SUB, "s2") is None
+    assert await docs.get_document(SUB, "s1") is not None
+
+
+async def test_concurrent_reads_and_writes_end_with_the_last_write(docs: DocumentStore) -> None:
+    await docs.put_document(TOPIC, "k", "0", T0, parent="p")
+
+    async def reader() -> None:
+        for _ in range(20):
+            await docs.get_document(TOPIC, "k")
+            await docs.list_documents(TOPIC, parent="p")
+
+    async def writer() -> None:
+        for n in range(1, 21):
+            await docs.put_document(TOPIC, "k", str(n), T0 + n, parent="p")
+
+    await asyncio.gather(reader(), writer(), reader())
+
+    final = await docs.get_document(TOPIC, "k")
+    assert final is not None and final.body == "20" and final.version == 21
+    assert await docs.list_documents(TOPIC, parent="p") == [final]
+
+
 # ---- persistence and scale ----
 
 

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from loosely.core.clock import Clock
@@ -26,6 +26,7 @@ from loosely.core.topics.values import AccountScope, Page, TopicSettings
 T = TypeVar("T")
 PAGE_SIZE = 100
 _CAS_ATTEMPTS = 8
+_PARSED_TOPICS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,10 @@ class TopicContext:
     clock: Clock
     ids: IdGenerator
     settings: TopicSettings
+    # Topic ARN -> (the document body parsed, the topic): every Publish reads its topic, and parsing
+    # the same JSON again each time cost more than the store read. Keyed by the exact body, so any
+    # change to the stored topic (a new version, or a topic deleted and created again) is parsed anew.
+    _parsed: dict[str, tuple[str, Topic]] = field(default_factory=dict, repr=False, compare=False)
 
     def now(self) -> int:
         return self.clock.now_ms()
@@ -47,7 +52,18 @@ class TopicContext:
         doc = await self.documents.get_document(TOPIC_KIND, arn)
         if doc is None:
             raise NotFound("Topic does not exist")
-        return Topic.from_json(doc.body)
+        return self.parsed_topic(doc)
+
+    def parsed_topic(self, doc: Document) -> Topic:
+        """The topic a stored document holds, parsed once per distinct body."""
+        cached = self._parsed.get(doc.key)
+        if cached is not None and cached[0] == doc.body:
+            return cached[1]
+        topic = Topic.from_json(doc.body)
+        if len(self._parsed) >= _PARSED_TOPICS:
+            self._parsed.clear()
+        self._parsed[doc.key] = (doc.body, topic)
+        return topic
 
     async def update_topic(self, arn: str, scope: AccountScope, change: Callable[[Topic], Topic | None]) -> Topic:
         """Apply ``change`` to the stored topic (None: no write), retrying when another writer wins."""

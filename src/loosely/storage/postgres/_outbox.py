@@ -50,7 +50,9 @@ T = TypeVar("T")
 OUTBOX_WAKE_KEY = 0
 """The wake-up id of the outbox among queue ids (BIGSERIAL ids start at 1)."""
 
-_DEDUP_SWEEP = 2  # expired dedup rows removed per publication added: the table stays at its live size
+_DEDUP_SWEEP = 2
+"""Expired dedup rows removed per deduplicated publication added: the table stays at its live size.
+Publications without a dedup key (standard topics, the common case) skip the sweep."""
 _PUBLICATION_COLUMNS = "id, topic_arn, message_id, payload, created_ms"
 _DELIVERY_COLUMNS = "id, subscription_arn, payload, attempts, next_attempt_ms, created_ms, last_error"
 
@@ -222,7 +224,8 @@ async def add_publications(
     async with conn.transaction():
         if keys:
             await conn.execute(sql.lock_keys, {"lock": sql.lock_key, "keys": keys})
-        await conn.execute(sql.sweep_dedup, {"now": now_ms, "n": _DEDUP_SWEEP * len(publications)})
+        if any(p.dedup_key is not None for p in publications):
+            await conn.execute(sql.sweep_dedup, {"now": now_ms, "n": _DEDUP_SWEEP * len(publications)})
         for p in publications:
             params = {
                 "topic": p.topic_arn,

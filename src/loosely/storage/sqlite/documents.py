@@ -1,8 +1,10 @@
 """The document store on SQLite: versioned JSON documents by kind and key, run by the writer thread.
 
-Reads go through the writer too: it is the only connection that sees every acknowledged write
-(and a read-only item commits without an fsync), so a caller always reads its own writes. Every
-lookup is one primary-key probe or one index range, whatever the number of stored documents.
+Reads that miss the in-memory `DocumentCache` go through the writer: it is the only connection that
+sees every acknowledged write (and a read-only item commits without an fsync), so a caller always
+reads its own writes. Hits (a topic read per Publish, a topic and its subscriptions per fan-out) cost
+no trip to the writer. Every lookup is one primary-key probe or one index range, whatever the number
+of stored documents.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from loosely.core.documents import Document
 from loosely.core.ports import DocumentStore
 from loosely.storage._documents import next_version, prefix_upper_bound
+from loosely.storage.sqlite.document_cache import DocumentCache
 from loosely.storage.sqlite.writer import Tx, Writer
 
 _COLUMNS = "kind, key, parent, body, version, updated_ms"
@@ -37,6 +40,7 @@ def get_document(conn: sqlite3.Connection, kind: str, key: str) -> Document | No
 
 def put_document(
     tx: Tx,
+    cache: DocumentCache,
     kind: str,
     key: str,
     body: str,
@@ -57,7 +61,10 @@ def put_document(
         " version = excluded.version, updated_ms = excluded.updated_ms",
         (kind, key, parent, body, version, now_ms),
     )
-    return Document(kind, key, parent, body, version, now_ms), True
+    stored = Document(kind, key, parent, body, version, now_ms)
+    previous_parent = None if current is None else current.parent
+    tx.on_commit(lambda: cache.stored(stored, previous_parent))
+    return stored, True
 
 
 def list_documents(
@@ -84,20 +91,50 @@ def list_documents(
     return [_document(row) for row in conn.execute(sql, params).fetchall()]
 
 
-def delete_document(tx: Tx, kind: str, key: str) -> bool:
-    cursor = tx.conn.execute("DELETE FROM documents WHERE kind = ? AND key = ?", (kind, key))
-    return cursor.rowcount > 0
+def delete_document(tx: Tx, cache: DocumentCache, kind: str, key: str) -> bool:
+    rows = tx.conn.execute("DELETE FROM documents WHERE kind = ? AND key = ? RETURNING parent", (kind, key)).fetchall()
+    if not rows:
+        return False
+    parent = None if rows[0][0] is None else str(rows[0][0])
+    tx.on_commit(lambda: cache.deleted(kind, key, parent))
+    return True
 
 
-def delete_children(tx: Tx, kind: str, parent: str) -> int:
+def delete_children(tx: Tx, cache: DocumentCache, kind: str, parent: str) -> int:
     cursor = tx.conn.execute("DELETE FROM documents WHERE kind = ? AND parent = ?", (kind, parent))
+    tx.on_commit(lambda: cache.children_deleted(kind, parent))
     return cursor.rowcount
 
 
+def read_document(tx: Tx, cache: DocumentCache, kind: str, key: str) -> Document | None:
+    """A read that missed the cache; what it found joins the cache in step with later writes."""
+    found = get_document(tx.conn, kind, key)
+    if found is not None:
+        tx.on_commit(lambda: cache.read(found))
+    return found
+
+
+def read_children(tx: Tx, cache: DocumentCache, kind: str, parent: str) -> list[Document]:
+    """A whole children listing that missed the cache (see `read_document`)."""
+    found = list_documents(tx.conn, kind, parent, "", "", None)
+    tx.on_commit(lambda: cache.listed(kind, parent, found))
+    return found
+
+
 class SqliteDocuments(DocumentStore):
-    """`DocumentStore` methods of `SqliteStore`, which provides the writer."""
+    """`DocumentStore` methods of `SqliteStore`, which provides the writer.
+
+    Writes are writer barriers, so the cache learns a change only once it is durable.
+    """
 
     _writer: Writer
+    _document_cache: DocumentCache | None = None
+
+    @property
+    def _documents_cached(self) -> DocumentCache:
+        if self._document_cache is None:
+            self._document_cache = DocumentCache()
+        return self._document_cache
 
     async def put_document(
         self,
@@ -109,20 +146,36 @@ class SqliteDocuments(DocumentStore):
         if_absent: bool = False,
         expected_version: int | None = None,
     ) -> tuple[Document, bool]:
+        cache = self._documents_cached
         return await self._writer.submit(
-            lambda tx: put_document(tx, kind, key, body, now_ms, parent, if_absent, expected_version)
+            lambda tx: put_document(tx, cache, kind, key, body, now_ms, parent, if_absent, expected_version),
+            barrier=True,
         )
 
     async def get_document(self, kind: str, key: str) -> Document | None:
-        return await self._writer.submit(lambda tx: get_document(tx.conn, kind, key))
+        cache = self._documents_cached
+        found = cache.get(kind, key)
+        if found is not None:
+            return found
+        return await self._writer.submit(lambda tx: read_document(tx, cache, kind, key))
 
     async def list_documents(
         self, kind: str, parent: str | None = None, prefix: str = "", after: str = "", limit: int | None = None
     ) -> list[Document]:
-        return await self._writer.submit(lambda tx: list_documents(tx.conn, kind, parent, prefix, after, limit))
+        whole_family = parent is not None and not prefix and not after and limit is None
+        if not whole_family:
+            return await self._writer.submit(lambda tx: list_documents(tx.conn, kind, parent, prefix, after, limit))
+        assert parent is not None
+        cache = self._documents_cached
+        found = cache.children(kind, parent)
+        if found is not None:
+            return found
+        return await self._writer.submit(lambda tx: read_children(tx, cache, kind, parent))
 
     async def delete_document(self, kind: str, key: str) -> bool:
-        return await self._writer.submit(lambda tx: delete_document(tx, kind, key))
+        cache = self._documents_cached
+        return await self._writer.submit(lambda tx: delete_document(tx, cache, kind, key), barrier=True)
 
     async def delete_children(self, kind: str, parent: str) -> int:
-        return await self._writer.submit(lambda tx: delete_children(tx, kind, parent))
+        cache = self._documents_cached
+        return await self._writer.submit(lambda tx: delete_children(tx, cache, kind, parent), barrier=True)

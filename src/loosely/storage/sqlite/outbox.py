@@ -36,7 +36,9 @@ OUTBOX_WAKE_KEY = 0
 
 _PUBLICATION_COLUMNS = "id, topic_arn, message_id, payload, created_ms"
 _DELIVERY_COLUMNS = "id, subscription_arn, payload, attempts, next_attempt_ms, created_ms, last_error"
-_DEDUP_SWEEP = 2  # expired dedup rows removed per publication added: the table stays at its live size
+_DEDUP_SWEEP = 2
+"""Expired dedup rows removed per deduplicated publication added: the table stays at its live size.
+Publications without a dedup key (standard topics, the common case) skip the sweep."""
 
 
 # ---- publications ----
@@ -46,11 +48,12 @@ def add_publications(
     tx: Tx, waiters: QueueWaiters, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
 ) -> list[PublishOutcome]:
     conn = tx.conn
-    conn.execute(
-        "DELETE FROM publication_dedup WHERE (topic_arn, dedup_key) IN"
-        " (SELECT topic_arn, dedup_key FROM publication_dedup WHERE expires_at_ms <= ? LIMIT ?)",
-        (now_ms, _DEDUP_SWEEP * len(publications)),
-    )
+    if any(p.dedup_key is not None for p in publications):
+        conn.execute(
+            "DELETE FROM publication_dedup WHERE (topic_arn, dedup_key) IN"
+            " (SELECT topic_arn, dedup_key FROM publication_dedup WHERE expires_at_ms <= ? LIMIT ?)",
+            (now_ms, _DEDUP_SWEEP * len(publications)),
+        )
     outcomes = [_add_one(conn, p, now_ms, dedup_window_ms) for p in publications]
     if any(not o.duplicate for o in outcomes):
         tx.on_commit(lambda: waiters.wake((OUTBOX_WAKE_KEY,)))

@@ -255,3 +255,29 @@ async def test_message_structure_is_checked_before_fifo_fields(h: Harness) -> No
 
     with pytest.raises(InvalidParameter, match="No default entry"):
         await h.service.publish(SCOPE, PublishRequest('{"sqs": "x"}', topic_arn=fifo, message_structure="json"))
+
+
+def test_published_message_json_round_trips_every_field() -> None:
+    message = PublishedMessage(
+        message_id="m",
+        topic_arn="arn:aws:sns:us-east-1:000000000000:t.fifo",
+        message="héllo",
+        timestamp_ms=7,
+        subject="s",
+        message_structure="json",
+        attributes={"a": {"Type": "String", "Value": "v"}},
+        group_id="g",
+        dedup_id="d",
+        sequence_number="00000000000000000001",
+    )
+
+    assert PublishedMessage.from_json(message.to_json()) == message
+    assert sorted(json.loads(message.to_json())) == sorted(PublishedMessage.__dataclass_fields__)
+
+
+async def test_publish_sees_a_topic_changed_after_an_earlier_publish(h: Harness, topic: str) -> None:
+    await h.service.publish(SCOPE, PublishRequest("before", topic_arn=topic))
+    await h.service.delete_topic(SCOPE, topic)
+
+    with pytest.raises(NotFound):
+        await h.service.publish(SCOPE, PublishRequest("after", topic_arn=topic))
