@@ -1,15 +1,16 @@
-"""Fan-out keeps the event loop free: envelopes are signed on a thread, completions are bounded in rows."""
+"""Fan-out keeps the event loop free: envelopes are signed on a thread, completions are chunked by rows."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 
 from delivery_support import PUBLIC_URL
 from test_delivery_rendering import published, subscription, verify
 
-from loosely.delivery.fanout import _RowBudget
+from loosely.core.documents import Publication
+from loosely.core.queues.models import NewMessage
+from loosely.delivery.fanout import _chunks, _Plan
 from loosely.delivery.rendering import Renderer
 from loosely.delivery.signing import Signer
 
@@ -41,27 +42,17 @@ async def test_presigned_envelopes_are_signed_off_the_event_loop_and_verify(sign
     verify(document, signer)
 
 
-async def test_row_budget_lets_completions_through_up_to_the_limit_and_one_big_one_alone() -> None:
-    budget = _RowBudget(200)
-    order: list[str] = []
-    release_first = asyncio.Event()
+def test_completions_are_chunked_by_rows_in_order_and_a_large_one_goes_alone() -> None:
+    def item(pid: int, rows: int) -> tuple[Publication, _Plan]:
+        plan = _Plan(queue_messages=[(1, _message(pid, n)) for n in range(rows)])
+        return Publication(pid, "arn:aws:sns:us-east-1:1:t", f"m{pid}", "{}", 0, pid), plan
 
-    async def complete(name: str, rows: int, gate: asyncio.Event | None = None) -> None:
-        async with budget.hold(rows):
-            order.append(f"start {name}")
-            if gate is not None:
-                await gate.wait()
-        order.append(f"end {name}")
+    results = [item(1, 99), item(2, 99), item(3, 10), item(4, 500), item(5, 0)]
 
-    first = asyncio.create_task(complete("a", 150, release_first))
-    await asyncio.sleep(0)
-    second = asyncio.create_task(complete("b", 100))  # 250 > 200: waits for "a"
-    third = asyncio.create_task(complete("c", 40))  # fits beside "a"
-    await asyncio.sleep(0.01)
-    assert order == ["start a", "start c", "end c"]
-    release_first.set()
-    await asyncio.gather(first, second, third)
-    assert order.index("start b") > order.index("end a")
-    huge = asyncio.create_task(complete("huge", 1_000))  # larger than the limit: goes alone
-    await asyncio.wait_for(huge, 1.0)
-    assert order[-1] == "end huge"
+    chunks = _chunks(results, 200)
+
+    assert [[p.id for p, _ in chunk] for chunk in chunks] == [[1, 2], [3], [4], [5]]
+
+
+def _message(pid: int, n: int) -> NewMessage:
+    return NewMessage(f"{pid}-{n}", "body", "{}", 0, 0)

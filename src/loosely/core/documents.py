@@ -14,7 +14,10 @@ and push `Delivery` rows, and deliveries are retried by their policy until done 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from loosely.core.queues.models import NewMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,15 @@ class NewDelivery:
     subscription_arn: str
     payload: str  # JSON text: what to send and how, opaque to storage
     next_attempt_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutResult:
+    """What one claimed publication turns into: SQS messages (queue id, message) and push deliveries."""
+
+    publication_id: int
+    queue_messages: Sequence[tuple[int, NewMessage]] = ()
+    deliveries: Sequence[NewDelivery] = ()
 
 
 @dataclass(frozen=True, slots=True)

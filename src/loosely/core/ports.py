@@ -17,6 +17,7 @@ from loosely.core.documents import (
     Delivery,
     DeliveryState,
     Document,
+    FanOutResult,
     NewDelivery,
     NewPublication,
     Publication,
@@ -255,6 +256,20 @@ class OutboxStore(ABC):
     ) -> None:
         """In one transaction: send the SQS messages (queue id, message; FIFO dedup applies; queues that
         no longer exist are skipped), record the push deliveries, and delete the publication."""
+
+    async def complete_publications(self, results: Sequence[FanOutResult], now_ms: int, dedup_window_ms: int) -> None:
+        """`complete_publication` for many publications, in the given order, in one transaction.
+
+        The messages of every publication still in the outbox are sent (grouped by queue, each queue's
+        messages in the order given, so a FIFO topic's publications keep their order in FIFO queues),
+        their deliveries recorded and the publications deleted; publications already gone (completed
+        elsewhere) are skipped. Backends should override this: the fallback runs one transaction per
+        publication, which keeps each publication's guarantees but costs a commit each.
+        """
+        for result in results:
+            await self.complete_publication(
+                result.publication_id, result.queue_messages, result.deliveries, now_ms, dedup_window_ms
+            )
 
     @abstractmethod
     async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:

@@ -1,15 +1,16 @@
 """The fan-out worker: turns each outbox publication into SQS messages and push deliveries, atomically.
 
-Loop: claim publications (a lease, so one node works each), and for each one read the topic and its
-subscriptions, keep the confirmed subscriptions whose filter policy matches, render what each one
-receives, and call ``complete_publication`` once. That single call stores every SQS message, records
-every push delivery and retires the publication in one transaction: a crash before it leaves the
-publication to be claimed again after its lease; a crash after it has nothing left to redo. So each
-subscriber gets the message once per successful fan-out (at least once overall, as SNS promises).
+Loop: claim a batch of publications (a lease, so one node works each), and for each one read the
+topic and its subscriptions, keep the confirmed subscriptions whose filter policy matches and render
+what each one receives; then retire the batch with ``complete_publications``, in chunks of about
+``fanout_rows`` rows. Each chunk stores its SQS messages (one insert per queue), records its push
+deliveries and deletes its publications in one transaction: a crash before it leaves the
+publications to be claimed again after their lease; a crash after it has nothing left to redo. So
+each subscriber gets the message once per successful fan-out (at least once overall, as SNS promises).
 
-Publications of one FIFO topic are completed one after another in claim order (the store hands a
-topic's publications out in order and never to two nodes at once); other publications of a batch
-fan out concurrently.
+Publications of one FIFO topic are planned one after another and retired in claim order (the store
+hands a topic's publications out in order and never to two nodes at once); other publications of a
+batch are planned concurrently (their signatures are made on threads meanwhile).
 
 A publication whose payload is a single `PushDelivery` (a confirmation, a direct SMS or mobile push,
 a sandbox code) is not a topic message: it becomes that one delivery (rendered and signed here when
@@ -19,13 +20,11 @@ it is a confirmation), or a message in the queue for an SQS confirmation to anot
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from loosely.core.clock import Clock
-from loosely.core.documents import NewDelivery, Publication
+from loosely.core.documents import FanOutResult, NewDelivery, Publication
 from loosely.core.errors import LooselyError
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage, SendRequest
@@ -79,33 +78,6 @@ class _Fields:
         return self._attributes
 
 
-class _RowBudget:
-    """Bounds the rows of fan-out completions in flight at once, so one store transaction never holds more.
-
-    Completions submitted together land in one write group, and on SQLite a group's statements run
-    on the event loop: 32 publications x 50 subscribers would stop it for tens of milliseconds while
-    Publish requests wait. With the budget, each group carries at most ``limit`` fan-out rows (one
-    larger publication goes alone) and Publishes queued meanwhile get into the next group.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._used = 0
-        self._changed = asyncio.Condition()
-
-    @contextlib.asynccontextmanager
-    async def hold(self, rows: int) -> AsyncIterator[None]:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._used == 0 or self._used + rows <= self._limit)
-            self._used += rows
-        try:
-            yield
-        finally:
-            async with self._changed:
-                self._used -= rows
-                self._changed.notify_all()
-
-
 class FanOut:
     """Claims publications and fans them out; `run` loops until cancelled."""
 
@@ -128,7 +100,6 @@ class FanOut:
         self._owner = owner
         self.options = options or DeliveryOptions()
         self.stats = stats or DeliveryStats()
-        self._budget = _RowBudget(self.options.fanout_rows)
 
     async def run(self) -> None:
         """Fan out until cancelled: straight on while there is a backlog, else wait to be woken."""
@@ -149,7 +120,7 @@ class FanOut:
                 await self._outbox.wait_for_outbox(self.options.idle_poll_s)
 
     async def run_once(self) -> int:
-        """Claim one batch of publications and fan each out; return how many were claimed."""
+        """Claim one batch of publications, fan each out and retire them; return how many were claimed."""
         now = self._clock.now_ms()
         publications = await self._outbox.claim_publications(
             self._owner, now, self.options.fanout_lease_ms, self.options.fanout_batch
@@ -158,44 +129,61 @@ class FanOut:
         for publication in publications:
             ordered = publication.topic_arn.endswith(".fifo")
             groups.setdefault(publication.topic_arn if ordered else f"#{publication.id}", []).append(publication)
-        await asyncio.gather(*(self._in_order(group) for group in groups.values()))
+        planned = await asyncio.gather(*(self._plan_in_order(group) for group in groups.values()))
+        results = sorted((item for group in planned for item in group), key=lambda item: item[0].id)
+        await self._complete(results)
         return len(publications)
 
-    async def _in_order(self, publications: list[Publication]) -> None:
-        """Fan out one after another; after a failure stop, so later ones never overtake it."""
+    async def _plan_in_order(self, publications: list[Publication]) -> list[tuple[Publication, _Plan]]:
+        """Plan one after another; after a failure stop, so later ones never overtake it."""
+        plans: list[tuple[Publication, _Plan]] = []
         for publication in publications:
             try:
-                await self.fan_out(publication)
+                plans.append((publication, await self.plan(publication)))
             except Exception:
                 log.exception("fan-out of publication %s (%s) failed", publication.id, publication.message_id)
-                return
+                break
+        return plans
 
-    async def fan_out(self, publication: Publication) -> None:
-        """Fan one publication out and retire it."""
+    async def plan(self, publication: Publication) -> _Plan:
+        """What one publication turns into (nothing for an unreadable payload, which is then dropped)."""
         try:
             payload = decode_publication(publication.payload)
         except (ValueError, TypeError, KeyError):
             log.error("publication %s has an unreadable payload; dropped", publication.id)
-            await self._complete(publication, _Plan())
-            return
+            return _Plan()
         if isinstance(payload, PushDelivery):
-            plan = await self._single(payload)
-        else:
-            plan = await self._topic_message(publication, payload)
-        await self._complete(publication, plan)
-        self.stats.publications += 1
+            return await self._single(payload)
+        return await self._topic_message(publication, payload)
 
-    async def _complete(self, publication: Publication, plan: _Plan) -> None:
-        async with self._budget.hold(len(plan.queue_messages) + len(plan.deliveries) + 1):
-            await self._outbox.complete_publication(
-                publication.id,
-                plan.queue_messages,
-                plan.deliveries,
-                self._clock.now_ms(),
-                self.options.dedup_window_ms,
-            )
-        self.stats.sqs_messages += len(plan.queue_messages)
-        self.stats.deliveries_created += len(plan.deliveries)
+    async def _complete(self, results: list[tuple[Publication, _Plan]]) -> None:
+        """Retire the planned publications, in order, a few store transactions of about ``fanout_rows`` rows.
+
+        One transaction per chunk, not per publication, so a queue gets one insert per chunk. Chunks
+        go one after another: on SQLite a transaction's statements run on the event loop, and a
+        bounded chunk keeps the Publish requests queued behind it waiting milliseconds, not tens of
+        them. After a chunk fails, later publications of its FIFO topics wait for their lease to end
+        (they must not overtake the failed ones); the others go on.
+        """
+        failed_topics: set[str] = set()
+        for chunk in _chunks(results, self.options.fanout_rows):
+            chunk = [(p, plan) for p, plan in chunk if p.topic_arn not in failed_topics]
+            if not chunk:
+                continue
+            try:
+                await self._outbox.complete_publications(
+                    [FanOutResult(publication.id, plan.queue_messages, plan.deliveries) for publication, plan in chunk],
+                    self._clock.now_ms(),
+                    self.options.dedup_window_ms,
+                )
+            except Exception:
+                log.exception("fan-out of publications %s failed", [p.id for p, _ in chunk])
+                failed_topics.update(p.topic_arn for p, _ in chunk if p.topic_arn.endswith(".fifo"))
+                continue
+            for _, plan in chunk:
+                self.stats.publications += 1
+                self.stats.sqs_messages += len(plan.queue_messages)
+                self.stats.deliveries_created += len(plan.deliveries)
 
     # ---- one push ----
 
@@ -310,6 +298,23 @@ class FanOut:
         return NewDelivery(
             subscription_arn=subscription_arn, payload=push.to_json(), next_attempt_ms=self._clock.now_ms()
         )
+
+
+def _chunks(results: list[tuple[Publication, _Plan]], max_rows: int) -> list[list[tuple[Publication, _Plan]]]:
+    """Consecutive runs of about ``max_rows`` rows (each publication counts one more); a larger one goes alone."""
+    chunks: list[list[tuple[Publication, _Plan]]] = []
+    current: list[tuple[Publication, _Plan]] = []
+    rows = 0
+    for item in results:
+        size = len(item[1].queue_messages) + len(item[1].deliveries) + 1
+        if current and rows + size > max_rows:
+            chunks.append(current)
+            current, rows = [], 0
+        current.append(item)
+        rows += size
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _text_key(protocol: str) -> str:

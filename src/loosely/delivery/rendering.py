@@ -63,6 +63,7 @@ DISPLAY_NAME_HEADER = "x-loosely-display-name"
 
 _HTTP = frozenset({"http", "https"})
 _TEMPLATES = 64
+_LINKS = 10_000
 _EMAIL = frozenset({"email", "email-json"})
 _KIND_TYPES = {
     PUSH_NOTIFICATION: envelope.NOTIFICATION,
@@ -157,6 +158,7 @@ class Renderer:
         # is rendered once with a slot no message can contain (a random nonce), which is then filled.
         self._slot = f"unsubscribe-{secrets.token_hex(16)}"
         self._templates: OrderedDict[tuple[str, str, str, str | None], str] = OrderedDict()
+        self._links: dict[str, str] = {}  # subscription ARN -> its UnsubscribeURL, JSON-escaped
         self._pool: ThreadPoolExecutor | None = None
         self.public_url = ""
         self.signing_cert_url = ""
@@ -167,6 +169,7 @@ class Renderer:
         self.public_url = public_url.rstrip("/")
         self.signing_cert_url = f"{self.public_url}/{self._certificate_name}"
         self._templates.clear()
+        self._links.clear()
 
     def close(self) -> None:
         """Stop the signing threads (if any were started)."""
@@ -227,8 +230,18 @@ class Renderer:
             self._templates[key] = template
             if len(self._templates) > _TEMPLATES:
                 self._templates.popitem(last=False)
-        link = envelope.unsubscribe_url(self.public_url, subscription_arn)
-        return template.replace(self._slot, json.dumps(link, ensure_ascii=False)[1:-1], 1)
+        return template.replace(self._slot, self._unsubscribe_link(subscription_arn), 1)
+
+    def _unsubscribe_link(self, subscription_arn: str) -> str:
+        """A subscription's UnsubscribeURL as it sits inside a JSON string, made once per subscription."""
+        link = self._links.get(subscription_arn)
+        if link is None:
+            url = envelope.unsubscribe_url(self.public_url, subscription_arn)
+            link = json.dumps(url, ensure_ascii=False)[1:-1]
+            if len(self._links) >= _LINKS:
+                self._links.clear()
+            self._links[subscription_arn] = link
+        return link
 
     def push_notification(
         self,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loosely.core.documents import (
     Delivery,
     DeliveryState,
+    FanOutResult,
     NewDelivery,
     NewPublication,
     Publication,
@@ -104,6 +105,8 @@ _TEMPLATES = {
         UPDATE {{s}}.publications SET lease_owner = %(owner)s, lease_until_ms = %(until)s
         WHERE id = ANY(%(ids)s::bigint[]) RETURNING {_PUBLICATION_COLUMNS}""",
     "publication_key": "SELECT ordering_key FROM {s}.publications WHERE id = %s",
+    "publication_keys": "SELECT id, ordering_key FROM {s}.publications WHERE id = ANY(%s::bigint[])",
+    "retire_many": "DELETE FROM {s}.publications WHERE id = ANY(%s::bigint[]) RETURNING id, ordering_key",
     "retire": "DELETE FROM {s}.publications WHERE id = %s RETURNING head, ordering_key",
     "promote": """
         UPDATE {s}.publications SET head = true
@@ -153,7 +156,9 @@ class OutboxSql:
     followers: str
     lease_publications: str
     publication_key: str
+    publication_keys: str
     retire: str
+    retire_many: str
     promote: str
     insert_deliveries: str
     claim_deliveries: str
@@ -316,6 +321,48 @@ async def complete_publication(
     return sent
 
 
+async def complete_publications(
+    conn: Conn, fan: Fanout, results: Sequence[FanOutResult], now_ms: int, window_ms: int
+) -> list[int]:
+    """Fan many publications out and retire them in one transaction; return the queues sent to.
+
+    Takes the advisory locks of every ordering key involved at once (in hash order, as adding does),
+    so completing never waits on a key while holding another out of order.
+    """
+    sql = fan.outbox
+    ids = [r.publication_id for r in results]
+    async with conn.transaction():
+        cur = await conn.execute(sql.publication_keys, (ids,))
+        keys = sorted({key for _, key in await cur.fetchall() if key is not None})
+        if keys:
+            await conn.execute(sql.lock_keys, {"lock": sql.lock_key, "keys": keys})
+        cur = await conn.execute(sql.retire_many, (ids,))
+        retired: dict[int, str | None] = {row[0]: row[1] for row in await cur.fetchall()}  # not completed elsewhere
+        live = [r for r in results if r.publication_id in retired]
+        if not live:
+            return []
+        sends = _by_queue([pair for r in live for pair in r.queue_messages])
+        sent = [q for q, batch in sends if await fan.send(conn, q, batch, now_ms, window_ms)]
+        deliveries = [d for r in live for d in r.deliveries]
+        if deliveries:
+            await conn.execute(
+                sql.insert_deliveries,
+                {
+                    "now": now_ms,
+                    "subs": [d.subscription_arn for d in deliveries],
+                    "payloads": [d.payload for d in deliveries],
+                    "dues": [d.next_attempt_ms for d in deliveries],
+                },
+            )
+        promoted = False
+        for key in sorted({k for k in retired.values() if k is not None}):
+            cur = await conn.execute(sql.promote, (key,))
+            promoted = await cur.fetchone() is not None or promoted
+        if deliveries or promoted:
+            await conn.execute(sql.wake, fan.wake_params)
+    return sent
+
+
 def _by_queue(queue_messages: Sequence[tuple[int, NewMessage]]) -> list[tuple[int, list[NewMessage]]]:
     """Messages grouped by queue, each group in the given order (one send per queue)."""
     grouped: dict[int, list[NewMessage]] = {}
@@ -408,6 +455,14 @@ class PostgresOutbox(OutboxStore):
         sent = await self._run(
             lambda conn: complete_publication(conn, fan, publication_id, sends, pushes, now_ms, dedup_window_ms)
         )
+        self._woken(sent)
+
+    async def complete_publications(self, results: Sequence[FanOutResult], now_ms: int, dedup_window_ms: int) -> None:
+        batch = list(results)
+        if not batch:
+            return
+        fan = await self._fanout([q for r in batch for q, _ in r.queue_messages])
+        sent = await self._run(lambda conn: complete_publications(conn, fan, batch, now_ms, dedup_window_ms))
         self._woken(sent)
 
     async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:

@@ -19,6 +19,7 @@ from typing import Any
 from loosely.core.documents import (
     Delivery,
     DeliveryState,
+    FanOutResult,
     NewDelivery,
     NewPublication,
     Publication,
@@ -179,6 +180,45 @@ def complete_publication(
         tx.on_commit(lambda: outbox_waiters.wake((OUTBOX_WAKE_KEY,)))
 
 
+def complete_publications(
+    tx: Tx,
+    waiters: QueueWaiters,
+    outbox_waiters: QueueWaiters,
+    results: Sequence[FanOutResult],
+    now_ms: int,
+    dedup_window_ms: int,
+) -> None:
+    """Fan many publications out and delete them in one item: one send per queue, one insert of deliveries.
+
+    Publications already gone (completed elsewhere) are left out. Each queue's messages keep the
+    order of ``results``, which is what keeps a FIFO topic's order in FIFO queues.
+    """
+    conn = tx.conn
+    ids = [r.publication_id for r in results]
+    marks = ", ".join("?" * len(ids))
+    keys = dict(conn.execute(f"SELECT id, ordering_key FROM publications WHERE id IN ({marks})", ids).fetchall())
+    live = [r for r in results if r.publication_id in keys]
+    if not live:
+        return
+    sends = _by_queue([pair for r in live for pair in r.queue_messages])
+    for queue_id, batch in sends:
+        if _queue_exists(conn, queue_id):
+            messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
+    deliveries = [d for r in live for d in r.deliveries]
+    if deliveries:
+        conn.executemany(
+            "INSERT INTO deliveries (subscription_arn, payload, next_attempt_ms, due_ms, created_ms)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(d.subscription_arn, d.payload, d.next_attempt_ms, d.next_attempt_ms, now_ms) for d in deliveries],
+        )
+    live_ids = [r.publication_id for r in live]
+    conn.execute(f"DELETE FROM publications WHERE id IN ({', '.join('?' * len(live_ids))})", live_ids)
+    ordering_keys = {str(keys[i]) for i in live_ids if keys[i] is not None}
+    promoted = [key for key in sorted(ordering_keys) if _promote_head(conn, key)]
+    if deliveries or promoted:
+        tx.on_commit(lambda: outbox_waiters.wake((OUTBOX_WAKE_KEY,)))
+
+
 def _by_queue(queue_messages: Sequence[tuple[int, NewMessage]]) -> list[tuple[int, list[NewMessage]]]:
     """Messages grouped by queue, each group in the given order (one send per queue)."""
     grouped: dict[int, list[NewMessage]] = {}
@@ -290,6 +330,14 @@ class SqliteOutbox(OutboxStore):
             lambda tx: complete_publication(
                 tx, self._waiters, self._outbox_waiters, publication_id, sends, pushes, now_ms, dedup_window_ms
             )
+        )
+
+    async def complete_publications(self, results: Sequence[FanOutResult], now_ms: int, dedup_window_ms: int) -> None:
+        batch = list(results)
+        if not batch:
+            return
+        await self._writer.submit(
+            lambda tx: complete_publications(tx, self._waiters, self._outbox_waiters, batch, now_ms, dedup_window_ms)
         )
 
     async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
