@@ -94,6 +94,17 @@ _TEMPLATES = {
             RETURNING 1)
         SELECT (SELECT id FROM ins), (SELECT message_id FROM seen), (SELECT sequence FROM seen),
                (SELECT count(*) FROM remember)""",
+    # Publications with neither ordering nor dedup key (standard topics): one autocommit statement,
+    # ids drawn in the given order, outbox workers woken.
+    "add_plain": """
+        WITH ins AS (
+            INSERT INTO {s}.publications (topic_arn, message_id, payload, ordering_key, created_ms, head)
+            SELECT t.topic, t.message_id, t.payload, NULL, %(now)s, true
+            FROM unnest(%(topics)s::text[], %(message_ids)s::text[], %(payloads)s::text[])
+                 WITH ORDINALITY AS t(topic, message_id, payload, o)
+            ORDER BY t.o
+            RETURNING id)
+        SELECT (SELECT array_agg(id ORDER BY id) FROM ins), {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer)""",
     "wake": "SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer)",
     "claim_heads": """
         SELECT id, ordering_key FROM {s}.publications
@@ -151,6 +162,7 @@ class OutboxSql:
     lock_keys: str
     sweep_dedup: str
     add: str
+    add_plain: str
     wake: str
     claim_heads: str
     followers: str
@@ -224,6 +236,8 @@ async def add_publications(
     conn: Conn, fan: Fanout, publications: Sequence[NewPublication], now_ms: int, window_ms: int
 ) -> list[PublishOutcome]:
     sql = fan.outbox
+    if all(p.ordering_key is None and p.dedup_key is None for p in publications):
+        return await _add_plain(conn, fan, publications, now_ms)
     keys = sorted({k for k in map(_locked_key, publications) if k is not None})
     outcomes: list[PublishOutcome] = []
     async with conn.transaction():
@@ -252,6 +266,24 @@ async def add_publications(
         if any(not o.duplicate for o in outcomes):
             await conn.execute(sql.wake, fan.wake_params)
     return outcomes
+
+
+async def _add_plain(
+    conn: Conn, fan: Fanout, publications: Sequence[NewPublication], now_ms: int
+) -> list[PublishOutcome]:
+    """Publications nothing serialises or deduplicates: one statement, no explicit transaction."""
+    params = {
+        "topics": [p.topic_arn for p in publications],
+        "message_ids": [p.message_id for p in publications],
+        "payloads": [p.payload for p in publications],
+        "now": now_ms,
+        **fan.wake_params,
+    }
+    cur = await conn.execute(fan.outbox.add_plain, params)
+    row = await cur.fetchone()
+    assert row is not None and row[0] is not None  # one row, with every id drawn
+    ids: list[int] = row[0]
+    return [PublishOutcome(message_id=p.message_id, sequence=i) for p, i in zip(publications, ids, strict=True)]
 
 
 async def claim_publications(
