@@ -42,6 +42,40 @@ async def test_presigned_envelopes_are_signed_off_the_event_loop_and_verify(sign
     verify(document, signer)
 
 
+async def test_presigning_many_envelopes_hands_the_threads_one_job_each(signer: Signer) -> None:
+    calls: list[str] = []
+
+    class Recording:
+        certificate_name = signer.certificate_name
+
+        def sign(self, string_to_sign: bytes, signature_version: str) -> str:
+            calls.append(threading.current_thread().name)
+            return signer.sign(string_to_sign, signature_version)
+
+    renderer = Renderer(Recording(), PUBLIC_URL)
+    jobs: list[int] = []
+    try:
+        messages = [published(message_id=f"m{i}") for i in range(6)]
+        original = renderer._signer._sign_all
+
+        def counted(keys: list[tuple[bytes, str]]) -> list[str]:
+            jobs.append(len(keys))
+            return original(keys)
+
+        renderer._signer._sign_all = counted  # type: ignore[method-assign]
+        await renderer.presign_many([(m, m.message, "1") for m in messages] * 2)  # repeats are signed once
+        bodies = [
+            renderer.sqs_request(m, subscription("sqs", "arn:aws:sqs:us-east-1:1:q"), "1", None, False).body
+            for m in messages
+        ]
+    finally:
+        renderer.close()
+    assert sorted(jobs) == [3, 3]
+    assert len(calls) == 6 and all(name.startswith("loosely-sign") for name in calls)
+    for body in bodies:
+        verify(json.loads(body), signer)
+
+
 def test_completions_are_chunked_by_rows_in_order_and_a_large_one_goes_alone() -> None:
     def item(pid: int, rows: int) -> tuple[Publication, _Plan]:
         plan = _Plan(queue_messages=[(1, _message(pid, n)) for n in range(rows)])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from loosely.core.clock import Clock
@@ -34,6 +35,7 @@ from loosely.core.topics.models import (
     PUSH_UNSUBSCRIBE_CONFIRMATION,
     PublishedMessage,
     PushDelivery,
+    Subscription,
     Topic,
     decode_publication,
     sequence_number,
@@ -125,36 +127,64 @@ class FanOut:
         publications = await self._outbox.claim_publications(
             self._owner, now, self.options.fanout_lease_ms, self.options.fanout_batch
         )
+        payloads = {publication.id: _decode(publication) for publication in publications}
+        await self._presign(payloads.values())
         groups: dict[str, list[Publication]] = {}
         for publication in publications:
             ordered = publication.topic_arn.endswith(".fifo")
             groups.setdefault(publication.topic_arn if ordered else f"#{publication.id}", []).append(publication)
-        planned = await asyncio.gather(*(self._plan_in_order(group) for group in groups.values()))
+        planned = await asyncio.gather(*(self._plan_in_order(group, payloads) for group in groups.values()))
         results = sorted((item for group in planned for item in group), key=lambda item: item[0].id)
         await self._complete(results)
         return len(publications)
 
-    async def _plan_in_order(self, publications: list[Publication]) -> list[tuple[Publication, _Plan]]:
+    async def _plan_in_order(
+        self, publications: list[Publication], payloads: Mapping[int, PublishedMessage | PushDelivery | None]
+    ) -> list[tuple[Publication, _Plan]]:
         """Plan one after another; after a failure stop, so later ones never overtake it."""
         plans: list[tuple[Publication, _Plan]] = []
         for publication in publications:
             try:
-                plans.append((publication, await self.plan(publication)))
+                plans.append((publication, await self.plan(publication, payloads[publication.id])))
             except Exception:
                 log.exception("fan-out of publication %s (%s) failed", publication.id, publication.message_id)
                 break
         return plans
 
-    async def plan(self, publication: Publication) -> _Plan:
+    async def plan(self, publication: Publication, payload: PublishedMessage | PushDelivery | None) -> _Plan:
         """What one publication turns into (nothing for an unreadable payload, which is then dropped)."""
-        try:
-            payload = decode_publication(publication.payload)
-        except (ValueError, TypeError, KeyError):
-            log.error("publication %s has an unreadable payload; dropped", publication.id)
+        if payload is None:
             return _Plan()
         if isinstance(payload, PushDelivery):
             return await self._single(payload)
         return await self._topic_message(publication, payload)
+
+    async def _presign(self, payloads: Iterable[PublishedMessage | PushDelivery | None]) -> None:
+        """Sign every envelope the batch's subscribers will get, on the signing threads, in one go.
+
+        Usually one signature per publication (every subscriber gets the same signed fields). FIFO
+        topics' notifications are not signed, and raw deliveries carry no envelope. A failure here
+        only means rendering signs in line (and meets the error, for its own publication, there).
+        """
+        wanted: list[tuple[PublishedMessage, str, str]] = []
+        try:
+            for message in payloads:
+                if not isinstance(message, PublishedMessage) or message.topic_arn.endswith(".fifo"):
+                    continue
+                topic = await self._directory.topic(message.topic_arn)
+                if topic is None:
+                    continue
+                version = topic[0].attributes.get("SignatureVersion") or "1"
+                subscribers = await self._directory.subscribers(message.topic_arn)
+                texts = {
+                    message_for(message, _text_key(s.subscription.protocol))
+                    for s in subscribers
+                    if s.subscription.confirmed and _gets_envelope(s.subscription)
+                }
+                wanted.extend((message, text, version) for text in texts)
+            await self._renderer.presign_many(wanted)
+        except Exception:
+            log.warning("signing ahead failed; envelopes are signed as they are rendered", exc_info=True)
 
     async def _complete(self, results: list[tuple[Publication, _Plan]]) -> None:
         """Retire the planned publications, in order, a few store transactions of about ``fanout_rows`` rows.
@@ -222,8 +252,6 @@ class FanOut:
         fields = _Fields(message)
         sequence = sequence_number(publication.sequence) if message.topic_arn.endswith(".fifo") else None
         subscribers = await self._directory.subscribers(message.topic_arn)
-        if sequence is None and subscribers:
-            await self._presign(message, topic[0], subscribers)
         for subscriber in subscribers:
             if not subscriber.subscription.confirmed:
                 continue
@@ -238,13 +266,6 @@ class FanOut:
             else:
                 log.debug("no delivery for protocol %s (%s)", protocol, subscriber.subscription.arn)
         return plan
-
-    async def _presign(self, message: PublishedMessage, topic: Topic, subscribers: list[Subscriber]) -> None:
-        """Sign the envelope(s) subscribers will get off the event loop (usually one: same text for all)."""
-        version = topic.attributes.get("SignatureVersion") or "1"
-        texts = {message_for(message, _text_key(s.subscription.protocol)) for s in subscribers}
-        for text in texts:
-            await self._renderer.presign(message, text, version)
 
     def _push(self, message: PublishedMessage, subscriber: Subscriber, topic: tuple[Topic, int]) -> NewDelivery:
         sub = subscriber.subscription
@@ -315,6 +336,23 @@ def _chunks(results: list[tuple[Publication, _Plan]], max_rows: int) -> list[lis
     if current:
         chunks.append(current)
     return chunks
+
+
+def _decode(publication: Publication) -> PublishedMessage | PushDelivery | None:
+    try:
+        return decode_publication(publication.payload)
+    except (ValueError, TypeError, KeyError):
+        log.error("publication %s has an unreadable payload; dropped", publication.id)
+        return None
+
+
+def _gets_envelope(subscription: Subscription) -> bool:
+    """Whether a subscriber receives the signed JSON envelope (not the raw message, not a text)."""
+    if subscription.protocol == "email-json":
+        return True
+    if subscription.protocol in ("sqs", "http", "https"):
+        return subscription.attributes.get("RawMessageDelivery", "false").lower() != "true"
+    return False
 
 
 def _text_key(protocol: str) -> str:

@@ -242,5 +242,33 @@ def string_to_sign(envelope: Mapping[str, object]) -> bytes:
 
 
 def render(envelope: Mapping[str, object]) -> str:
-    """The envelope as SNS sends it: indented by two spaces, ``"Key" : value``, non-ASCII kept as is."""
-    return json.dumps(envelope, indent=2, separators=(",", " : "), ensure_ascii=False)
+    """The envelope as SNS sends it: indented by two spaces, ``"Key" : value``, non-ASCII kept as is.
+
+    Exactly ``json.dumps(envelope, indent=2, separators=(",", " : "), ensure_ascii=False)``, written
+    here for what envelopes hold (text, and mappings of text): the standard library encodes indented
+    JSON in Python, not C, which cost every publication tens of microseconds. Anything else goes to
+    ``json.dumps``.
+    """
+    try:
+        return _render_value(envelope, 1)
+    except TypeError:
+        return json.dumps(envelope, indent=2, separators=(",", " : "), ensure_ascii=False)
+
+
+_encode_text = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
+
+
+def _render_value(value: object, depth: int) -> str:
+    if isinstance(value, str):
+        return _encode_text(value)
+    if not isinstance(value, dict):
+        raise TypeError(type(value).__name__)
+    if not value:
+        return "{}"
+    pad = "\n" + "  " * depth
+    members = []
+    for key, member in value.items():
+        if not isinstance(key, str):
+            raise TypeError(type(key).__name__)
+        members.append(f"{_encode_text(key)} : {_render_value(member, depth + 1)}")
+    return "{" + pad + ("," + pad).join(members) + "\n" + "  " * (depth - 1) + "}"

@@ -337,7 +337,10 @@ class SqliteOutbox(OutboxStore):
         if not batch:
             return
         await self._writer.submit(
-            lambda tx: complete_publications(tx, self._waiters, self._outbox_waiters, batch, now_ms, dedup_window_ms)
+            lambda tx: complete_publications(tx, self._waiters, self._outbox_waiters, batch, now_ms, dedup_window_ms),
+            # Hundreds of rows: their statements run on the writer thread (SQLite releases the GIL
+            # while it works), not on the event loop, which meanwhile goes on answering requests.
+            bulk=True,
         )
 
     async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:

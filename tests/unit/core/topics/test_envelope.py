@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loosely.core.topics import envelope as env
 
@@ -259,3 +261,22 @@ def test_render_uses_sns_wire_layout_and_round_trips() -> None:
         '  "MessageAttributes" : {\n    "a" : {\n      "Type" : "Number",\n      "Value" : "1"\n    }\n  }\n}' in text
     )
     assert json.loads(text) == envelope
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+_ENVELOPES = st.recursive(_TEXT, lambda inner: st.dictionaries(_TEXT, inner, max_size=4), max_leaves=12).filter(
+    lambda value: isinstance(value, dict)
+)
+
+
+@given(_ENVELOPES)
+def test_render_writes_what_the_standard_library_writes(envelope: dict[str, object]) -> None:
+    expected = json.dumps(envelope, indent=2, separators=(",", " : "), ensure_ascii=False)
+
+    assert env.render(envelope) == expected
+
+
+def test_render_of_values_other_than_text_falls_back_to_the_standard_library() -> None:
+    envelope = {"a": 1, "b": [True, None], "c": {"d": 2.5}}
+
+    assert env.render(envelope) == json.dumps(envelope, indent=2, separators=(",", " : "), ensure_ascii=False)
