@@ -16,7 +16,10 @@ Locking rules (on top of `_sql`'s):
 Fanning out sends SQS messages with the queue store's own statements (`_messages.send_standard`,
 `send_fifo`: dedup, FIFO groups, expiry, wake-ups) inside the transaction that records the
 deliveries and deletes the publication; each send runs in a savepoint so a queue deleted
-meanwhile is skipped. Outbox wake-ups travel like a queue's, under the reserved id
+meanwhile is skipped. Completing a batch (`complete_publications`) instead holds its target queues
+``FOR KEY SHARE`` first, in id order: a queue deleted before is skipped, a deletion waits for the
+commit (and then removes what was sent), and the sends need no savepoints (two round trips fewer
+per queue). Outbox wake-ups travel like a queue's, under the reserved id
 `OUTBOX_WAKE_KEY` (no queue has id 0): a change notifies only while some node waits on the outbox.
 """
 
@@ -118,6 +121,8 @@ _TEMPLATES = {
     "publication_key": "SELECT ordering_key FROM {s}.publications WHERE id = %s",
     "publication_keys": "SELECT id, ordering_key FROM {s}.publications WHERE id = ANY(%s::bigint[])",
     "retire_many": "DELETE FROM {s}.publications WHERE id = ANY(%s::bigint[]) RETURNING id, ordering_key",
+    # The queues a fan-out sends to, held until commit so none is deleted under it (a deletion waits).
+    "hold_queues": "SELECT id FROM {s}.queues WHERE id = ANY(%s::bigint[]) ORDER BY id FOR KEY SHARE",
     "retire": "DELETE FROM {s}.publications WHERE id = %s RETURNING head, ordering_key",
     "promote": """
         UPDATE {s}.publications SET head = true
@@ -171,6 +176,7 @@ class OutboxSql:
     publication_keys: str
     retire: str
     retire_many: str
+    hold_queues: str
     promote: str
     insert_deliveries: str
     claim_deliveries: str
@@ -229,6 +235,21 @@ class Fanout:
                 else:
                     await _messages.send_standard(conn, self.sql, self.channel, queue_id, batch)
                 return True
+        return False
+
+    async def send_held(
+        self, conn: Conn, queue_id: int, batch: Sequence[NewMessage], now_ms: int, window_ms: int
+    ) -> bool:
+        """Send ``batch`` to a queue this transaction holds (`OutboxSql.hold_queues`): no savepoint needed."""
+        fifo = self.fifo.get(queue_id)
+        if fifo is None:
+            return False
+        with contextlib.suppress(QueueDoesNotExist):
+            if fifo:
+                await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
+            else:
+                await _messages.send_standard(conn, self.sql, self.channel, queue_id, batch)
+            return True
         return False
 
 
@@ -374,7 +395,11 @@ async def complete_publications(
         if not live:
             return []
         sends = _by_queue([pair for r in live for pair in r.queue_messages])
-        sent = [q for q, batch in sends if await fan.send(conn, q, batch, now_ms, window_ms)]
+        held: set[int] = set()
+        if sends:
+            cur = await conn.execute(sql.hold_queues, (sorted(q for q, _ in sends),))
+            held = {row[0] for row in await cur.fetchall()}
+        sent = [q for q, batch in sends if q in held and await fan.send_held(conn, q, batch, now_ms, window_ms)]
         deliveries = [d for r in live for d in r.deliveries]
         if deliveries:
             await conn.execute(
