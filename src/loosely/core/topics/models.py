@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 TOPIC_KIND = "sns-topic"
 SUBSCRIPTION_KIND = "sns-subscription"
@@ -151,9 +150,22 @@ class PushDelivery:
     timestamp_ms: int | None = None
 
     def to_json(self) -> str:
-        d: dict[str, Any] = asdict(self)
-        d["headers"] = dict(self.headers)
-        return json.dumps(d)
+        # Field by field rather than `asdict` (a deep copy): one per push delivery fanned out.
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "protocol": self.protocol,
+                "endpoint": self.endpoint,
+                "topic_arn": self.topic_arn,
+                "message_id": self.message_id,
+                "body": self.body,
+                "headers": dict(self.headers),
+                "subject": self.subject,
+                "subscription_arn": self.subscription_arn,
+                "token": self.token,
+                "timestamp_ms": self.timestamp_ms,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> PushDelivery:

@@ -281,3 +281,22 @@ async def test_publish_sees_a_topic_changed_after_an_earlier_publish(h: Harness,
 
     with pytest.raises(NotFound):
         await h.service.publish(SCOPE, PublishRequest("after", topic_arn=topic))
+
+
+def test_push_delivery_json_round_trips_every_field() -> None:
+    push = PushDelivery(
+        kind="notification",
+        protocol="https",
+        endpoint="https://example.com/x",
+        topic_arn="arn:aws:sns:us-east-1:000000000000:t",
+        message_id="m",
+        body="{}",
+        headers={"x-amz-sns-message-type": "Notification"},
+        subject="s",
+        subscription_arn="arn:aws:sns:us-east-1:000000000000:t:s",
+        token="tok",
+        timestamp_ms=5,
+    )
+
+    assert PushDelivery.from_json(push.to_json()) == push
+    assert sorted(json.loads(push.to_json())) == sorted(PushDelivery.__dataclass_fields__)
