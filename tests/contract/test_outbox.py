@@ -296,6 +296,29 @@ async def test_complete_wakes_receivers_of_the_queue(outbox: Store) -> None:
     assert time.monotonic() - started < 3
 
 
+# ---- finishing many deliveries at once ----
+
+
+async def test_finish_many_ends_each_delivery_and_skips_those_already_gone(outbox: Store) -> None:
+    await deliveries_for(outbox, push("a"), push("b"), push("c"))
+    a, b, c = await take_deliveries(outbox)
+    await outbox.finish_delivery(a.id, DeliveryState.DELIVERED, T0)
+
+    await outbox.finish_deliveries([a.id, b.id, c.id], DeliveryState.DELIVERED, T0 + 1)
+
+    assert await take_deliveries(outbox, now_ms=T0 + LEASE_MS + 1) == []
+
+
+async def test_finish_many_needs_a_final_state(outbox: Store) -> None:
+    await deliveries_for(outbox, push("a"))
+    [a] = await take_deliveries(outbox)
+
+    with pytest.raises(ValueError):
+        await outbox.finish_deliveries([a.id], DeliveryState.PENDING, T0)
+
+    assert [d.id for d in await take_deliveries(outbox, now_ms=T0 + LEASE_MS + 1)] == [a.id]
+
+
 # ---- completing many publications at once ----
 
 

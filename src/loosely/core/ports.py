@@ -286,6 +286,15 @@ class OutboxStore(ABC):
     ) -> None:
         """End a delivery (delivered, failed, or dead-lettered into the given queue, atomically)."""
 
+    async def finish_deliveries(self, delivery_ids: Sequence[int], state: DeliveryState, now_ms: int) -> None:
+        """`finish_delivery` (without dead letters) for many deliveries ending in the same state, at once.
+
+        Deliveries already gone are skipped. Backends should override this with one transaction; the
+        fallback ends them one by one.
+        """
+        for delivery_id in delivery_ids:
+            await self.finish_delivery(delivery_id, state, now_ms)
+
     @abstractmethod
     async def retry_delivery(self, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
         """Release the lease and schedule the next attempt (attempts + 1)."""

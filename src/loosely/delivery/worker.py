@@ -9,7 +9,8 @@ For every claimed delivery (`Delivery`, payload a rendered `PushDelivery`):
    throttle turn; when either is not available soon, hand the delivery back untried
    (``release_delivery``) so it never occupies this node's slots while others wait;
 3. send it through the protocol's transport;
-4. record: delivered → ``finish_delivery(DELIVERED)``; a server-side failure with retries left →
+4. record: delivered → ``finish_deliveries(DELIVERED)`` (the successes of one turn of the event loop
+   together, each attempt returning once they are recorded); a server-side failure with retries left →
    ``retry_delivery`` at the policy's next (jittered) delay; a client-side failure, or retries
    exhausted (or an HTTP/S delivery past its one-hour lifetime) → the subscription's dead-letter
    queue (``finish_delivery(DEAD_LETTERED, dead_letter=...)``, atomically), else ``FAILED``,
@@ -35,6 +36,7 @@ from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import SendRequest
 from loosely.core.topics.delivery_policy import RandomSource, RetryPolicy, next_delay_s, retry_policy_for_protocol
 from loosely.core.topics.models import PUSH_NOTIFICATION, PushDelivery
+from loosely.delivery.coalesce import Coalescer
 from loosely.delivery.directory import Directory, Subscriber
 from loosely.delivery.options import DeliveryOptions, DeliveryStats
 from loosely.delivery.pacing import Lane, Lanes, Throttle
@@ -90,6 +92,8 @@ class DeliveryWorker:
         self._throttle = throttle or Throttle()
         self._lanes = Lanes(self.options.endpoint_concurrency, self.options.endpoint_backlog)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        # Deliveries that succeeded in the same turn of the event loop are recorded in one store call.
+        self._delivered: Coalescer[int] = Coalescer(self._finish_delivered)
         self._lane_was_full = False
 
     @property
@@ -271,7 +275,13 @@ class DeliveryWorker:
         )
 
     async def _finish(self, delivery: Delivery, state: DeliveryState, error: str | None) -> None:
+        if state is DeliveryState.DELIVERED:
+            await self._delivered.add(delivery.id)
+            return
         await self._outbox.finish_delivery(delivery.id, state, self._clock.now_ms(), error)
+
+    async def _finish_delivered(self, delivery_ids: list[int]) -> None:
+        await self._outbox.finish_deliveries(delivery_ids, DeliveryState.DELIVERED, self._clock.now_ms())
 
     def _busy_delay_ms(self, lane_key: str) -> int:
         """Short while the endpoint keeps up; longer (up to ``defer_ms``) the more its lane has turned away

@@ -140,6 +140,7 @@ _TEMPLATES = {
         UPDATE {{s}}.deliveries d SET due_ms = %(until)s, lease_owner = %(owner)s FROM c WHERE d.id = c.id
         RETURNING c.due_ms, {", ".join("d." + c for c in _DELIVERY_COLUMNS.split(", "))}""",
     "delete_delivery": "DELETE FROM {s}.deliveries WHERE id = %s RETURNING id",
+    "delete_deliveries": "DELETE FROM {s}.deliveries WHERE id = ANY(%s::bigint[])",
     "retry_delivery": """
         WITH u AS (
             UPDATE {s}.deliveries SET attempts = attempts + 1, last_error = %(error)s, next_attempt_ms = %(next)s,
@@ -181,6 +182,7 @@ class OutboxSql:
     insert_deliveries: str
     claim_deliveries: str
     delete_delivery: str
+    delete_deliveries: str
     retry_delivery: str
     release_delivery: str
 
@@ -546,6 +548,17 @@ class PostgresOutbox(OutboxStore):
         if await self._run(lambda conn: finish_delivery(conn, fan, delivery_id, now_ms, dead_letter)):
             assert dead_letter is not None
             self._woken([dead_letter[0]], outbox=False)
+
+    async def finish_deliveries(self, delivery_ids: Sequence[int], state: DeliveryState, now_ms: int) -> None:
+        check_finished_state(state, None)
+        ids = list(delivery_ids)
+        if not ids:
+            return
+
+        async def delete(conn: Conn) -> None:
+            await conn.execute(self._outbox_sql.delete_deliveries, (ids,))
+
+        await self._run(delete)
 
     async def retry_delivery(self, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
         await self._reschedule(self._outbox_sql.retry_delivery, delivery_id, next_attempt_ms, error)

@@ -281,6 +281,11 @@ def finish_delivery(
         messages.send_messages(tx, waiters, queue_id, [message], now_ms, DEAD_LETTER_DEDUP_WINDOW_MS)
 
 
+def finish_deliveries(tx: Tx, delivery_ids: Sequence[int]) -> None:
+    marks = ", ".join("?" * len(delivery_ids))
+    tx.conn.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", list(delivery_ids))
+
+
 def reschedule_delivery(
     tx: Tx, waiters: QueueWaiters, delivery_id: int, next_attempt_ms: int, attempted: bool, error: str | None
 ) -> None:
@@ -357,6 +362,12 @@ class SqliteOutbox(OutboxStore):
     ) -> None:
         check_finished_state(state, dead_letter)
         await self._writer.submit(lambda tx: finish_delivery(tx, self._waiters, delivery_id, now_ms, dead_letter))
+
+    async def finish_deliveries(self, delivery_ids: Sequence[int], state: DeliveryState, now_ms: int) -> None:
+        check_finished_state(state, None)
+        ids = list(delivery_ids)
+        if ids:
+            await self._writer.submit(lambda tx: finish_deliveries(tx, ids))
 
     async def retry_delivery(self, delivery_id: int, next_attempt_ms: int, error: str | None) -> None:
         await self._writer.submit(
