@@ -229,3 +229,20 @@ async def test_a_busy_endpoint_gets_claims_sized_to_its_room_and_short_hand_back
         stack.clock.advance(1_000)
         await due(stack)
     assert blocking.sent.count("https://hooks.test/slow") == backlog + 10
+
+
+async def test_a_burst_for_one_endpoint_is_claimed_by_its_backlog_not_handed_back_over_and_over(stack: Stack) -> None:
+    topic, _ = await http_topic(stack, "https://hooks.test/burst")
+    backlog = stack.worker.options.endpoint_backlog
+    total = 4 * backlog
+    for i in range(total):
+        await stack.publish(topic, f"m{i}")
+    await stack.fan_out()
+
+    for _ in range(10):
+        await stack.worker.run_until_idle()
+        stack.clock.advance(stack.worker.options.defer_ms)
+
+    assert len(stack.sent_to("https://hooks.test/burst")) == total
+    claim_batch = stack.worker.options.claim_batch
+    assert stack.stats.deferred == max(claim_batch - backlog, 0)  # the first claim's overflow only

@@ -46,6 +46,7 @@ class Lanes:
     concurrency: int
     backlog: int
     _lanes: dict[str, Lane] = field(default_factory=dict)
+    refusals: int = 0  # deliveries turned away by any lane, ever
     drained: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a lane that was full has room for half its backlog again: time to claim for it."""
 
@@ -57,6 +58,7 @@ class Lanes:
             self._lanes[key] = lane
         if lane.full:
             lane.refused += 1
+            self.refusals += 1
             return None
         lane.held += 1
         return lane

@@ -130,19 +130,25 @@ class DeliveryWorker:
         """Claim what is due (as much as there is room for) and start the attempts; return (claimed, room)."""
         room = min(self.options.max_in_flight - len(self._tasks), self.options.claim_batch)
         if self._lane_was_full:
+            # An endpoint turned deliveries away lately: claim about what the lanes can take (a drained,
+            # forgotten lane counts as one empty backlog), so a burst due for one endpoint is not claimed
+            # whole only to be handed back, claim after claim, until it is gone.
             if self._lanes.busy():
                 room = min(room, self._lanes.room() + _NEW_LANE_ROOM)
             else:
-                self._lane_was_full = False
+                room = min(room, max(self._lanes.room(), self.options.endpoint_backlog))
         if room <= 0:
             return 0, 0
         self._lanes.drained.clear()
+        refusals = self._lanes.refusals
         now = self._clock.now_ms()
         deliveries = await self._outbox.claim_deliveries(self._owner, now, self.options.lease_ms, room)
         for delivery in deliveries:
             self._start(delivery)
         if deliveries:
             await asyncio.sleep(0)  # the attempts take their lanes now, so the loop knows which were full
+        if len(deliveries) < room and self._lanes.refusals == refusals and not self._lanes.busy():
+            self._lane_was_full = False  # the burst is over: full-size claims again
         return len(deliveries), room
 
     async def drain(self) -> None:
