@@ -10,8 +10,17 @@ import pytest
 
 from contract.conftest import Harness, skip_or_fail
 from contract.helpers import DEDUP_WINDOW_MS, T0, bodies, claim, make_queue, msg
-from loosely.core.documents import Delivery, DeliveryState, FanOutResult, NewDelivery, NewPublication, Publication
-from loosely.core.ports import OutboxStore, QueueStore
+from loosely.core.documents import (
+    Delivery,
+    DeliveryState,
+    DocumentGuard,
+    FanOutResult,
+    NewDelivery,
+    NewPublication,
+    Publication,
+)
+from loosely.core.errors import ConcurrentUpdate
+from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
 from loosely.core.queues.models import QueueCounts
 
 LEASE_MS = 60_000
@@ -294,6 +303,37 @@ async def test_complete_wakes_receivers_of_the_queue(outbox: Store) -> None:
     await asyncio.wait_for(waiter, 5)
 
     assert time.monotonic() - started < 3
+
+
+# ---- guarded by a document ----
+
+
+@pytest.mark.parametrize("kind", ["plain", "ordered", "deduplicated"])
+async def test_add_guarded_by_a_document_records_only_while_it_is_stored_as_given(outbox: Store, kind: str) -> None:
+    if not isinstance(outbox, DocumentStore):
+        skip_or_fail(f"{type(outbox).__name__} does not keep documents yet")
+    docs: DocumentStore = outbox
+
+    def publication(message_id: str) -> NewPublication:
+        if kind == "ordered":
+            return pub(message_id, FIFO_TOPIC, ordered=True)
+        return pub(message_id, dedup=message_id if kind == "deduplicated" else None)
+
+    await docs.put_document("topic", TOPIC, '{"v":1}', T0)
+    current = DocumentGuard("topic", TOPIC, '{"v":1}')
+
+    [ok] = await outbox.add_publications([publication("m1")], T0, DEDUP_WINDOW_MS, current)
+    await docs.put_document("topic", TOPIC, '{"v":2}', T0)
+    with pytest.raises(ConcurrentUpdate):
+        await outbox.add_publications([publication("m2")], T0, DEDUP_WINDOW_MS, current)
+    await docs.delete_document("topic", TOPIC)
+    with pytest.raises(ConcurrentUpdate):
+        await outbox.add_publications(
+            [publication("m3")], T0, DEDUP_WINDOW_MS, DocumentGuard("topic", TOPIC, '{"v":2}')
+        )
+
+    assert not ok.duplicate
+    assert ids(await take(outbox)) == ["m1"]
 
 
 # ---- finishing many deliveries at once ----

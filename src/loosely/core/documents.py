@@ -46,6 +46,20 @@ class NewPublication:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentGuard:
+    """A precondition of a write: the document of ``kind`` and ``key`` exists with exactly this ``body``.
+
+    Lets a caller decide on a document it read earlier (a topic, for a Publish) and have the write
+    refused, atomically, if the document changed or went away since: no read round trip per write,
+    and never a decision on a stale document.
+    """
+
+    kind: str
+    key: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
 class PublishOutcome:
     message_id: str  # a duplicate returns the original's id
     sequence: int

@@ -17,6 +17,7 @@ from loosely.core.documents import (
     Delivery,
     DeliveryState,
     Document,
+    DocumentGuard,
     FanOutResult,
     NewDelivery,
     NewPublication,
@@ -236,9 +237,17 @@ class OutboxStore(ABC):
 
     @abstractmethod
     async def add_publications(
-        self, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+        self,
+        publications: Sequence[NewPublication],
+        now_ms: int,
+        dedup_window_ms: int,
+        guard: DocumentGuard | None = None,
     ) -> list[PublishOutcome]:
-        """Record publications durably, in order, waking outbox workers. Dedup as for FIFO sends."""
+        """Record publications durably, in order, waking outbox workers. Dedup as for FIFO sends.
+
+        With a ``guard``, record nothing and raise ``ConcurrentUpdate`` unless its document is stored
+        with exactly its body, checked in the same transaction.
+        """
 
     @abstractmethod
     async def claim_publications(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:

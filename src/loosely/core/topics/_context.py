@@ -40,6 +40,9 @@ class TopicContext:
     # the same JSON again each time cost more than the store read. Keyed by the exact body, so any
     # change to the stored topic (a new version, or a topic deleted and created again) is parsed anew.
     _parsed: dict[str, tuple[str, Topic]] = field(default_factory=dict, repr=False, compare=False)
+    # Topic ARN -> its document as last read for a Publish. A Publish decides on it without reading
+    # the store and has its outbox write guarded by the document's body (see `publication_topic`).
+    _seen: dict[str, Document] = field(default_factory=dict, repr=False, compare=False)
 
     def now(self) -> int:
         return self.clock.now_ms()
@@ -53,6 +56,27 @@ class TopicContext:
         if doc is None:
             raise NotFound("Topic does not exist")
         return self.parsed_topic(doc)
+
+    async def publication_topic(
+        self, arn: str, scope: AccountScope, parameter: str = "TopicArn", *, fresh: bool = False
+    ) -> Document:
+        """The topic document a Publish decides on: the one last seen, unless ``fresh`` (then the store's).
+
+        The caller must guard its write with the document's body (`DocumentGuard`): a document
+        changed or deleted since it was seen then fails the write, and the caller asks again with
+        ``fresh``. So a Publish costs no topic read, yet never acts on a topic that is no longer so.
+        """
+        topic_key(arn, scope, parameter)
+        doc = None if fresh else self._seen.get(arn)
+        if doc is None:
+            doc = await self.documents.get_document(TOPIC_KIND, arn)
+            if doc is None:
+                self._seen.pop(arn, None)
+                raise NotFound("Topic does not exist")
+            if len(self._seen) >= _PARSED_TOPICS:
+                self._seen.clear()
+            self._seen[arn] = doc
+        return doc
 
     def parsed_topic(self, doc: Document) -> Topic:
         """The topic a stored document holds, parsed once per distinct body."""

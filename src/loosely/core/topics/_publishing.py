@@ -15,15 +15,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from loosely.core.documents import NewPublication
-from loosely.core.errors import BatchRequestTooLong
+from loosely.core.documents import DocumentGuard, NewPublication, PublishOutcome
+from loosely.core.errors import BatchRequestTooLong, ConcurrentUpdate, LooselyError
 from loosely.core.topics import validation as check
 from loosely.core.topics._context import TopicContext, loads
 from loosely.core.topics.access import authorize_topic
 from loosely.core.topics.errors import AuthorizationError, EndpointDisabled, PlatformApplicationDisabled
-from loosely.core.topics.models import PUSH_NOTIFICATION, PublishedMessage, PushDelivery, Topic, sequence_number
+from loosely.core.topics.models import (
+    PUSH_NOTIFICATION,
+    TOPIC_KIND,
+    PublishedMessage,
+    PushDelivery,
+    Topic,
+    sequence_number,
+)
 from loosely.core.topics.values import (
     APPLICATION_KIND,
     ENDPOINT_KIND,
@@ -34,6 +41,8 @@ from loosely.core.topics.values import (
     Published,
     PublishRequest,
 )
+
+_ATTEMPTS = 8  # writes refused because the topic changed meanwhile, before giving up
 
 # The payload key a platform reads from a MessageStructure=json message, by platform.
 _PLATFORM_KEYS = {"APNS_SANDBOX": "APNS_SANDBOX", "APNS": "APNS", "GCM": "GCM", "ADM": "ADM", "BAIDU": "BAIDU"}
@@ -50,12 +59,8 @@ class Publishing:
             return await self._to_phone(scope, request, request.phone_number)
         if ":endpoint/" in target:
             return await self._to_endpoint(scope, request, target)
-        topic = await self._ctx.require_topic(
-            target, scope, "TopicArn" if request.topic_arn is not None else "TargetArn"
-        )
-        authorize_topic(topic, scope.account_id, "Publish")
-        publication = self._publication(topic, request)
-        outcome = (await self._ctx.outbox.add_publications([publication], self._ctx.now(), self._dedup_ms))[0]
+        parameter = "TopicArn" if request.topic_arn is not None else "TargetArn"
+        topic, [outcome] = await self._record(target, scope, parameter, lambda t: [self._publication(t, request)])
         return _published(topic, outcome.message_id, outcome.sequence)
 
     async def publish_batch(
@@ -68,21 +73,53 @@ class Publishing:
         ``failed`` stays empty; it is kept for failures of delivery machinery, not of input.
         """
         check.check_batch_ids([entry_id for entry_id, _ in entries])
-        topic = await self._ctx.require_topic(topic_arn, scope)
-        authorize_topic(topic, scope.account_id, "Publish")
-        total = sum(check.message_size(request.message, request.attributes) for _, request in entries)
-        if total > check.MAX_MESSAGE_BYTES:
-            raise BatchRequestTooLong("The length of all the messages put together is more than the limit.")
-        accepted: list[tuple[str, NewPublication]] = []
-        for entry_id, request in entries:
-            _check_common(request)
-            accepted.append((entry_id, self._publication(topic, request)))
-        outcomes = await self._ctx.outbox.add_publications([p for _, p in accepted], self._ctx.now(), self._dedup_ms)
+
+        def build(topic: Topic) -> list[NewPublication]:
+            total = sum(check.message_size(request.message, request.attributes) for _, request in entries)
+            if total > check.MAX_MESSAGE_BYTES:
+                raise BatchRequestTooLong("The length of all the messages put together is more than the limit.")
+            publications: list[NewPublication] = []
+            for _, request in entries:
+                _check_common(request)
+                publications.append(self._publication(topic, request))
+            return publications
+
+        topic, outcomes = await self._record(topic_arn, scope, "TopicArn", build)
         successful = [
             (entry_id, _published(topic, outcome.message_id, outcome.sequence))
-            for (entry_id, _), outcome in zip(accepted, outcomes, strict=True)
+            for (entry_id, _), outcome in zip(entries, outcomes, strict=True)
         ]
         return BatchOutcome(successful, [])
+
+    async def _record(
+        self, arn: str, scope: AccountScope, parameter: str, build: Callable[[Topic], list[NewPublication]]
+    ) -> tuple[Topic, list[PublishOutcome]]:
+        """Authorize, build and record publications to a topic, deciding on the topic as last seen.
+
+        The outbox write is guarded by that topic document's body. When the document changed since (the
+        write is refused), or a check failed on the remembered topic, it is all done again on the topic
+        as stored now: an answer, error or not, always reflects the topic at the time of the write.
+        """
+        fresh = False
+        for _ in range(_ATTEMPTS):
+            doc = await self._ctx.publication_topic(arn, scope, parameter, fresh=fresh)
+            topic = self._ctx.parsed_topic(doc)
+            try:
+                authorize_topic(topic, scope.account_id, "Publish")
+                publications = build(topic)
+            except LooselyError:
+                if fresh:
+                    raise
+                fresh = True
+                continue
+            guard = DocumentGuard(TOPIC_KIND, arn, doc.body)
+            try:
+                outcomes = await self._ctx.outbox.add_publications(publications, self._ctx.now(), self._dedup_ms, guard)
+            except ConcurrentUpdate:
+                fresh = True
+                continue
+            return topic, outcomes
+        raise ConcurrentUpdate("The topic is being changed by another request; try again.")
 
     @property
     def _dedup_ms(self) -> int:

@@ -34,13 +34,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loosely.core.documents import (
     Delivery,
     DeliveryState,
+    DocumentGuard,
     FanOutResult,
     NewDelivery,
     NewPublication,
     Publication,
     PublishOutcome,
 )
-from loosely.core.errors import QueueDoesNotExist
+from loosely.core.errors import ConcurrentUpdate, QueueDoesNotExist
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage
 from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
@@ -99,15 +100,19 @@ _TEMPLATES = {
                (SELECT count(*) FROM remember)""",
     # Publications with neither ordering nor dedup key (standard topics): one autocommit statement,
     # ids drawn in the given order, outbox workers woken.
+    # A guard (kind, key, body) lets the insert happen only while that document is stored as given.
     "add_plain": """
         WITH ins AS (
             INSERT INTO {s}.publications (topic_arn, message_id, payload, ordering_key, created_ms, head)
             SELECT t.topic, t.message_id, t.payload, NULL, %(now)s, true
             FROM unnest(%(topics)s::text[], %(message_ids)s::text[], %(payloads)s::text[])
                  WITH ORDINALITY AS t(topic, message_id, payload, o)
+            WHERE %(gkind)s::text IS NULL OR EXISTS (
+                SELECT 1 FROM {s}.documents d WHERE d.kind = %(gkind)s AND d.key = %(gkey)s AND d.body = %(gbody)s)
             ORDER BY t.o
             RETURNING id)
         SELECT (SELECT array_agg(id ORDER BY id) FROM ins), {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer)""",
+    "guard": "SELECT 1 FROM {s}.documents WHERE kind = %s AND key = %s AND body = %s",
     "wake": "SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer)",
     "claim_heads": """
         SELECT id, ordering_key FROM {s}.publications
@@ -169,6 +174,7 @@ class OutboxSql:
     sweep_dedup: str
     add: str
     add_plain: str
+    guard: str
     wake: str
     claim_heads: str
     followers: str
@@ -256,14 +262,23 @@ class Fanout:
 
 
 async def add_publications(
-    conn: Conn, fan: Fanout, publications: Sequence[NewPublication], now_ms: int, window_ms: int
+    conn: Conn,
+    fan: Fanout,
+    publications: Sequence[NewPublication],
+    now_ms: int,
+    window_ms: int,
+    guard: DocumentGuard | None = None,
 ) -> list[PublishOutcome]:
     sql = fan.outbox
     if all(p.ordering_key is None and p.dedup_key is None for p in publications):
-        return await _add_plain(conn, fan, publications, now_ms)
+        return await _add_plain(conn, fan, publications, now_ms, guard)
     keys = sorted({k for k in map(_locked_key, publications) if k is not None})
     outcomes: list[PublishOutcome] = []
     async with conn.transaction():
+        if guard is not None:
+            cur = await conn.execute(sql.guard, (guard.kind, guard.key, guard.body))
+            if await cur.fetchone() is None:
+                raise _changed()
         if keys:
             await conn.execute(sql.lock_keys, {"lock": sql.lock_key, "keys": keys})
         if any(p.dedup_key is not None for p in publications):
@@ -292,7 +307,7 @@ async def add_publications(
 
 
 async def _add_plain(
-    conn: Conn, fan: Fanout, publications: Sequence[NewPublication], now_ms: int
+    conn: Conn, fan: Fanout, publications: Sequence[NewPublication], now_ms: int, guard: DocumentGuard | None
 ) -> list[PublishOutcome]:
     """Publications nothing serialises or deduplicates: one statement, no explicit transaction."""
     params = {
@@ -300,13 +315,22 @@ async def _add_plain(
         "message_ids": [p.message_id for p in publications],
         "payloads": [p.payload for p in publications],
         "now": now_ms,
+        "gkind": None if guard is None else guard.kind,
+        "gkey": None if guard is None else guard.key,
+        "gbody": None if guard is None else guard.body,
         **fan.wake_params,
     }
     cur = await conn.execute(fan.outbox.add_plain, params)
     row = await cur.fetchone()
-    assert row is not None and row[0] is not None  # one row, with every id drawn
+    assert row is not None  # the final SELECT always returns one row
+    if row[0] is None:  # nothing inserted: only a failed guard does that
+        raise _changed()
     ids: list[int] = row[0]
     return [PublishOutcome(message_id=p.message_id, sequence=i) for p, i in zip(publications, ids, strict=True)]
+
+
+def _changed() -> ConcurrentUpdate:
+    return ConcurrentUpdate("The document was changed by another request; read it again and retry.")
 
 
 async def claim_publications(
@@ -485,13 +509,17 @@ class PostgresOutbox(OutboxStore):
         self._claim_epoch.set((OUTBOX_WAKE_KEY, self._waiters.epoch(OUTBOX_WAKE_KEY)))
 
     async def add_publications(
-        self, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+        self,
+        publications: Sequence[NewPublication],
+        now_ms: int,
+        dedup_window_ms: int,
+        guard: DocumentGuard | None = None,
     ) -> list[PublishOutcome]:
         batch = list(publications)
         if not batch:
             return []
         fan = await self._fanout(())
-        outcomes = await self._run(lambda conn: add_publications(conn, fan, batch, now_ms, dedup_window_ms))
+        outcomes = await self._run(lambda conn: add_publications(conn, fan, batch, now_ms, dedup_window_ms, guard))
         self._woken(outbox=any(not o.duplicate for o in outcomes))
         return outcomes
 

@@ -19,12 +19,14 @@ from typing import Any
 from loosely.core.documents import (
     Delivery,
     DeliveryState,
+    DocumentGuard,
     FanOutResult,
     NewDelivery,
     NewPublication,
     Publication,
     PublishOutcome,
 )
+from loosely.core.errors import ConcurrentUpdate
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage
 from loosely.storage._common import QueueWaiters
@@ -46,9 +48,18 @@ Publications without a dedup key (standard topics, the common case) skip the swe
 
 
 def add_publications(
-    tx: Tx, waiters: QueueWaiters, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+    tx: Tx,
+    waiters: QueueWaiters,
+    publications: Sequence[NewPublication],
+    now_ms: int,
+    dedup_window_ms: int,
+    guard: DocumentGuard | None = None,
 ) -> list[PublishOutcome]:
     conn = tx.conn
+    if guard is not None:
+        row = conn.execute("SELECT body FROM documents WHERE kind = ? AND key = ?", (guard.kind, guard.key)).fetchone()
+        if row is None or row[0] != guard.body:
+            raise ConcurrentUpdate("The document was changed by another request; read it again and retry.")
     if any(p.dedup_key is not None for p in publications):
         conn.execute(
             "DELETE FROM publication_dedup WHERE (topic_arn, dedup_key) IN"
@@ -309,13 +320,17 @@ class SqliteOutbox(OutboxStore):
     _outbox_waiters: QueueWaiters
 
     async def add_publications(
-        self, publications: Sequence[NewPublication], now_ms: int, dedup_window_ms: int
+        self,
+        publications: Sequence[NewPublication],
+        now_ms: int,
+        dedup_window_ms: int,
+        guard: DocumentGuard | None = None,
     ) -> list[PublishOutcome]:
         batch = list(publications)
         if not batch:
             return []
         return await self._writer.submit(
-            lambda tx: add_publications(tx, self._outbox_waiters, batch, now_ms, dedup_window_ms)
+            lambda tx: add_publications(tx, self._outbox_waiters, batch, now_ms, dedup_window_ms, guard)
         )
 
     async def claim_publications(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_service_support import SCOPE, Harness, topic_service
+from test_service_support import OTHER, SCOPE, Harness, topic_service
 
 from loosely.core.errors import (
     BatchEntryIdsNotDistinct,
@@ -19,8 +19,10 @@ from loosely.core.errors import (
     InvalidParameterValue,
     TooManyEntriesInBatchRequest,
 )
+from loosely.core.ids import SequentialIds
 from loosely.core.topics.errors import AuthorizationError, EndpointDisabled, NotFound
 from loosely.core.topics.models import PublishedMessage, PushDelivery
+from loosely.core.topics.service import TopicService
 from loosely.core.topics.values import AttributeValue, PublishRequest, TopicSettings
 
 BIG = "x" * 262_144
@@ -300,3 +302,42 @@ def test_push_delivery_json_round_trips_every_field() -> None:
 
     assert PushDelivery.from_json(push.to_json()) == push
     assert sorted(json.loads(push.to_json())) == sorted(PushDelivery.__dataclass_fields__)
+
+
+async def test_publish_acts_on_the_topic_as_changed_through_another_node(h: Harness, topic: str) -> None:
+    other_node = TopicService(h.store, h.store, h.clock, SequentialIds())  # type: ignore[arg-type]
+    await other_node.add_permission(SCOPE, topic, "partner", [OTHER.account_id], ["Publish"])
+    await h.service.publish(OTHER, PublishRequest("allowed", topic_arn=topic))  # this node now knows the topic
+
+    await other_node.remove_permission(SCOPE, topic, "partner")
+    with pytest.raises(AuthorizationError):
+        await h.service.publish(OTHER, PublishRequest("refused", topic_arn=topic))
+
+    await other_node.add_permission(SCOPE, topic, "partner", [OTHER.account_id], ["Publish"])
+    await h.service.publish(OTHER, PublishRequest("allowed again", topic_arn=topic))
+
+    await other_node.delete_topic(SCOPE, topic)
+    with pytest.raises(NotFound):
+        await h.service.publish(SCOPE, PublishRequest("gone", topic_arn=topic))
+    assert [r.message for r in await h.drain() if isinstance(r, PublishedMessage)] == ["allowed", "allowed again"]
+
+
+async def test_fifo_publish_follows_a_deduplication_setting_changed_through_another_node(h: Harness) -> None:
+    fifo = await h.service.create_topic(SCOPE, "orders.fifo", {"FifoTopic": "true"})
+    other_node = TopicService(h.store, h.store, h.clock, SequentialIds())  # type: ignore[arg-type]
+    await h.service.publish(SCOPE, PublishRequest("a", topic_arn=fifo, group_id="g", dedup_id="d1"))
+
+    await other_node.set_topic_attributes(SCOPE, fifo, "ContentBasedDeduplication", "true")
+
+    result = await h.service.publish(SCOPE, PublishRequest("b", topic_arn=fifo, group_id="g"))
+    assert result.message_id
+
+
+async def test_publish_batch_is_refused_for_a_topic_deleted_through_another_node(h: Harness, topic: str) -> None:
+    other_node = TopicService(h.store, h.store, h.clock, SequentialIds())  # type: ignore[arg-type]
+    await h.service.publish_batch(SCOPE, topic, [("1", PublishRequest("x", topic_arn=topic))])
+
+    await other_node.delete_topic(SCOPE, topic)
+
+    with pytest.raises(NotFound):
+        await h.service.publish_batch(SCOPE, topic, [("1", PublishRequest("y", topic_arn=topic))])
