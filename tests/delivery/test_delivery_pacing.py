@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from loosely.delivery.pacing import Lanes, Throttle
@@ -70,3 +72,36 @@ async def test_lanes_count_refusals_until_the_lane_drains_and_say_when_busy() ->
     lanes.give_back("a", lane)  # down to half: refusals forgotten
     assert lanes.refused("a") == 0
     assert not lanes.busy()
+
+
+async def test_a_full_lane_hands_its_places_to_waiters_in_order_and_lets_the_rest_time_out() -> None:
+    lanes = Lanes(concurrency=1, backlog=1)
+    held = lanes.take("e")
+    assert held is not None and lanes.take("e") is None
+    first = asyncio.create_task(lanes.wait_for_place("e", 60))
+    second = asyncio.create_task(lanes.wait_for_place("e", 60))
+    late = asyncio.create_task(lanes.wait_for_place("e", 0.01))
+    assert await late is None  # nobody gave a place back in time
+    await asyncio.sleep(0)
+
+    lanes.give_back("e", held)
+    assert await first is held and not second.done()
+    lanes.give_back("e", held)
+    assert await second is held
+    lanes.give_back("e", held)
+    assert len(lanes) == 0  # the last place given back: the lane is forgotten
+
+
+async def test_a_waiter_cancelled_after_it_was_handed_a_place_gives_it_back() -> None:
+    lanes = Lanes(concurrency=1, backlog=1)
+    held = lanes.take("e")
+    assert held is not None
+    waiter = asyncio.create_task(lanes.wait_for_place("e", 60))
+    await asyncio.sleep(0)
+    lanes.give_back("e", held)  # handed to the waiter...
+    waiter.cancel()  # ...which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+
+    assert len(lanes) == 0
+    assert lanes.take("e") is not None

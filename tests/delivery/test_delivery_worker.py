@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 from delivery_support import SCOPE, Stack, until
 
@@ -215,7 +216,7 @@ async def test_a_busy_endpoint_gets_claims_sized_to_its_room_and_short_hand_back
 
     claimed, _ = await stack.worker.dispatch_once()
     assert claimed == backlog + 10
-    await until(lambda: stack.stats.deferred == 10)
+    await until(lambda: stack.stats.deferred == 10 and stack.worker.in_flight == backlog)
     assert stack.stats.deferred == 10  # the lane holds its backlog; the rest went back to the store
     assert stack.worker.in_flight == backlog
     # Not due yet: handed back for busy_defer_ms (short), not for the throttle's defer_ms.
@@ -233,6 +234,7 @@ async def test_a_busy_endpoint_gets_claims_sized_to_its_room_and_short_hand_back
 
 async def test_a_burst_for_one_endpoint_is_claimed_by_its_backlog_not_handed_back_over_and_over(stack: Stack) -> None:
     topic, _ = await http_topic(stack, "https://hooks.test/burst")
+    stack.worker.options = replace(stack.worker.options, lane_wait_ms=0)  # no waiting: every overflow goes back
     backlog = stack.worker.options.endpoint_backlog
     total = 4 * backlog
     for i in range(total):
@@ -246,3 +248,17 @@ async def test_a_burst_for_one_endpoint_is_claimed_by_its_backlog_not_handed_bac
     assert len(stack.sent_to("https://hooks.test/burst")) == total
     claim_batch = stack.worker.options.claim_batch
     assert stack.stats.deferred == max(claim_batch - backlog, 0)  # the first claim's overflow only
+
+
+async def test_a_burst_for_a_fast_endpoint_waits_for_places_instead_of_going_back(stack: Stack) -> None:
+    topic, _ = await http_topic(stack, "https://hooks.test/fast")
+    stack.worker.options = replace(stack.worker.options, lane_wait_ms=60_000)  # the places always come first
+    total = 4 * stack.worker.options.endpoint_backlog
+    for i in range(total):
+        await stack.publish(topic, f"m{i}")
+    await stack.fan_out()
+
+    await stack.worker.run_until_idle()
+
+    assert len(stack.sent_to("https://hooks.test/fast")) == total
+    assert stack.stats.deferred == 0

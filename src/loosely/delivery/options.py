@@ -21,6 +21,7 @@ class DeliveryOptions:
     lease_ms: int = 120_000  # lease of a claimed delivery; longer than the longest attempt plus its wait
     defer_ms: int = 1_000  # how far a delivery handed back for its throttle is put off
     busy_defer_ms: int = 50  # how far a delivery handed back because its endpoint's backlog was full is put off
+    lane_wait_ms: int = 200  # how long a delivery whose endpoint's backlog is full waits for a place first
     max_throttle_wait_s: float = 5.0
     idle_poll_s: float = 0.5  # when nothing is due, look again after this (wake-ups come sooner)
     shutdown_grace_s: float = 5.0  # attempts in progress may finish within this at shutdown

@@ -2,8 +2,9 @@
 
 A slow or dead endpoint must not hold up anyone else. Each endpoint (``transport.lane``: an HTTP
 origin, the SMTP relay, a provider URL) gets a `Lane` with a concurrency limit and a backlog limit;
-a delivery that finds its lane's backlog full is handed back to the store (due a little later)
-instead of waiting in memory, so one endpoint can never hold all of a node's delivery slots.
+a delivery that finds its lane's backlog full waits a moment for a place (a burst for a fast
+endpoint gets through) and is then handed back to the store (due a little later) instead of
+waiting longer in memory, so one endpoint can never hold all of a node's delivery slots.
 
 A subscription's ``throttlePolicy.maxReceivesPerSecond`` is kept by a `Throttle`: attempts of one
 subscription start at least ``1 / rate`` seconds apart. A delivery whose turn is further away than
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +35,7 @@ class Lane:
     backlog: int
     held: int = 0
     refused: int = 0  # deliveries turned away since the lane last drained to half its backlog
+    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)  # for a place, first come first served
 
     @property
     def full(self) -> bool:
@@ -63,6 +66,34 @@ class Lanes:
         lane.held += 1
         return lane
 
+    async def wait_for_place(self, key: str, timeout_s: float) -> Lane | None:
+        """After `take` refused: wait up to ``timeout_s`` for a place handed on by `give_back`, or None.
+
+        A burst for one fast endpoint then waits a moment in memory instead of going back to the
+        store and being claimed again (two writes and a delay per delivery); a slow endpoint's
+        surplus still goes back once the wait is over.
+        """
+        lane = self._lanes.get(key)
+        if lane is None or not lane.full:
+            return self.take(key)
+        place: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lane.waiting.append(place)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(place)
+        except TimeoutError:
+            if place.done():
+                return lane  # handed on just as the wait ran out
+            place.cancel()
+            return None
+        except asyncio.CancelledError:
+            if place.done() and not place.cancelled():
+                self.give_back(key, lane)
+            else:
+                place.cancel()
+            raise
+        return lane
+
     def refused(self, key: str) -> int:
         """How many deliveries ``key``'s lane turned away since it last had room for half its backlog."""
         lane = self._lanes.get(key)
@@ -73,6 +104,11 @@ class Lanes:
         return any(lane.held > lane.backlog // 2 for lane in self._lanes.values())
 
     def give_back(self, key: str, lane: Lane) -> None:
+        while lane.waiting:
+            place = lane.waiting.popleft()
+            if not place.done():
+                place.set_result(None)  # the place passes to the longest waiting delivery
+                return
         lane.held -= 1
         if lane.held == lane.backlog // 2:
             lane.refused = 0

@@ -5,8 +5,9 @@ For every claimed delivery (`Delivery`, payload a rendered `PushDelivery`):
 1. look up the subscription (a notification for a subscription deleted since is dropped) and its
    policy: HTTP/S the effective DeliveryPolicy of topic and subscription, other protocols SNS's
    fixed policies (`retry_policy_for_protocol`);
-2. take a place in its endpoint's lane (bounded concurrency and backlog) and its subscription's
-   throttle turn; when either is not available soon, hand the delivery back untried
+2. take a place in its endpoint's lane (bounded concurrency and backlog; a full lane's places are
+   waited for up to ``lane_wait_ms``) and its subscription's throttle turn; when either is not
+   available soon, hand the delivery back untried
    (``release_delivery``) so it never occupies this node's slots while others wait;
 3. send it through the protocol's transport;
 4. record: delivered → ``finish_deliveries(DELIVERED)`` (the successes of one turn of the event loop
@@ -202,6 +203,8 @@ class DeliveryWorker:
         lane = self._lanes.take(lane_key)
         if lane is None:
             self._lane_was_full = True
+            lane = await self._lanes.wait_for_place(lane_key, self.options.lane_wait_ms / 1000)
+        if lane is None:
             await self._defer(delivery, self._busy_delay_ms(lane_key))
             return
         try:
