@@ -31,8 +31,15 @@ from loosely.protocols.errors import (
     AwsError,
     WireError,
 )
-from loosely.protocols.model import Shape
-from loosely.protocols.service import OperationContext, Params, ServiceSpec, caller_from_request, credential_scope
+from loosely.protocols.model import OperationModel, Shape
+from loosely.protocols.service import (
+    Handler,
+    OperationContext,
+    Params,
+    ServiceSpec,
+    caller_from_request,
+    credential_scope,
+)
 from loosely.protocols.sns import SNS
 from loosely.protocols.sqs import SQS
 from loosely.protocols.sqs.urls import queue_path
@@ -49,20 +56,43 @@ _REQUEST_IDS = RandomIds()
 
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """A routed request: which service, which wire family, which action, and the Query form if any."""
+    """A routed request: which service, which wire family, which action, and the Query form if any.
+
+    The operation's model and handler are looked up once, when the call is routed (and JSON routes are
+    kept), so that executing it reads fields instead of repeating the lookups per request.
+    """
 
     service: ServiceSpec
     protocol: str  # "json" | "query"
     action: str
     form: dict[str, str]
+    operation: OperationModel
+    handler: Handler
+
+
+def _routed(service: ServiceSpec, protocol: str, action: str, form: dict[str, str]) -> _Call:
+    spec = service.operations.get(action)
+    assert spec is not None  # routing only returns registered actions
+    return _Call(service, protocol, action, form, service.model.operations[action], spec.handler)
+
+
+# Whether a Content-Type names a form, by its exact text: clients repeat one or two values on every request.
+_FORM_CONTENT_TYPES: dict[str, bool] = {}
+_CONTENT_TYPES_MAX = 256
+
+
+def _is_form(content_type: str) -> bool:
+    known = _FORM_CONTENT_TYPES.get(content_type)
+    if known is None:
+        known = content_type.partition(";")[0].strip().lower() == _FORM_TYPE
+        if len(_FORM_CONTENT_TYPES) < _CONTENT_TYPES_MAX:
+            _FORM_CONTENT_TYPES[content_type] = known
+    return known
 
 
 def _is_json(request: WireRequest) -> bool:
     headers = request.headers
-    if "x-amz-target" not in headers:
-        return False
-    content_type = headers.get("content-type", "")
-    return content_type.partition(";")[0].strip().lower() != _FORM_TYPE
+    return "x-amz-target" in headers and not _is_form(headers.get("content-type", ""))
 
 
 # X-Amz-Target values seen on the default services, routed once: a target names one operation for good.
@@ -79,7 +109,7 @@ def _route_json(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
     prefix, _, action = target.partition(".")
     for service in services:
         if service.json_target_prefix == prefix and service.operations.get(action) is not None:
-            call = _Call(service, "json", action, {})
+            call = _routed(service, "json", action, {})
             if services is SERVICES and len(_JSON_ROUTES) < _JSON_ROUTES_MAX:
                 _JSON_ROUTES[target] = call
             return call
@@ -115,7 +145,7 @@ def _route_query(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call
         raise WireError(INVALID_ACTION, f"The action {action} is not valid for this endpoint.")
     if not _valid_on_path(service, action, request.path):
         raise WireError(INVALID_ACTION, f"The action {action} is not valid for this endpoint.")
-    return _Call(service, "query", action, form)
+    return _routed(service, "query", action, form)
 
 
 def _valid_on_path(service: ServiceSpec, action: str, path: str) -> bool:
@@ -145,20 +175,19 @@ def _with_path_queue_url(form: dict[str, str], shape: Shape | None, octx: Operat
 
 
 async def _execute(call: _Call, octx: OperationContext) -> WireResponse:
-    service, request = call.service, octx.request
-    operation = service.model.operations[call.action]
-    spec = service.operations.get(call.action)
-    assert spec is not None  # routing only returns registered actions
+    operation = call.operation
     if call.protocol == "json":
-        params = awsjson.decode(operation.input, request.body)
-    else:
-        params = awsquery.decode(operation.input, _with_path_queue_url(call.form, operation.input, octx))
-    output = await spec.handler(octx, Params(params))
-    if call.protocol == "json":
+        output = await call.handler(octx, Params(awsjson.decode(operation.input, octx.request.body)))
         body = awsjson.encode_response(operation.output, output)
-        return _response(200, awsjson.CONTENT_TYPE, body, octx.request_id)
-    body = awsquery.encode_response(operation, output, octx.request_id, service.model.xml_namespace)
-    return _response(200, awsquery.CONTENT_TYPE, body, octx.request_id)
+        return WireResponse(200, [_JSON_CONTENT_TYPE, ("x-amzn-RequestId", octx.request_id)], body)
+    params = awsquery.decode(operation.input, _with_path_queue_url(call.form, operation.input, octx))
+    output = await call.handler(octx, Params(params))
+    body = awsquery.encode_response(operation, output, octx.request_id, call.service.model.xml_namespace)
+    return WireResponse(200, [_XML_CONTENT_TYPE, ("x-amzn-RequestId", octx.request_id)], body)
+
+
+_JSON_CONTENT_TYPE = ("content-type", awsjson.CONTENT_TYPE)
+_XML_CONTENT_TYPE = ("content-type", awsquery.CONTENT_TYPE)
 
 
 def _response(

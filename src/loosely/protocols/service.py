@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,6 +22,7 @@ from loosely.protocols.model import ServiceModel
 
 __all__ = [
     "Caller",
+    "Handler",
     "OperationContext",
     "OperationSpec",
     "OperationTable",
@@ -180,7 +181,6 @@ class OperationContext:
     request: WireRequest
     request_id: str
     caller: Caller
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def account_id(self) -> str:

@@ -112,11 +112,58 @@ class App:
         return self._context
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
+        """One HTTP request, on one coroutine: this runs for every message, so the common case stays inline.
+
+        The request is served here rather than in a method of its own: a second coroutine per request
+        costs more than the indirection is worth. The lifespan, once per process, has its own method.
+        """
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(_DELIVERY_PREFIXES) and await self._serve_internal(scope, path, send):
+            return
+        headers = _decode_headers(scope["headers"])
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await _respond(send, _too_large(headers))
+            return
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):  # the body in one piece
+            first: bytes = message.get("body", b"")
+            body = first if len(first) <= MAX_BODY_BYTES else None
+        else:
+            body = await _read_rest(receive, message)
+        if body is None:
+            await _respond(send, _too_large(headers))
+            return
+        client = scope.get("client")
+        # Positional: the keyword form of a frozen dataclass's constructor costs measurably more per request.
+        request = WireRequest(
+            scope["method"],
+            path,
+            scope["query_string"],
+            headers,
+            body,
+            client[0] if client else None,
+            scope.get("scheme", "http"),
+        )
+        handler = self._handler
+        context = self._context
+        if handler is None or context is None:
+            response = aws_error(headers, 503, "ServiceUnavailable", "The server is starting or stopping.")
+        else:
+            if request.method == "GET":
+                context = link_context(request, context)  # SubscribeURL / UnsubscribeURL visits
+            try:
+                response = await handler(request, context)
+            except Exception:  # no traceback reaches the client: it gets what AWS sends for its own faults
+                log.exception("unhandled error for %s %s", request.method, path)
+                response = aws_error(headers, 500, "InternalFailure", "The request processing has failed.")
+        start, end = _response_messages(response)
+        await send(start)
+        await send(end)
 
     # ---- life cycle ----
 
@@ -194,52 +241,6 @@ class App:
                 return
 
     # ---- requests ----
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One request, on one coroutine: this runs for every message, so the common case stays inline."""
-        path: str = scope["path"]
-        if path.startswith(_DELIVERY_PREFIXES) and await self._serve_internal(scope, path, send):
-            return
-        headers = _decode_headers(scope["headers"])
-        declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            await _respond(send, _too_large(headers))
-            return
-        message = await receive()
-        if message["type"] == "http.request" and not message.get("more_body", False):  # the body in one piece
-            first: bytes = message.get("body", b"")
-            body = first if len(first) <= MAX_BODY_BYTES else None
-        else:
-            body = await _read_rest(receive, message)
-        if body is None:
-            await _respond(send, _too_large(headers))
-            return
-        client = scope.get("client")
-        # Positional: the keyword form of a frozen dataclass's constructor costs measurably more per request.
-        request = WireRequest(
-            scope["method"],
-            path,
-            scope["query_string"],
-            headers,
-            body,
-            client[0] if client else None,
-            scope.get("scheme", "http"),
-        )
-        handler = self._handler
-        context = self._context
-        if handler is None or context is None:
-            response = aws_error(headers, 503, "ServiceUnavailable", "The server is starting or stopping.")
-        else:
-            if request.method == "GET":
-                context = link_context(request, context)  # SubscribeURL / UnsubscribeURL visits
-            try:
-                response = await handler(request, context)
-            except Exception:  # no traceback reaches the client: it gets what AWS sends for its own faults
-                log.exception("unhandled error for %s %s", request.method, path)
-                response = aws_error(headers, 500, "InternalFailure", "The request processing has failed.")
-        start, end = _response_messages(response)
-        await send(start)
-        await send(end)
 
     async def _serve_internal(self, scope: Scope, path: str, send: Send) -> bool:
         """Answer SNS delivery routes and ``/_loosely/`` paths; False when ``path`` is for the protocols."""
