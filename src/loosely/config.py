@@ -29,6 +29,8 @@ SETTINGS_HELP: Mapping[str, str] = {
     "region": "Region used when a request's credentials do not name one.",
     "account_id": "Account id used when a request's access key is not a 12-digit account id.",
     "public_url": "Base URL put into queue URLs (e.g. https://sqs.example.com); default: the request's Host.",
+    "forwarded_allow_ips": "Reverse proxies (comma-separated IPs or networks, or *) whose X-Forwarded-Proto and "
+    "X-Forwarded-For are believed; unset: those headers are ignored.",
     "queue_recreate_delay_s": "Seconds before a deleted queue's name can be used again (AWS: 60).",
     "queue_max_in_flight": "Most messages one queue may have in flight (received, not yet deleted); a short-poll "
     "receive past it fails with OverLimit (AWS: about 120,000, raised on request).",
@@ -56,6 +58,7 @@ _ENV_NAMES: Mapping[str, str] = {
     "region": "LOOSELY_REGION",
     "account_id": "LOOSELY_ACCOUNT_ID",
     "public_url": "LOOSELY_PUBLIC_URL",
+    "forwarded_allow_ips": "LOOSELY_FORWARDED_ALLOW_IPS",
     "queue_recreate_delay_s": "LOOSELY_QUEUE_RECREATE_DELAY",
     "queue_max_in_flight": "LOOSELY_QUEUE_MAX_IN_FLIGHT",
     "database_url": "LOOSELY_DATABASE_URL",
@@ -86,6 +89,7 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "000000000000"
     public_url: str | None = None
+    forwarded_allow_ips: str | None = None
     queue_recreate_delay_s: float = 0.0
     queue_max_in_flight: int = 120_000
     database_url: str | None = None

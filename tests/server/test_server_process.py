@@ -132,6 +132,33 @@ def test_settings_from_environment(tmp_path: Path) -> None:
     assert proc.returncode == 0
 
 
+def _queue_url_seen_through_a_proxy(endpoint: str, name: str) -> str:
+    """CreateQueue as a TLS-terminating proxy on this host would forward it."""
+    response = httpx.post(
+        endpoint,
+        content=b'{"QueueName": "%s"}' % name.encode(),
+        headers={
+            "X-Amz-Target": "AmazonSQS.CreateQueue",
+            "Content-Type": "application/x-amz-json-1.0",
+            "Host": "sqs.example.com",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": "203.0.113.7",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["QueueUrl"])
+
+
+def test_forwarded_headers_are_ignored_unless_the_proxy_is_named(server: ServerProcess) -> None:
+    assert _queue_url_seen_through_a_proxy(server.endpoint, "direct") == "http://sqs.example.com/000000000000/direct"
+
+
+def test_forwarded_proto_from_a_named_proxy_sets_the_queue_url_scheme(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "data", args=["--forwarded-allow-ips", "127.0.0.1"], env=clean_env()) as process:
+        url = _queue_url_seen_through_a_proxy(process.endpoint, "proxied")
+    assert url == "https://sqs.example.com/000000000000/proxied"
+
+
 def test_bad_setting_fails_fast_with_message(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "loosely", "serve", "--data-dir", str(tmp_path)],

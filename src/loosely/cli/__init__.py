@@ -35,6 +35,7 @@ def main() -> None:
 @click.option("--region", help=_help("region"))
 @click.option("--account-id", help=_help("account_id"))
 @click.option("--public-url", help=_help("public_url"))
+@click.option("--forwarded-allow-ips", metavar="IPS", help=_help("forwarded_allow_ips"))
 @click.option(
     "--queue-recreate-delay", "queue_recreate_delay_s", type=click.FloatRange(0), help=_help("queue_recreate_delay_s")
 )

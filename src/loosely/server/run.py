@@ -7,6 +7,11 @@ tests read it instead of guessing a free port. Logs go to standard error.
 On SIGTERM or SIGINT uvicorn stops accepting connections, lets in-flight requests finish (a long
 poll ends at its wait time), then the lifespan stops the workers and closes the store; the process
 then exits with status 0.
+
+``X-Forwarded-*`` headers are believed only from the proxies ``--forwarded-allow-ips`` names. Without
+it uvicorn's proxy-headers middleware is left out altogether: it would trust 127.0.0.1 by default
+(so any local process could choose the scheme of the queue URLs) and it costs every request a pass
+over the headers and one more coroutine.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ def serve(settings: Settings) -> int:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
