@@ -16,6 +16,7 @@ over the headers and one more coroutine.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -46,6 +47,7 @@ class _Server(uvicorn.Server):
         await super().startup(sockets=sockets)
         if not self.started:
             return
+        _freeze_start_up_objects()
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         app = self.config.app
@@ -77,6 +79,18 @@ def serve(settings: Settings) -> int:
     _absorb_stop_signals()
     server.run()
     return 0 if server.started else 1
+
+
+def _freeze_start_up_objects() -> None:
+    """Keep what start-up built (modules, service models, the store's caches) out of every later collection.
+
+    A full collection walks every tracked object: about 40,000 after start-up, 5-12 ms with the event
+    loop stopped, which every request in flight and every long poll's wake-up waits for. Frozen, they
+    are never walked again and a full collection takes microseconds. Start-up garbage is collected first
+    so that nothing unreachable is kept for good.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _absorb_stop_signals() -> None:
