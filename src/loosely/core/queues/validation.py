@@ -23,6 +23,7 @@ from loosely.core.queues import limits
 from loosely.core.queues.models import MessageAttributeValue
 
 _INVALID_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INVALID_ASCII = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
 _INVALID_CHARS_MESSAGE = (
     "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | "
     "#xE000 to #xFFFD | #x10000 to #x10FFFF"
@@ -57,10 +58,15 @@ def check_body(body: str) -> None:
 def has_only_valid_chars(text: str) -> bool:
     """Whether every character of ``text`` is one SQS accepts (#x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD, ...).
 
-    Printable ASCII, most bodies, is all valid and two C scans tell (the character-class search costs
-    about as much as the rest of SendMessage's validation); anything else takes the exact pattern.
+    In ASCII text, most bodies, only the control characters other than tab, LF and CR are invalid, and
+    deleting them from the bytes (a table lookup per byte) tells whether there are any, several times
+    faster than the character-class search, which costs as much as the rest of SendMessage's checks.
+    Any other text takes the exact pattern.
     """
-    return (text.isascii() and text.isprintable()) or _INVALID_CHAR.search(text) is None
+    if text.isascii():
+        raw = text.encode("ascii")
+        return len(raw.translate(None, _INVALID_ASCII)) == len(raw)
+    return _INVALID_CHAR.search(text) is None
 
 
 def message_size(body: str, attributes: Mapping[str, MessageAttributeValue]) -> int:

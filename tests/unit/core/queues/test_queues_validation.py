@@ -245,3 +245,22 @@ def test_check_tags_limits() -> None:
         validation.check_tags({"k": "v" * 257}, "q", 1)
     with pytest.raises(InvalidParameterValue, match="Too many tags added for queue q"):
         validation.check_tags({"k": "v"}, "q", 51)
+
+
+def _valid_by_xml_rule(text: str) -> bool:
+    """SQS's rule spelled out: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF."""
+    return all(
+        c in (0x9, 0xA, 0xD) or 0x20 <= c <= 0xD7FF or 0xE000 <= c <= 0xFFFD or 0x10000 <= c <= 0x10FFFF
+        for c in map(ord, text)
+    )
+
+
+@pytest.mark.parametrize("code", range(0x80))
+def test_ascii_fast_path_agrees_with_the_rule_for_every_ascii_character(code: int) -> None:
+    for text in (chr(code), f"body {chr(code)} text", chr(code) * 3):
+        assert validation.has_only_valid_chars(text) is _valid_by_xml_rule(text)
+
+
+@pytest.mark.parametrize("text", ["ascii then \x00", "é\x00", "é\x7f\t", "\ud800 lone", "\U0001f600\x1f", "\ufffe"])
+def test_non_ascii_text_takes_the_exact_pattern(text: str) -> None:
+    assert validation.has_only_valid_chars(text) is _valid_by_xml_rule(text)
