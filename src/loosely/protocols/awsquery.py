@@ -17,9 +17,9 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from loosely.core.errors import InvalidParameterValue, MissingParameter
 from loosely.protocols.errors import MALFORMED_QUERY_STRING, AwsError, WireError
@@ -53,11 +53,42 @@ def parse_form(body: bytes, query_string: bytes = b"") -> dict[str, str]:
         if not raw:
             continue
         try:
-            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+            _add_pairs(raw.decode("utf-8"), params)
         except (UnicodeDecodeError, ValueError) as exc:
             raise WireError(MALFORMED_QUERY_STRING, "The query string is malformed.") from exc
-        params.update(pairs)
     return params
+
+
+def _add_pairs(text: str, params: dict[str, str]) -> None:
+    """``urllib.parse.parse_qsl(text, keep_blank_values=True, errors="strict")`` into ``params``, faster.
+
+    Why not parse_qsl itself: it costs about 6 µs for a four-field SendMessage, most of it generic
+    per-field work. This does the same steps (fields split on ``&``, empty fields skipped, a field
+    without ``=`` is a name with an empty value, ``+`` is a space, percent escapes decoded as strict
+    UTF-8) and decodes a component only when it holds a ``+`` or ``%``; the components that repeat on
+    every request (names, queue URLs) are decoded once (`_unquote_component`).
+    """
+    if text.count("&") + 1 > MAX_FIELDS:
+        raise ValueError("too many fields")
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name or "%" in name:
+            name = _unquote_component(name)
+        if "+" in value or "%" in value:
+            value = _unquote_component(value) if len(value) <= _CACHED_COMPONENT_MAX else _unquote(value)
+        params[name] = value
+
+
+_CACHED_COMPONENT_MAX = 256
+
+
+def _unquote(component: str) -> str:
+    return unquote(component.replace("+", " "), errors="strict")
+
+
+_unquote_component = lru_cache(maxsize=1024)(_unquote)
 
 
 def _tree(params: Mapping[str, str]) -> _Node:

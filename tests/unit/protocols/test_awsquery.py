@@ -9,7 +9,7 @@ from __future__ import annotations
 import string
 import xml.etree.ElementTree as ET
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import botocore.session
 import pytest
@@ -287,3 +287,31 @@ def test_xml_non_flattened_list_and_map_as_sns_uses_them() -> None:
     op = sns.operations["GetTopicAttributes"]
     body = awsquery.encode_response(op, {"Attributes": {"k": "v"}}, "r", sns.xml_namespace)
     assert b"<Attributes><entry><key>k</key><value>v</value></entry></Attributes>" in body
+
+
+_FORM_PIECES = st.sampled_from(
+    ["a", "b", "=", "&", "+", "%", "%2", "%25", "%41", "%C3%A9", "%FF", "é", "\x00", " ", ";"]
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_FORM_PIECES, max_size=24).map("".join))
+def test_parse_form_reads_exactly_what_parse_qsl_reads(text: str) -> None:
+    """The hand-written form parser is a faster parse_qsl(keep_blank_values=True, errors="strict")."""
+    try:
+        expected: dict[str, str] | None = dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError:
+        expected = None
+    try:
+        parsed: dict[str, str] | None = awsquery.parse_form(text.encode())
+    except WireError:
+        parsed = None
+    assert parsed == expected
+    if parsed is not None:  # a second read goes through the cache of decoded components
+        assert awsquery.parse_form(text.encode()) == parsed
+
+
+def test_parse_form_refuses_more_fields_than_the_limit() -> None:
+    with pytest.raises(WireError):
+        awsquery.parse_form(b"&".join([b"a=1"] * (awsquery.MAX_FIELDS + 1)))
+    assert len(awsquery.parse_form(b"&".join(b"a%d=1" % i for i in range(awsquery.MAX_FIELDS)))) == awsquery.MAX_FIELDS
