@@ -116,10 +116,14 @@ def decode(shape: Shape | None, params: Mapping[str, str]) -> dict[str, Any]:
 
 def _structure(shape: Shape, node: _Node, path: str, check_required: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, member in shape.members.items():
-        child = _member_node(member, node)
-        if child is not None:
-            out[name] = _value(member.shape, child, f"{path}{member.serialized_name}")
+    children = node.children
+    if children:
+        for name, query_names, member_shape, serialized_name in _members(shape):
+            for query_name in query_names:  # the subtree under the first of its names that the request uses
+                child = children.get(query_name)
+                if child is not None:
+                    out[name] = _value(member_shape, child, f"{path}{serialized_name}")
+                    break
     missing = sorted(shape.required - out.keys()) if check_required else []
     if missing:
         raise MissingParameter(f"The request must contain the parameter {shape.members[missing[0]].serialized_name}.")
@@ -136,13 +140,18 @@ def _query_names(member: Member) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _member_node(member: Member, node: _Node) -> _Node | None:
-    """The subtree holding ``member``, under the first of its names that the request uses."""
-    for name in _query_names(member):
-        child = node.children.get(name)
-        if child is not None:
-            return child
-    return None
+# Per structure shape, what decoding needs of each member, worked out once: its name, the Query names it
+# may appear under, its shape and its name in error messages (shapes hash by identity, members do not).
+_MemberPlan = tuple[str, tuple[str, ...], Shape, str]
+_PLANS: dict[Shape, tuple[_MemberPlan, ...]] = {}
+
+
+def _members(shape: Shape) -> tuple[_MemberPlan, ...]:
+    plan = _PLANS.get(shape)
+    if plan is None:
+        plan = tuple((name, _query_names(m), m.shape, m.serialized_name) for name, m in shape.members.items())
+        _PLANS[shape] = plan
+    return plan
 
 
 def _value(shape: Shape, node: _Node, path: str) -> Any:

@@ -117,11 +117,32 @@ def _route_json(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
 
 
 def _query_service(request: WireRequest, form: dict[str, str], services: Sequence[ServiceSpec]) -> ServiceSpec:
-    query_services = [s for s in services if "query" in s.protocols]
     version = form.get("Version")
     scope = credential_scope(request)
     signing = scope[2] if scope else None
     action = form.get("Action", "")
+    if services is not SERVICES:
+        return _pick_query_service(version, signing, action, services)
+    key = (version, signing, action)
+    service = _QUERY_SERVICES.get(key)
+    if service is None:
+        service = _pick_query_service(version, signing, action, services)
+        if len(_QUERY_SERVICES) < _QUERY_SERVICES_MAX:
+            _QUERY_SERVICES[key] = service
+    return service
+
+
+# The Query service of each (Version, signing service, Action) seen on the default services: clients
+# repeat a handful of them, and the answer depends on nothing else.
+_QUERY_SERVICES: dict[tuple[str | None, str | None, str], ServiceSpec] = {}
+_QUERY_SERVICES_MAX = 1_024
+
+
+def _pick_query_service(
+    version: str | None, signing: str | None, action: str, services: Sequence[ServiceSpec]
+) -> ServiceSpec:
+    """The API version names the service; else the credential's signing service; else the first with the action."""
+    query_services = [s for s in services if "query" in s.protocols]
     for matches in (
         lambda s: version is not None and s.query_version == version,
         lambda s: signing is not None and s.signing_name == signing,
@@ -134,9 +155,9 @@ def _query_service(request: WireRequest, form: dict[str, str], services: Sequenc
 
 
 def _route_query(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = request.body if content_type == _FORM_TYPE or (not content_type and request.method == "POST") else b""
-    form = awsquery.parse_form(body, request.query_string)
+    content_type = request.headers.get("content-type", "")
+    is_form = _is_form(content_type) or (request.method == "POST" and not content_type.partition(";")[0].strip())
+    form = awsquery.parse_form(request.body if is_form else b"", request.query_string)
     service = _query_service(request, form, services)
     action = form.get("Action")
     if not action:
