@@ -64,6 +64,7 @@ def uvicorn_config(host: str) -> uvicorn.Config:
         log_level="warning",
         server_header=False,
         date_header=False,
+        proxy_headers=False,  # loosely trusts forwarded headers only when --forwarded-allow-ips names proxies
     )
 
 
