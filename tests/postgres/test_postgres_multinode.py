@@ -156,3 +156,56 @@ async def test_move_task_lease_goes_to_one_node_at_a_time(open_node: NodeFactory
     assert len(taken) == 1
     assert await nodes[1].lease_move_task("late", T0 + 30_000, 60_000) is None
     assert (await nodes[2].lease_move_task("after-expiry", T0 + 60_000, 60_000)) is not None
+
+
+async def seen_within(node: PostgresStore, queue: QueueRecord, expected: str, limit_s: float = 10.0) -> None:
+    """Poll ``node`` until it reports VisibilityTimeout ``expected`` for ``queue`` (a notification's latency)."""
+    deadline = time.perf_counter() + limit_s
+    while (current := await node.get_queue(queue.key)) is None or current.attributes["VisibilityTimeout"] != expected:
+        assert time.perf_counter() < deadline, f"{current!r} never showed VisibilityTimeout {expected}"
+        await asyncio.sleep(0.005)
+
+
+async def test_queue_changes_on_one_node_reach_the_cached_records_of_others(open_node: NodeFactory) -> None:
+    # Records would be reused for a minute: only the change notification can refresh them in time.
+    reader, writer = await open_node(queue_cache_s=60.0), await open_node()
+    queue = await make_queue(writer)
+    assert (await reader.get_queue(queue.key)) == queue  # cached now
+
+    await writer.update_queue(queue.id, T0 + 1, attributes={"VisibilityTimeout": "45"})
+    await seen_within(reader, queue, "45")
+
+    await reader.update_queue(queue.id, T0 + 2, attributes={"VisibilityTimeout": "50"})
+    assert (await reader.get_queue(queue.key)).attributes["VisibilityTimeout"] == "50"  # type: ignore[union-attr]
+
+
+async def test_a_queue_deleted_and_recreated_elsewhere_is_not_served_from_the_cache(open_node: NodeFactory) -> None:
+    reader, writer = await open_node(queue_cache_s=60.0), await open_node()
+    old = await make_queue(writer)
+    assert await reader.get_queue(old.key) == old
+    assert await reader.get_queue_by_id(old.id) == old
+
+    await writer.delete_queue(old.id, T0 + 1)
+    new = await make_queue(writer)
+
+    deadline = time.perf_counter() + 10.0
+    while (seen := await reader.get_queue(old.key)) is not None and seen.id == old.id:
+        assert time.perf_counter() < deadline
+        await asyncio.sleep(0.005)
+    assert seen == new
+    assert await reader.get_queue_by_id(old.id) is None
+    await send(reader, new, "to the new queue")
+    assert (await reader.count_messages(new.id, T0)).visible == 1
+
+
+async def test_a_purge_elsewhere_refreshes_the_purge_instant_in_cached_records(open_node: NodeFactory) -> None:
+    reader, writer = await open_node(queue_cache_s=60.0), await open_node()
+    queue = await make_queue(writer, "p.fifo")
+    assert (await reader.get_queue(queue.key)).last_purge_ms is None  # type: ignore[union-attr]
+
+    await writer.purge_queue(queue.id, T0 + 5, 60_000)
+
+    deadline = time.perf_counter() + 10.0
+    while (await reader.get_queue(queue.key)).last_purge_ms != T0 + 5:  # type: ignore[union-attr]
+        assert time.perf_counter() < deadline
+        await asyncio.sleep(0.005)

@@ -4,7 +4,9 @@ Writers (visibility changes, dead-letter moves, redrives; sends only while some 
 registered receivers waiting on the queue, see `_wake`) call ``pg_notify(channel, queue_id)``
 inside their transaction, so a notification is delivered exactly when the change commits, to
 every node listening on the store's channel (including the writer's own). The listener turns each
-payload into a wake-up of the local receivers waiting on that queue.
+payload into a wake-up of the local receivers waiting on that queue. Changes of a queue row
+(attributes, purge, deletion) notify ``c<queue id>``, which also drops the node's cached record of
+the queue (`_queuecache`).
 
 A notification can be lost (the listener reconnecting, a node that crashed between commit and
 delivery), so waiting is also bounded by ``fallback_s``: a lost wake-up only delays a receiver
@@ -21,6 +23,10 @@ from collections.abc import Callable
 import psycopg
 
 logger = logging.getLogger(__name__)
+
+# Payload prefix of "the queue row changed" (attributes, purge, deletion): nodes drop their cached
+# record of the queue (see `_queuecache`) and wake its waiters. A bare id only wakes waiters.
+CHANGED_PREFIX = "c"
 
 
 class Waiters:
@@ -81,6 +87,7 @@ class Listener:
         channel: str,
         on_notify: Callable[[int], None],
         on_reconnect: Callable[[], None],
+        on_change: Callable[[int], None] | None = None,
         *,
         connect_timeout_s: float = 3.0,
         ping_interval_s: float = 5.0,
@@ -90,6 +97,7 @@ class Listener:
         self._channel = channel
         self._on_notify = on_notify
         self._on_reconnect = on_reconnect
+        self._on_change = on_change
         self._connect_timeout_s = connect_timeout_s
         self._ping_interval_s = ping_interval_s
         self._retry_max_s = retry_max_s
@@ -139,11 +147,14 @@ class Listener:
             await asyncio.wait_for(conn.execute("SELECT 1"), self._connect_timeout_s)
 
     def _dispatch(self, payload: str) -> None:
+        changed = payload.startswith(CHANGED_PREFIX)
         try:
-            queue_id = int(payload)
+            queue_id = int(payload[len(CHANGED_PREFIX) :] if changed else payload)
         except ValueError:
             logger.warning("ignoring notification with payload %r on %s", payload, self._channel)
             return
+        if changed and self._on_change is not None:
+            self._on_change(queue_id)
         self._on_notify(queue_id)
 
     async def _close(self) -> None:

@@ -106,6 +106,7 @@ class Sql:
     settle_new_groups: str
     recompute_groups: str
     notify: str
+    notify_changed: str
     wake: str
     register_waiters: str
     unregister_waiters: str
@@ -309,6 +310,8 @@ _TEMPLATES: dict[str, str] = {
         SELECT r.queue_id, r.group_id, r.head_ms FROM r WHERE r.head_ms IS NOT NULL
         ON CONFLICT (queue_id, group_id) DO UPDATE SET ready_at_ms = excluded.ready_at_ms""",
     "notify": "SELECT pg_notify(%(channel)s, q::text) FROM unnest(%(queue_ids)s::bigint[]) AS q",
+    # The queue row changed: every node drops its cached record of it (and wakes its waiters).
+    "notify_changed": "SELECT pg_notify(%(channel)s, 'c' || %(q)s::bigint::text)",
     # Sends notify only when a node waits on the queue; see migrations/0002_wake_waiters.sql.
     "wake": "SELECT {s}.wake_waiters(%(channel)s, %(q)s::bigint, %(wake_key)s::integer)",
     "register_waiters": """

@@ -1,9 +1,10 @@
 """PostgresStore: the queue store shared by many loosely nodes through one PostgreSQL database.
 
 Every operation borrows a pooled autocommit connection, runs one statement or one short
-transaction (see `_messages` and `_sql` for the locking rules), and returns it. Nothing is cached
-that another node could change, except facts that never change for a queue id (whether it is
-FIFO): ids are never reused, so that cache cannot go stale.
+transaction (see `_messages` and `_sql` for the locking rules), and returns it. Two things are
+kept in memory: facts that never change for a queue id (whether it is FIFO; ids are never reused),
+and recently read queue records, which every node drops when any node changes the queue (a
+notification sent by the change's transaction; `_queuecache` explains why that is safe).
 
 Failure behaviour: an operation that cannot get a connection within ``pool_timeout_s``, or that
 does not finish within its deadline, raises ``ServiceUnavailable`` instead of hanging; the
@@ -20,7 +21,7 @@ import contextvars
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -56,6 +57,7 @@ from loosely.storage.postgres._messages import Conn, Row
 from loosely.storage.postgres._migrate import migrate
 from loosely.storage.postgres._notify import Listener, Waiters
 from loosely.storage.postgres._outbox import PostgresOutbox
+from loosely.storage.postgres._queuecache import QueueCache
 from loosely.storage.postgres._sql import Sql, channel_name, check_schema_name
 from loosely.storage.postgres._wake import REGISTRATION_TTL_S, Registrations
 
@@ -79,6 +81,7 @@ _OPTIONS = {
     "bulk_timeout_s": 120.0,  # deadline of purge, delete_queue and retention re-stamping
     "wake_fallback_s": 1.0,  # longest a waiting receiver sleeps without a notification
     "max_idle_s": 300.0,  # pooled connections idle longer than this are closed
+    "queue_cache_s": 1.0,  # longest a queue record is reused without being read again (0: never reused)
 }
 _DEFAULT_SCHEMA = "loosely"
 # loosely's own URL query parameters, taken out before libpq (which rejects them) sees the URL.
@@ -97,7 +100,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
     must agree with them.
 
     ``options``: ``pool_timeout_s``, ``op_timeout_s``, ``bulk_timeout_s``, ``wake_fallback_s``,
-    ``max_idle_s`` (seconds; see ``_OPTIONS`` for defaults).
+    ``max_idle_s``, ``queue_cache_s`` (seconds; see ``_OPTIONS`` for defaults).
     """
 
     def __init__(
@@ -135,7 +138,10 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         self._claim_epoch: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
             f"loosely-claim-epoch-{self.node_id}", default=None
         )
-        self._listener = Listener(self._conninfo, self._channel, self._waiters.wake, self._waiters.wake_all)
+        self._listener = Listener(
+            self._conninfo, self._channel, self._waiters.wake, self._reconnected, on_change=self._queue_changed
+        )
+        self._queues = QueueCache(self._settings["queue_cache_s"], self._listener.connected.is_set)
         self._fifo: dict[int, bool] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._checking = False
@@ -191,6 +197,23 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         await self._run(lambda conn: conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
 
     # ---- plumbing ----
+
+    def _reconnected(self) -> None:
+        """The LISTEN connection is back: notifications may have been missed while it was down."""
+        self._queues.clear()
+        self._waiters.wake_all()
+
+    def _queue_changed(self, queue_id: int) -> None:
+        self._queues.invalidate(queue_id)
+
+    @contextlib.contextmanager
+    def _forget_if_gone(self, queue_id: int) -> Iterator[None]:
+        """A queue the cache still named was deleted (its notification not yet here): forget it now."""
+        try:
+            yield
+        except QueueDoesNotExist:
+            self._queues.invalidate(queue_id)
+            raise
 
     async def _run(self, work: Callable[[Conn], Awaitable[T]], *, bulk: bool = False) -> T:
         """Run ``work`` on a pooled connection within the operation's deadline.
@@ -273,8 +296,13 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
             cur = await conn.execute(statement, params)
             return await cur.fetchone()
 
+        generation, read_at = self._queues.generation, self._queues.now()
         row = await self._run(fetch)
-        return None if row is None else _queue_record(row)
+        if row is None:
+            return None
+        record = _queue_record(row)
+        self._queues.put(record, generation, read_at)
+        return record
 
     # ---- queues ----
 
@@ -325,9 +353,15 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
     async def get_queue(self, key: QueueKey) -> QueueRecord | None:
+        cached = self._queues.by_key(key)
+        if cached is not None:
+            return cached
         return await self._fetch_queue(self._sql.queue_by_key, (key.account_id, key.region, key.name))
 
     async def get_queue_by_id(self, queue_id: int) -> QueueRecord | None:
+        cached = self._queues.by_id(queue_id)
+        if cached is not None:
+            return cached
         return await self._fetch_queue(self._sql.queue_by_id, (queue_id,))
 
     async def list_queues(self, account_id: str, region: str, prefix: str = "") -> list[QueueRecord]:
@@ -364,9 +398,13 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
                 assert row is not None  # locked above
                 if retention_ms is not None and retention_ms != current[0]:
                     await conn.execute(self._sql.restamp_expiry, params)
+                await conn.execute(self._sql.notify_changed, {"channel": self._channel, "q": queue_id})
                 return row
 
-        return _queue_record(await self._run(update, bulk=retention_ms is not None))
+        try:
+            return _queue_record(await self._run(update, bulk=retention_ms is not None))
+        finally:
+            self._queues.invalidate(queue_id)
 
     async def delete_queue(self, queue_id: int, now_ms: int) -> None:
         async def delete(conn: Conn) -> bool:
@@ -374,10 +412,13 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
                 cur = await conn.execute(self._sql.delete_queue, {"q": queue_id, "now": now_ms})
                 await conn.execute(self._sql.delete_queue_rows, {"q": queue_id})
                 await conn.execute(self._sql.delete_queue_counts, {"q": queue_id})
-                await conn.execute(self._sql.notify, {"channel": self._channel, "queue_ids": [queue_id]})
+                await conn.execute(self._sql.notify_changed, {"channel": self._channel, "q": queue_id})
             return await cur.fetchone() is not None
 
-        existed = await self._run(delete, bulk=True)
+        try:
+            existed = await self._run(delete, bulk=True)
+        finally:
+            self._queues.invalidate(queue_id)
         self._waiters.wake(queue_id)
         if not existed:
             raise QueueDoesNotExist()
@@ -404,8 +445,12 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
                 if groups:
                     pairs = {"queue_ids": [queue_id] * len(groups), "group_ids": groups}
                     await conn.execute(self._sql.recompute_groups, pairs)
+                await conn.execute(self._sql.notify_changed, {"channel": self._channel, "q": queue_id})
 
-        await self._run(purge, bulk=True)
+        try:
+            await self._run(purge, bulk=True)
+        finally:
+            self._queues.invalidate(queue_id)  # the record carries last_purge_ms (FIFO deduplication keys)
 
     async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
         async def count(conn: Conn) -> Row | None:
@@ -426,12 +471,13 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         if not messages:
             return []
         sql, channel = self._sql, self._channel
-        if await self._is_fifo(queue_id):
-            outcomes = await self._run(
-                lambda conn: _messages.send_fifo(conn, sql, channel, queue_id, messages, now_ms, dedup_window_ms)
-            )
-        else:
-            outcomes = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, queue_id, messages))
+        with self._forget_if_gone(queue_id):
+            if await self._is_fifo(queue_id):
+                outcomes = await self._run(
+                    lambda conn: _messages.send_fifo(conn, sql, channel, queue_id, messages, now_ms, dedup_window_ms)
+                )
+            else:
+                outcomes = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, queue_id, messages))
         self._waiters.wake(queue_id)
         return outcomes
 
@@ -460,7 +506,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
                 result = ClaimResult([], next_at, result.moved_to_dead_letter)
             return result, woken
 
-        result, woken = await self._run(claim)
+        with self._forget_if_gone(queue_id):
+            result, woken = await self._run(claim)
         for other in woken:
             self._waiters.wake(other)
         return result
