@@ -9,12 +9,14 @@ import psycopg
 import pytest
 
 from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, claim, make_queue, msg, send
+from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import (
     DeadLetterTarget,
     MessageRef,
     MoveTask,
     MoveTaskStatus,
     QueueRecord,
+    SendOutcome,
 )
 from loosely.storage.postgres import PostgresStore
 from loosely.storage.postgres._migrate import available_migrations
@@ -209,3 +211,31 @@ async def test_a_purge_elsewhere_refreshes_the_purge_instant_in_cached_records(o
     while (await reader.get_queue(queue.key)).last_purge_ms != T0 + 5:  # type: ignore[union-attr]
         assert time.perf_counter() < deadline
         await asyncio.sleep(0.005)
+
+
+async def test_concurrent_sends_to_several_queues_commit_together_with_their_own_outcomes(
+    open_node: NodeFactory,
+) -> None:
+    node = await open_node()
+    a, b, gone = await make_queue(node, "a"), await make_queue(node, "b"), await make_queue(node, "gone")
+    await node.delete_queue(gone.id, T0)
+
+    async def send_many(queue: QueueRecord, count: int) -> list[SendOutcome] | BaseException:
+        try:
+            return await node.send_messages(queue.id, [msg(f"{queue.key.name}-{i}") for i in range(count)], T0, 0)
+        except QueueDoesNotExist as error:
+            return error
+
+    results = await asyncio.gather(*(send_many(q, n) for q, n in [(a, 3), (gone, 2), (b, 1), (a, 10)] * 4))
+
+    assert all(isinstance(r, QueueDoesNotExist) for r in results[1::4])
+    stored = [r for r in results if isinstance(r, list)]
+    assert [len(r) for r in stored] == [3, 1, 10] * 4
+    sequences = [o.sequence for r in stored for o in r]
+    assert len(set(sequences)) == len(sequences)
+    for r in stored:
+        assert [o.sequence for o in r] == sorted(o.sequence for o in r)  # a batch keeps its order
+    assert (await node.count_messages(a.id, T0)).visible == 4 * 13
+    assert (await node.count_messages(b.id, T0)).visible == 4
+    bodies = sorted(m.body for m in (await claim(node, b, n=10)).messages)
+    assert bodies == ["b-0"] * 4

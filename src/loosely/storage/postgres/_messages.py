@@ -81,15 +81,41 @@ def int_array(values: Iterable[int]) -> str:
 
 
 async def send_standard(
-    conn: Conn, sql: Sql, channel: str, queue_id: int, messages: Sequence[NewMessage]
-) -> list[SendOutcome]:
-    """One statement: insert the batch and, if a node waits on the queue, queue its wake-up for commit."""
-    params = {"batch": batch_json(messages), "q": queue_id, "channel": channel, "wake_key": sql.wake_key}
+    conn: Conn, sql: Sql, channel: str, sends: Sequence[tuple[int, Sequence[NewMessage]]]
+) -> list[list[SendOutcome] | BaseException]:
+    """One statement for many requests' sends (queue id, messages): the outcomes of each request.
+
+    A request to a queue that no longer exists gets ``QueueDoesNotExist``; the others are stored.
+    """
+    rows = [
+        {
+            "q": queue_id,
+            "i": m.message_id,
+            "b": m.body,
+            "m": m.meta,
+            "s": m.sent_ms,
+            "v": m.visible_at_ms,
+            "g": m.group_id,
+            "d": m.dedup_key,
+        }
+        for queue_id, messages in sends
+        for m in messages
+    ]
+    params = {
+        "batch": orjson.dumps(rows).decode(),
+        "queue_ids": sorted({queue_id for queue_id, _ in sends}),
+        "channel": channel,
+        "wake_key": sql.wake_key,
+    }
     cur = await conn.execute(sql.send_standard, params)
     ids = {message_id: row_id for row_id, message_id, _notified in await cur.fetchall()}
-    if not ids:
-        raise QueueDoesNotExist()
-    return [SendOutcome(message_id=m.message_id, sequence=ids[m.message_id]) for m in messages]
+    outcomes: list[list[SendOutcome] | BaseException] = []
+    for _queue_id, messages in sends:
+        if messages[0].message_id in ids:
+            outcomes.append([SendOutcome(message_id=m.message_id, sequence=ids[m.message_id]) for m in messages])
+        else:
+            outcomes.append(QueueDoesNotExist())
+    return outcomes
 
 
 async def send_fifo(

@@ -241,7 +241,9 @@ class Fanout:
                 if fifo:
                     await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
                 else:
-                    await _messages.send_standard(conn, self.sql, self.channel, queue_id, batch)
+                    [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)])
+                    if isinstance(outcome, BaseException):
+                        raise outcome
                 return True
         return False
 
@@ -256,7 +258,9 @@ class Fanout:
             if fifo:
                 await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
             else:
-                await _messages.send_standard(conn, self.sql, self.channel, queue_id, batch)
+                [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)])
+                if isinstance(outcome, BaseException):
+                    raise outcome
             return True
         return False
 

@@ -216,23 +216,28 @@ _TEMPLATES: dict[str, str] = {
     "delete_queue_counts": "DELETE FROM {s}.queue_counts WHERE queue_id = %(q)s",
     "queue_kind": "SELECT fifo FROM {s}.queues WHERE id = %s",
     # ---- sends ----
-    # One statement: the queue row supplies retention (and existence); when some node has receivers
-    # waiting on the queue, a NOTIFY is queued for commit by the same statement (wake_waiters, see
-    # migrations/0002_wake_waiters.sql), so they wake once the message is durable.
-    # (w is read in the output list: a CTE nobody reads, or a join nobody uses, is never run.)
+    # One statement for the standard sends of many requests (group commit, see _coalesce): each
+    # message names its queue, whose row supplies retention (and existence: messages of a deleted
+    # queue are not stored, and only their requests fail). For each queue that some node has
+    # receivers waiting on, a NOTIFY is queued for commit by the same statement (wake_waiters, see
+    # migrations/0002_wake_waiters.sql; advisory locks in queue id order), so they wake once the
+    # messages are durable. (w is read in the output list: a CTE nobody reads is never run.)
     "send_standard": """
-        WITH q AS (SELECT retention_ms FROM {s}.queues WHERE id = %(q)s),
+        WITH t AS (
+            SELECT * FROM ROWS FROM (json_to_recordset(%(batch)s::json) AS (q bigint, {BATCH_COLUMNS}))
+                 WITH ORDINALITY AS t(queue_id, message_id, body, meta, sent_ms, visible_at_ms, group_id, dedup_key,
+                                      ord)),
         ins AS (
             INSERT INTO {s}.messages (queue_id, visible_at_ms, expires_at_ms, sent_ms, message_id, group_id, meta, body)
-            SELECT %(q)s, t.visible_at_ms, t.sent_ms + q.retention_ms, t.sent_ms, t.message_id, t.group_id,
+            SELECT t.queue_id, t.visible_at_ms, t.sent_ms + q.retention_ms, t.sent_ms, t.message_id, t.group_id,
                    t.meta, t.body
-            FROM ROWS FROM (json_to_recordset(%(batch)s::json) AS ({BATCH_COLUMNS}))
-                 WITH ORDINALITY AS t(message_id, body, meta, sent_ms, visible_at_ms, group_id, dedup_key, ord)
-            CROSS JOIN q
+            FROM t JOIN {s}.queues q ON q.id = t.queue_id
             ORDER BY t.ord
             RETURNING id, message_id),
-        w AS (SELECT {s}.wake_waiters(%(channel)s, %(q)s::bigint, %(wake_key)s::integer) AS woke FROM q)
-        SELECT ins.id, ins.message_id, (SELECT woke FROM w) FROM ins""",
+        w AS (
+            SELECT {s}.wake_waiters(%(channel)s, q.id, %(wake_key)s::integer) AS woke
+            FROM (SELECT id FROM {s}.queues WHERE id = ANY(%(queue_ids)s::bigint[]) ORDER BY id) q)
+        SELECT ins.id, ins.message_id, (SELECT count(*) FILTER (WHERE woke) FROM w) FROM ins""",
     # Lock (creating when missing) the rows of the given FIFO groups, in key order. New rows carry
     # NOT_READY until settle_new_groups sets them, before the transaction commits.
     "lock_group_pairs": """
