@@ -12,6 +12,7 @@ from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, claim, make_que
 from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import (
     DeadLetterTarget,
+    DeleteOutcome,
     MessageRef,
     MoveTask,
     MoveTaskStatus,
@@ -239,3 +240,35 @@ async def test_concurrent_sends_to_several_queues_commit_together_with_their_own
     assert (await node.count_messages(b.id, T0)).visible == 4
     bodies = sorted(m.body for m in (await claim(node, b, n=10)).messages)
     assert bodies == ["b-0"] * 4
+
+
+async def test_concurrent_deletes_on_several_queues_commit_together_with_their_own_outcomes(
+    open_node: NodeFactory,
+) -> None:
+    node = await open_node()
+    a, b = await make_queue(node, "a"), await make_queue(node, "b")
+    for queue in (a, b):
+        await node.send_messages(queue.id, [msg(f"{queue.key.name}{i}") for i in range(4)], T0, 0)
+    got_a = (await claim(node, a, n=4)).messages
+    got_b = (await claim(node, b, n=4)).messages
+    refs_a = [MessageRef(m.row_id, m.receive_count) for m in got_a]
+    refs_b = [MessageRef(m.row_id, m.receive_count) for m in got_b]
+    stale = MessageRef(refs_b[3].row_id, refs_b[3].receive_count - 1)
+
+    results = await asyncio.gather(
+        node.delete_messages(a.id, refs_a[:2]),
+        node.delete_messages(b.id, [refs_b[0], refs_b[0], stale]),  # a repeated ref, an outdated receipt
+        node.delete_messages(a.id, [refs_a[2], refs_b[1]]),  # a receipt of another queue
+        node.delete_messages(b.id, [refs_b[2]]),
+    )
+
+    assert results == [
+        [DeleteOutcome.DELETED, DeleteOutcome.DELETED],
+        [DeleteOutcome.DELETED, DeleteOutcome.GONE, DeleteOutcome.STALE],
+        [DeleteOutcome.DELETED, DeleteOutcome.GONE],
+        [DeleteOutcome.DELETED],
+    ]
+    left_a = (await claim(node, a, n=10, now_ms=T0 + VISIBILITY_MS)).messages
+    left_b = (await claim(node, b, n=10, now_ms=T0 + VISIBILITY_MS)).messages
+    assert [m.row_id for m in left_a] == [refs_a[3].row_id]
+    assert sorted(m.row_id for m in left_b) == sorted([refs_b[1].row_id, refs_b[3].row_id])

@@ -264,6 +264,7 @@ async def claim_fifo(
                     "now": request.now_ms,
                     "source_arn": dead_letter.source_arn,
                     "channel": channel,
+                    "wake_key": sql.wake_key,
                 },
             )
         if plan.claim_ids:
@@ -364,15 +365,29 @@ def _visibility_outcome(changed: bool, exists: bool) -> VisibilityOutcome:
     return VisibilityOutcome.NOT_IN_FLIGHT if exists else VisibilityOutcome.GONE
 
 
-async def delete_refs(
-    conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef], fifo: bool
-) -> list[DeleteOutcome]:
-    """Delete messages whose current receive matches; on FIFO queues under their group locks."""
+async def delete_standard(
+    conn: Conn, sql: Sql, deletes: Sequence[tuple[int, Sequence[MessageRef]]]
+) -> list[list[DeleteOutcome]]:
+    """One statement for many requests' deletes on standard queues (queue id, refs): each request's outcomes."""
+    params = {
+        "queue_ids": int_array(queue_id for queue_id, refs in deletes for _ in refs),
+        "ids": int_array(r.row_id for _, refs in deletes for r in refs),
+        "counts": int_array(r.receive_count for _, refs in deletes for r in refs),
+    }
+    cur = await conn.execute(sql.delete_standard, params)
+    rows = await cur.fetchall()
+    outcomes: list[list[DeleteOutcome]] = []
+    start = 0
+    for _, refs in deletes:
+        outcomes.append(_delete_outcomes(refs, rows[start : start + len(refs)]))
+        start += len(refs)
+    return outcomes
+
+
+async def delete_fifo(conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
+    """Delete messages whose current receive matches, under their group locks."""
     ids = [r.row_id for r in refs]
     params = {"q": queue_id, "ids": int_array(ids), "counts": int_array(r.receive_count for r in refs)}
-    if not fifo:
-        cur = await conn.execute(sql.delete_refs, params)
-        return _delete_outcomes(refs, await cur.fetchall())
     async with conn.transaction():
         groups = await _lock_groups_of_rows(conn, sql, queue_id, ids)
         async with conn.pipeline():
@@ -400,13 +415,14 @@ async def change_visibility(
     ids = sorted({ref.row_id for ref, _ in changes})
     results: list[Row] = []
     if not fifo and len(rounds) == 1:
-        cur = await conn.execute(sql.change_visibility, _visibility_params(queue_id, rounds[0], now_ms, channel))
+        params = _visibility_params(queue_id, rounds[0], now_ms, channel, sql.wake_key)
+        cur = await conn.execute(sql.change_visibility, params)
         results = await cur.fetchall()
     else:
         async with conn.transaction():
             groups = await _lock_groups_of_rows(conn, sql, queue_id, ids) if fifo else []
             for changes_once in rounds:
-                params = _visibility_params(queue_id, changes_once, now_ms, channel)
+                params = _visibility_params(queue_id, changes_once, now_ms, channel, sql.wake_key)
                 cur = await conn.execute(sql.change_visibility, params)
                 results += await cur.fetchall()
             if groups:
@@ -432,7 +448,7 @@ def _rounds(changes: Sequence[tuple[MessageRef, int]]) -> list[list[tuple[int, t
 
 
 def _visibility_params(
-    queue_id: int, changes: Sequence[tuple[int, tuple[MessageRef, int]]], now_ms: int, channel: str
+    queue_id: int, changes: Sequence[tuple[int, tuple[MessageRef, int]]], now_ms: int, channel: str, wake_key: int
 ) -> dict[str, Any]:
     return {
         "q": queue_id,
@@ -441,6 +457,7 @@ def _visibility_params(
         "visible": [visible_at for _, (_r, visible_at) in changes],
         "now": now_ms,
         "channel": channel,
+        "wake_key": wake_key,
     }
 
 

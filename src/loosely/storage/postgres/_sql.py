@@ -123,6 +123,7 @@ class Sql:
     attempt_restart: str
     lock_groups_of_rows: str
     delete_refs: str
+    delete_standard: str
     change_visibility: str
     expiry_candidates: str
     delete_expired: str
@@ -314,7 +315,11 @@ _TEMPLATES: dict[str, str] = {
         INSERT INTO {s}.fifo_groups (queue_id, group_id, ready_at_ms)
         SELECT r.queue_id, r.group_id, r.head_ms FROM r WHERE r.head_ms IS NOT NULL
         ON CONFLICT (queue_id, group_id) DO UPDATE SET ready_at_ms = excluded.ready_at_ms""",
-    "notify": "SELECT pg_notify(%(channel)s, q::text) FROM unnest(%(queue_ids)s::bigint[]) AS q",
+    # Wake the nodes waiting on these queues (dead-letter moves, redrives): like a send, only when some
+    # node has registered waiters (migrations/0002_wake_waiters.sql), advisory locks in queue id order.
+    "notify": """
+        SELECT {s}.wake_waiters(%(channel)s, t.q, %(wake_key)s::integer)
+        FROM (SELECT DISTINCT q FROM unnest(%(queue_ids)s::bigint[]) AS q ORDER BY q) AS t""",
     # The queue row changed: every node drops its cached record of it (and wakes its waiters).
     "notify_changed": "SELECT pg_notify(%(channel)s, 'c' || %(q)s::bigint::text)",
     # Sends notify only when a node waits on the queue; see migrations/0002_wake_waiters.sql.
@@ -401,7 +406,7 @@ _TEMPLATES: dict[str, str] = {
             SELECT DISTINCT dlq.id, ins.group_id, %(now)s::bigint FROM ins CROSS JOIN dlq
             WHERE dlq.fifo AND ins.group_id IS NOT NULL
             ON CONFLICT (queue_id, group_id) DO NOTHING)
-        SELECT (SELECT count(*) FROM ins), pg_notify(%(channel)s, %(dlq)s::text)""",
+        SELECT (SELECT count(*) FROM ins), {s}.wake_waiters(%(channel)s, %(dlq)s::bigint, %(wake_key)s::integer)""",
     "attempt_lookup": """
         SELECT row_ids, receive_counts, visible_at_ms FROM {s}.receive_attempts
         WHERE queue_id = %(q)s AND attempt_id = %(attempt)s AND expires_at_ms > %(now)s
@@ -439,9 +444,23 @@ _TEMPLATES: dict[str, str] = {
         SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = %(q)s
         ORDER BY r.ord""",
+    # The standard-queue deletes of many requests (group commit, see _coalesce): each ref names its
+    # queue. One row per ref, in order: deleted now, and whether the message existed.
+    "delete_standard": """
+        WITH r AS (
+            SELECT * FROM unnest(%(queue_ids)s::bigint[], %(ids)s::bigint[], %(counts)s::int[])
+            WITH ORDINALITY AS r(q, id, rc, ord)),
+        d AS (
+            DELETE FROM {s}.messages m USING r
+            WHERE m.id = r.id AND m.queue_id = r.q AND m.receive_count = r.rc
+            RETURNING m.id, m.receive_count)
+        SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL
+        FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = r.q
+        ORDER BY r.ord""",
     # A current receipt changes the visibility even when its timeout ran out (as on AWS); an
     # outdated one (the message was received again) changes nothing. Only a change that makes a
-    # message visible now notifies: extending visibility (heartbeats) must not cost every node a wake-up.
+    # message visible now wakes waiters, and only when some node has registered as waiting on the queue
+    # (wake_waiters): extending visibility (heartbeats) must not cost every node a wake-up.
     "change_visibility": """
         WITH r AS (
             SELECT * FROM unnest(%(ids)s::bigint[], %(counts)s::int[], %(visible)s::bigint[])
@@ -451,7 +470,7 @@ _TEMPLATES: dict[str, str] = {
             WHERE m.id = r.id AND m.queue_id = %(q)s AND m.receive_count = r.rc AND m.receive_count > 0
             RETURNING m.id, m.visible_at_ms),
         n AS (
-            SELECT pg_notify(%(channel)s, %(q)s::text)
+            SELECT {s}.wake_waiters(%(channel)s, %(q)s::bigint, %(wake_key)s::integer)
             WHERE EXISTS (SELECT 1 FROM u WHERE u.visible_at_ms <= %(now)s))
         SELECT r.ord, r.id IN (SELECT id FROM u), m.id IS NOT NULL, (SELECT count(*) FROM n)
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = %(q)s

@@ -95,6 +95,7 @@ _RETRIES = 3  # attempts of a transaction that hit a deadlock or serialization f
 # one statement carries: a message counts 1, plus 1 per 16 KiB of body (at most a few MiB of JSON).
 _MAX_SEND_WRITERS = 4
 _SEND_BATCH_WEIGHT = 256
+_DELETE_BATCH = 500  # receipts one delete statement carries (the same writer limit as sends)
 
 
 class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
@@ -156,6 +157,12 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
             max_batch=_SEND_BATCH_WEIGHT,
             weight=_send_weight,
         )
+        self._standard_deletes: Coalescer[_Delete, list[DeleteOutcome]] = Coalescer(
+            self._write_standard_deletes,
+            max_writers=max(1, min(_MAX_SEND_WRITERS, pool_max // 2)),
+            max_batch=_DELETE_BATCH,
+            weight=lambda delete: len(delete[1]),
+        )
         self._background: set[asyncio.Task[Any]] = set()
         self._checking = False
 
@@ -190,6 +197,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
 
     async def close(self) -> None:
         await self._standard_sends.close()
+        await self._standard_deletes.close()
         await self._unregister_waiting()
         await self._listener.stop()
         for task in list(self._background):
@@ -516,7 +524,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
                 result = await _messages.claim_standard(conn, sql, queue_id, request)
                 woken = [request.dead_letter.queue_id] if result.moved_to_dead_letter and request.dead_letter else []
                 if woken:
-                    await conn.execute(sql.notify, {"channel": channel, "queue_ids": woken})
+                    await conn.execute(sql.notify, {"channel": channel, "queue_ids": woken, "wake_key": sql.wake_key})
                 if request.attempt_id is not None and result.messages:
                     row_ids = [m.row_id for m in result.messages]
                     await _messages.save_attempt(conn, sql, queue_id, request, row_ids)
@@ -534,8 +542,13 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
     async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
         if not refs:
             return []
-        fifo = await self._is_fifo(queue_id)
-        return await self._run(lambda conn: _messages.delete_refs(conn, self._sql, queue_id, refs, fifo))
+        if await self._is_fifo(queue_id):
+            return await self._run(lambda conn: _messages.delete_fifo(conn, self._sql, queue_id, refs))
+        return await self._standard_deletes.submit((queue_id, refs))
+
+    async def _write_standard_deletes(self, deletes: Sequence[_Delete]) -> list[list[DeleteOutcome]]:
+        """The standard-queue deletes of many concurrent requests, in one statement and one commit."""
+        return await self._run(lambda conn: _messages.delete_standard(conn, self._sql, deletes))
 
     async def change_visibility(
         self, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
@@ -642,6 +655,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
 
 
 _Send = tuple[int, Sequence[NewMessage]]  # a request's standard send: queue id and messages
+_Delete = tuple[int, Sequence[MessageRef]]  # a request's delete on a standard queue: queue id and receipts
 
 
 def _send_weight(send: _Send) -> int:
