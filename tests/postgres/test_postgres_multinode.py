@@ -272,3 +272,26 @@ async def test_concurrent_deletes_on_several_queues_commit_together_with_their_o
     left_b = (await claim(node, b, n=10, now_ms=T0 + VISIBILITY_MS)).messages
     assert [m.row_id for m in left_a] == [refs_a[3].row_id]
     assert sorted(m.row_id for m in left_b) == sorted([refs_b[1].row_id, refs_b[3].row_id])
+
+
+async def test_concurrent_claims_on_one_queue_share_a_statement_but_not_messages(open_node: NodeFactory) -> None:
+    node = await open_node()
+    queue = await make_queue(node)
+    await node.send_messages(queue.id, [msg(f"m{i}", sent_ms=T0 + i, visible_at_ms=T0 + i) for i in range(12)], T0, 0)
+    await node.send_messages(queue.id, [msg("later", visible_at_ms=T0 + 5_000)], T0, 0)
+    asks = [(5, 1_000), (1, 2_000), (10, 3_000), (3, 4_000)]  # (max messages, visibility), in arrival order
+
+    results = await asyncio.gather(*(claim(node, queue, n=n, now_ms=T0 + 20, visibility_ms=v) for n, v in asks))
+
+    got = [[m.body for m in r.messages] for r in results]
+    assert sorted(b for bodies_ in got for b in bodies_) == sorted(f"m{i}" for i in range(12))
+    assert all(len(bodies_) <= n for bodies_, (n, _) in zip(got, asks, strict=True))
+    assert [m.receive_count for r in results for m in r.messages] == [1] * 12
+    empty = [r for r in results if not r.messages]
+    assert empty and all(r.next_visible_at_ms == T0 + 20 + 1_000 for r in empty)  # the first in-flight deadline
+    for result, (_, visibility) in zip(results, asks, strict=True):  # each with its own visibility deadline
+        again = await claim(node, queue, n=10, now_ms=T0 + 20 + visibility)
+        assert sorted(m.body for m in again.messages) == sorted(m.body for m in result.messages)
+    await node.delete_queue(queue.id, T0 + 30)
+    gone = await asyncio.gather(*(claim(node, queue, n=2) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(g, QueueDoesNotExist) for g in gone)

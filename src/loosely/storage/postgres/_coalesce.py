@@ -66,6 +66,11 @@ class Coalescer(Generic[In, Out]):
             writer.add_done_callback(self._writers.discard)
         return await future
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no writer running (an idle coalescer may be dropped and made anew)."""
+        return not self._pending and not self._writers
+
     async def close(self) -> None:
         """Wait for the writers running now (their callers are answered)."""
         if self._writers:

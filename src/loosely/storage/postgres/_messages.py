@@ -223,6 +223,43 @@ async def claim_standard(conn: Conn, sql: Sql, queue_id: int, request: ClaimRequ
     return ClaimResult(messages, moved_to_dead_letter=moved)
 
 
+async def claim_standard_many(
+    conn: Conn, sql: Sql, queue_id: int, requests: Sequence[ClaimRequest]
+) -> list[ClaimResult | BaseException]:
+    """One statement for many concurrent receives on a standard queue without a dead-letter policy.
+
+    Each request gets its share of the rows in claim order (see _sql); a request left empty learns
+    when the queue next has something visible (or that the queue is gone) from one more statement.
+    """
+    nows = [r.now_ms for r in requests]
+    params = {
+        "q": queue_id,
+        "ns": [r.max_messages for r in requests],
+        "untils": [r.visible_until_ms for r in requests],
+        "nows": nows,
+        "earliest": min(nows),
+        "latest": max(nows),
+        "total": sum(r.max_messages for r in requests),
+    }
+    cur = await conn.execute(sql.claim_standard_many, params)
+    claimed: list[list[StoredMessage]] = [[] for _ in requests]
+    for row in await cur.fetchall():
+        claimed[row[0] - 1].append(stored_message(row[1:]))
+    results: list[ClaimResult | BaseException] = []
+    empty: ClaimResult | None = None
+    for messages in claimed:
+        if messages:
+            results.append(ClaimResult(sorted(messages, key=lambda m: m.row_id)))
+            continue
+        if empty is None:
+            try:
+                empty = ClaimResult([], await next_visible(conn, sql, queue_id, min(nows), False))
+            except QueueDoesNotExist:
+                return [QueueDoesNotExist() for _ in requests]  # gone: nothing was claimed either
+        results.append(empty)
+    return results
+
+
 async def claim_fifo(
     conn: Conn, sql: Sql, channel: str, queue_id: int, request: ClaimRequest
 ) -> tuple[ClaimResult, list[int]]:

@@ -111,6 +111,7 @@ class Sql:
     register_waiters: str
     unregister_waiters: str
     claim_standard: str
+    claim_standard_many: str
     claim_standard_dlq: str
     next_visible_standard: str
     next_visible_fifo: str
@@ -338,6 +339,29 @@ _TEMPLATES: dict[str, str] = {
             first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN %(now)s ELSE m.first_receive_ms END
         FROM c WHERE m.id = c.id
         RETURNING {M}""",
+    # The claims of many concurrent receives on one standard queue (group commit, see _coalesce): the
+    # first sum(n) visible rows in claim order, SKIP LOCKED, dealt out in request order (request k
+    # takes rows lo_k+1 .. lo_k+n_k), each with its request's visibility deadline and receive instant.
+    # Visibility is judged at the earliest request's instant and expiry at the latest one's, so every
+    # row is one each request could have claimed on its own.
+    "claim_standard_many": """
+        WITH req AS (
+            SELECT k, n, until_ms, now_ms, sum(n) OVER (ORDER BY k) - n AS lo
+            FROM unnest(%(ns)s::int[], %(untils)s::bigint[], %(nows)s::bigint[])
+                 WITH ORDINALITY AS r(n, until_ms, now_ms, k)),
+        c AS (
+            SELECT id, visible_at_ms FROM {s}.messages
+            WHERE queue_id = %(q)s AND visible_at_ms <= %(earliest)s AND expires_at_ms > %(latest)s
+            ORDER BY visible_at_ms, id LIMIT %(total)s
+            FOR UPDATE SKIP LOCKED),
+        pick AS (
+            SELECT c.id, req.k, req.until_ms, req.now_ms
+            FROM (SELECT id, row_number() OVER (ORDER BY visible_at_ms, id) AS rn FROM c) c
+            JOIN req ON c.rn > req.lo AND c.rn <= req.lo + req.n)
+        UPDATE {s}.messages m SET visible_at_ms = pick.until_ms, receive_count = m.receive_count + 1,
+            first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN pick.now_ms ELSE m.first_receive_ms END
+        FROM pick WHERE m.id = pick.id
+        RETURNING pick.k, {M}""",
     # The claim with a dead-letter queue: of the first `scan` visible candidates, those already
     # received max_receive_count times move to the DLQ in the same statement and the first n others
     # are claimed (the rest are unlocked at commit). Always one row, carrying the count moved, plus

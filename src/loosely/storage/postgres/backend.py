@@ -89,13 +89,15 @@ _DEFAULT_SCHEMA = "loosely"
 _URL_SETTINGS = ("schema", "pool_min", "pool_max", *_OPTIONS)
 _UNREGISTERED_POLL_S = 0.25  # longest wait while this node could not register as waiting
 _RETRIES = 3  # attempts of a transaction that hit a deadlock or serialization failure
-# Group commit of standard sends (see _coalesce). Statements writing at once per node: at most half
-# the pool, so claims and deletes always find connections; measured on 2 cores, 1 writer halved
-# throughput and 4 beat 2 slightly (PostgreSQL shares WAL flushes between concurrent commits). What
-# one statement carries: a message counts 1, plus 1 per 16 KiB of body (at most a few MiB of JSON).
-_MAX_SEND_WRITERS = 4
+# Group commit of standard sends, deletes and claims (see _coalesce). Writers of one kind (claims: per
+# queue) running at once per node: at most half the pool, so the other kinds find connections too.
+# Measured on 2 cores: 1 writer halved send throughput, 4 beat 2 slightly (PostgreSQL shares the WAL
+# flush of concurrent commits). What one send statement carries: a message counts 1, plus 1 per
+# 16 KiB of body (at most a few MiB of JSON).
+_MAX_WRITERS = 4
 _SEND_BATCH_WEIGHT = 256
-_DELETE_BATCH = 500  # receipts one delete statement carries (the same writer limit as sends)
+_DELETE_BATCH = 500  # receipts one delete statement carries
+_CLAIM_BATCH = 100  # messages one claim statement hands out (ten receives of ten)
 
 
 class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
@@ -151,18 +153,20 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         )
         self._queues = QueueCache(self._settings["queue_cache_s"], self._listener.connected.is_set)
         self._fifo: dict[int, bool] = {}
+        self._writers = max(1, min(_MAX_WRITERS, pool_max // 2))
         self._standard_sends: Coalescer[_Send, list[SendOutcome]] = Coalescer(
             self._write_standard_sends,
-            max_writers=max(1, min(_MAX_SEND_WRITERS, pool_max // 2)),
+            max_writers=self._writers,
             max_batch=_SEND_BATCH_WEIGHT,
             weight=_send_weight,
         )
         self._standard_deletes: Coalescer[_Delete, list[DeleteOutcome]] = Coalescer(
             self._write_standard_deletes,
-            max_writers=max(1, min(_MAX_SEND_WRITERS, pool_max // 2)),
+            max_writers=self._writers,
             max_batch=_DELETE_BATCH,
             weight=lambda delete: len(delete[1]),
         )
+        self._standard_claims: dict[int, Coalescer[ClaimRequest, ClaimResult]] = {}  # by queue id, while busy
         self._background: set[asyncio.Task[Any]] = set()
         self._checking = False
 
@@ -198,6 +202,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
     async def close(self) -> None:
         await self._standard_sends.close()
         await self._standard_deletes.close()
+        for claims in list(self._standard_claims.values()):
+            await claims.close()
         await self._unregister_waiting()
         await self._listener.stop()
         for task in list(self._background):
@@ -512,6 +518,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         self._claim_epoch.set((queue_id, self._waiters.epoch(queue_id)))
         fifo = request.fifo or await self._is_fifo(queue_id)
         sql, channel = self._sql, self._channel
+        if not fifo and request.dead_letter is None and request.attempt_id is None:
+            with self._forget_if_gone(queue_id):
+                return await self._claim_together(queue_id, request)
 
         async def claim(conn: Conn) -> tuple[ClaimResult, list[int]]:
             if request.attempt_id is not None:
@@ -538,6 +547,23 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
         for other in woken:
             self._waiters.wake(other)
         return result
+
+    async def _claim_together(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
+        """A standard claim without a dead-letter policy, in one statement with the node's concurrent ones."""
+        claims = self._standard_claims.get(queue_id)
+        if claims is None:
+
+            async def write(requests: Sequence[ClaimRequest]) -> list[ClaimResult | BaseException]:
+                sql = self._sql
+                return await self._run(lambda conn: _messages.claim_standard_many(conn, sql, queue_id, requests))
+
+            claims = Coalescer(write, max_writers=self._writers, max_batch=_CLAIM_BATCH, weight=_claim_weight)
+            self._standard_claims[queue_id] = claims
+        try:
+            return await claims.submit(request)
+        finally:
+            if claims.idle and self._standard_claims.get(queue_id) is claims:
+                del self._standard_claims[queue_id]
 
     async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
         if not refs:
@@ -656,6 +682,10 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
 
 _Send = tuple[int, Sequence[NewMessage]]  # a request's standard send: queue id and messages
 _Delete = tuple[int, Sequence[MessageRef]]  # a request's delete on a standard queue: queue id and receipts
+
+
+def _claim_weight(request: ClaimRequest) -> int:
+    return request.max_messages
 
 
 def _send_weight(send: _Send) -> int:
