@@ -93,6 +93,17 @@ async def test_a_cancelled_caller_is_left_out_of_the_write() -> None:
         await gone
 
 
+async def test_a_request_made_as_soon_as_the_last_writer_finishes_gets_a_writer() -> None:
+    async def write(requests: Sequence[int]) -> list[int | BaseException]:
+        return [r * 10 for r in requests]  # no suspension: the writer finishes in the step that answers
+
+    group: Coalescer[int, int] = Coalescer(write, max_writers=1, max_batch=10)
+    async with asyncio.timeout(5.0):  # (not wait_for: a task of its own would start a step later)
+        for n in range(1, 4):  # each call comes before the finished writer's done callbacks have run
+            assert await group.submit(n) == n * 10
+    assert group.idle
+
+
 def test_limits_must_be_positive() -> None:
     async def write(requests: Sequence[int]) -> list[int | BaseException]:
         return list(requests)

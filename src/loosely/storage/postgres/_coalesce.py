@@ -54,6 +54,9 @@ class Coalescer(Generic[In, Out]):
         self._max_batch = max_batch
         self._weight = weight
         self._pending: list[tuple[In, asyncio.Future[Out]]] = []
+        # Writers started and not yet finished. A writer leaves this set itself, in the same step in
+        # which it finds nothing more to take (a done callback would run a step later, and a request
+        # queued in between would find every writer slot taken and no writer left to take it).
         self._writers: set[asyncio.Task[None]] = set()
 
     async def submit(self, request: In) -> Out:
@@ -63,7 +66,7 @@ class Coalescer(Generic[In, Out]):
         if len(self._writers) < self._max_writers:
             writer = asyncio.get_running_loop().create_task(self._drain())
             self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            writer.add_done_callback(self._writers.discard)  # also when cancelled before it ran
         return await future
 
     @property
@@ -77,6 +80,14 @@ class Coalescer(Generic[In, Out]):
             await asyncio.gather(*self._writers, return_exceptions=True)
 
     async def _drain(self) -> None:
+        try:
+            await self._write_pending()
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._writers.discard(task)
+
+    async def _write_pending(self) -> None:
         while self._pending:
             batch = self._take()
             live = [(request, future) for request, future in batch if not future.cancelled()]
