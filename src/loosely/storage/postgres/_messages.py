@@ -229,7 +229,7 @@ async def claim_standard_many(
     """One statement for many concurrent receives on a standard queue without a dead-letter policy.
 
     Each request gets its share of the rows in claim order (see _sql); a request left empty learns
-    when the queue next has something visible (or that the queue is gone) from one more statement.
+    from the same statement when the queue next has something visible, or that the queue is gone.
     """
     nows = [r.now_ms for r in requests]
     params = {
@@ -243,20 +243,22 @@ async def claim_standard_many(
     }
     cur = await conn.execute(sql.claim_standard_many, params)
     claimed: list[list[StoredMessage]] = [[] for _ in requests]
-    for row in await cur.fetchall():
-        claimed[row[0] - 1].append(stored_message(row[1:]))
-    results: list[ClaimResult | BaseException] = []
     empty: ClaimResult | None = None
+    for row in await cur.fetchall():
+        if row[0] == 0:  # fewer rows than asked for: does the queue exist, when is something next visible?
+            if not row[10]:
+                return [QueueDoesNotExist() for _ in requests]  # gone: nothing was claimed either
+            empty = ClaimResult([], row[11])
+        else:
+            claimed[row[0] - 1].append(stored_message(row[1:10]))
+    results: list[ClaimResult | BaseException] = []
     for messages in claimed:
         if messages:
             results.append(ClaimResult(sorted(messages, key=lambda m: m.row_id)))
-            continue
-        if empty is None:
-            try:
-                empty = ClaimResult([], await next_visible(conn, sql, queue_id, min(nows), False))
-            except QueueDoesNotExist:
-                return [QueueDoesNotExist() for _ in requests]  # gone: nothing was claimed either
-        results.append(empty)
+        elif empty is not None:
+            results.append(empty)
+        else:
+            raise AssertionError("a receive got no rows although every receive was served")  # an invariant
     return results
 
 

@@ -343,25 +343,39 @@ _TEMPLATES: dict[str, str] = {
     # first sum(n) visible rows in claim order, SKIP LOCKED, dealt out in request order (request k
     # takes rows lo_k+1 .. lo_k+n_k), each with its request's visibility deadline and receive instant.
     # Visibility is judged at the earliest request's instant and expiry at the latest one's, so every
-    # row is one each request could have claimed on its own.
+    # row is one each request could have claimed on its own. When fewer rows than asked for were
+    # found, one more row (k = 0) says whether the queue exists and when something next becomes
+    # visible (the rows claimed here count with their new deadline), so receives left empty need no
+    # second statement.
     "claim_standard_many": """
         WITH req AS (
             SELECT k, n, until_ms, now_ms, sum(n) OVER (ORDER BY k) - n AS lo
             FROM unnest(%(ns)s::int[], %(untils)s::bigint[], %(nows)s::bigint[])
                  WITH ORDINALITY AS r(n, until_ms, now_ms, k)),
         c AS (
-            SELECT id, visible_at_ms FROM {s}.messages
+            SELECT id, visible_at_ms, expires_at_ms FROM {s}.messages
             WHERE queue_id = %(q)s AND visible_at_ms <= %(earliest)s AND expires_at_ms > %(latest)s
             ORDER BY visible_at_ms, id LIMIT %(total)s
             FOR UPDATE SKIP LOCKED),
         pick AS (
-            SELECT c.id, req.k, req.until_ms, req.now_ms
-            FROM (SELECT id, row_number() OVER (ORDER BY visible_at_ms, id) AS rn FROM c) c
-            JOIN req ON c.rn > req.lo AND c.rn <= req.lo + req.n)
-        UPDATE {s}.messages m SET visible_at_ms = pick.until_ms, receive_count = m.receive_count + 1,
-            first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN pick.now_ms ELSE m.first_receive_ms END
-        FROM pick WHERE m.id = pick.id
-        RETURNING pick.k, {M}""",
+            SELECT c.id, c.expires_at_ms, req.k, req.until_ms, req.now_ms
+            FROM (SELECT id, expires_at_ms, row_number() OVER (ORDER BY visible_at_ms, id) AS rn FROM c) c
+            JOIN req ON c.rn > req.lo AND c.rn <= req.lo + req.n),
+        u AS (
+            UPDATE {s}.messages m SET visible_at_ms = pick.until_ms, receive_count = m.receive_count + 1,
+                first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN pick.now_ms ELSE m.first_receive_ms END
+            FROM pick WHERE m.id = pick.id
+            RETURNING pick.k, {M})
+        SELECT u.*, NULL::boolean, NULL::bigint FROM u
+        UNION ALL
+        SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(q)s),
+               LEAST(
+                   (SELECT min(until_ms) FROM pick WHERE expires_at_ms > until_ms),
+                   (SELECT visible_at_ms FROM {s}.messages
+                    WHERE queue_id = %(q)s AND visible_at_ms > %(earliest)s AND expires_at_ms > visible_at_ms
+                    ORDER BY visible_at_ms LIMIT 1))
+        WHERE (SELECT count(*) FROM pick) < %(total)s""",
     # The claim with a dead-letter queue: of the first `scan` visible candidates, those already
     # received max_receive_count times move to the DLQ in the same statement and the first n others
     # are claimed (the rest are unlocked at commit). Always one row, carrying the count moved, plus
