@@ -7,9 +7,14 @@ Concurrency invariants (the whole of them):
   bulk groups and for checkpoints, and while it has it ("taken") the loop starts no group. Work
   submitted meanwhile waits for the next group.
 * A group is everything pending when the loop gets to it (up to `MAX_GROUP` items): one
-  ``BEGIN IMMEDIATE``, each item inside its own SAVEPOINT, one COMMIT. An item that raises is
-  rolled back to its savepoint alone and its error goes to its own caller; the others still commit.
-  Under load this turns hundreds of acknowledged writes into one fsync.
+  ``BEGIN IMMEDIATE``, the items one after another, one COMMIT. An item that raises is undone
+  alone and its error goes to its own caller; the others still commit. Under load this turns
+  hundreds of acknowledged writes into one fsync.
+* Items run without a SAVEPOINT each (two statements per item saved): an item that raises before
+  it changed a row has nothing to undo. Only one that raises *after* changing rows needs undoing:
+  then the whole group is rolled back and run again with a SAVEPOINT around each item (the rare
+  path). So an item's function may run twice; it must act only through ``tx`` (the connection
+  and ``on_commit``), which every store function does.
 * Groups that wrote are numbered in commit order; a caller is answered only once its group is
   durable: a group that wrote needs its own commit on disk, a group that wrote nothing needs
   every earlier one on disk (it may have read them). Callers are answered in commit order.
@@ -379,8 +384,13 @@ class Writer:
             _fail(items, map_sqlite_error(exc))
             return False
         try:
-            for item in items:
-                _run_item(conn, item)
+            if not _run_items(conn, items):
+                # An item raised after it changed rows: undo the group, run it again item by item.
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                for item in items:
+                    item.value = item.error = item.tx = None
+                    _run_item_in_savepoint(conn, item)
         except BaseException as exc:  # a bug here must still answer every caller
             log.exception("group failed")
             self._abandon(items, exc)
@@ -440,7 +450,31 @@ class Writer:
                 self._wal.close()
 
 
-def _run_item(conn: sqlite3.Connection, item: _Item) -> None:
+def _run_items(conn: sqlite3.Connection, items: list[_Item]) -> bool:
+    """Run the items without savepoints; False when one raised after changing rows (nothing else is settled).
+
+    ``total_changes`` counts the rows of completed statements only (SQLite undoes a failed
+    statement itself), so an unchanged count means the failed item left nothing to undo.
+    """
+    for item in items:
+        if not conn.in_transaction:
+            item.error = ServiceUnavailable("The storage is unavailable.")
+            continue
+        tx = Tx(conn)
+        changes = conn.total_changes
+        try:
+            item.value = item.fn(tx)
+        except BaseException as exc:
+            if conn.total_changes != changes and conn.in_transaction:
+                return False
+            item.value = None
+            item.error = map_sqlite_error(exc)
+            continue
+        item.tx = tx
+    return True
+
+
+def _run_item_in_savepoint(conn: sqlite3.Connection, item: _Item) -> None:
     if not conn.in_transaction:
         item.error = ServiceUnavailable("The storage is unavailable.")
         return
