@@ -13,11 +13,12 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import ClaimRequest, ClaimResult, QueueRecord, StoredMessage
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import fifo
 from loosely.storage.sqlite.messages import MessageRow, copy_message, select_row, select_rows
-from loosely.storage.sqlite.queues import load_queue, note_removed
+from loosely.storage.sqlite.queues import note_removed, queue_of
 from loosely.storage.sqlite.writer import Tx
 
 _PAGE = 16
@@ -88,12 +89,12 @@ class _Claim:
 
 def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimRequest) -> ClaimResult:
     conn = tx.conn
-    queue = load_queue(conn, queue_id)
+    queue = queue_of(tx, queue_id)
     if request.attempt_id is not None:
         repeated = _repeat_attempt(conn, queue, request)
         if repeated is not None:
             return ClaimResult(messages=repeated, next_visible_at_ms=_next_visible(conn, queue, request.now_ms))
-    claim = _Claim(conn, queue, request, _dead_letter_queue(conn, queue, request))
+    claim = _Claim(conn, queue, request, _dead_letter_queue(tx, queue, request))
     if queue.key.fifo:
         _claim_fifo(claim)
     else:
@@ -113,13 +114,15 @@ def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimR
     )
 
 
-def _dead_letter_queue(conn: sqlite3.Connection, queue: QueueRecord, request: ClaimRequest) -> QueueRecord | None:
+def _dead_letter_queue(tx: Tx, queue: QueueRecord, request: ClaimRequest) -> QueueRecord | None:
     """The dead-letter queue to move to, or None (no policy, a missing queue, or the queue itself)."""
     target = request.dead_letter
     if target is None or target.queue_id == queue.id:
         return None
-    row = conn.execute("SELECT id FROM queues WHERE id = ?", (target.queue_id,)).fetchone()
-    return None if row is None else load_queue(conn, target.queue_id)
+    try:
+        return queue_of(tx, target.queue_id)
+    except QueueDoesNotExist:
+        return None
 
 
 def _claim_standard(claim: _Claim) -> None:

@@ -19,7 +19,7 @@ from loosely.core.queues.models import (
 )
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import fifo
-from loosely.storage.sqlite.queues import load_queue, note_removed
+from loosely.storage.sqlite.queues import load_queue, note_removed, queue_of
 from loosely.storage.sqlite.writer import Tx
 
 MESSAGE_COLUMNS = (
@@ -75,7 +75,7 @@ _INSERT_CHUNK = 100
 def send_messages(
     tx: Tx, waiters: QueueWaiters, queue_id: int, messages: Sequence[NewMessage], now_ms: int, dedup_window_ms: int
 ) -> list[SendOutcome]:
-    queue = load_queue(tx.conn, queue_id)
+    queue = queue_of(tx, queue_id)
     if queue.key.fifo or any(m.dedup_key is not None for m in messages):
         outcomes = [_send_one(tx.conn, queue, m, now_ms, dedup_window_ms) for m in messages]
     else:
@@ -167,7 +167,7 @@ def copy_message(
 
 
 def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
-    queue = load_queue(tx.conn, queue_id)
+    queue = queue_of(tx, queue_id)
     outcomes: list[DeleteOutcome] = []
     groups: set[str] = set()
     for ref in refs:
@@ -194,7 +194,7 @@ def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence
 def change_visibility(
     tx: Tx, waiters: QueueWaiters, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
 ) -> list[VisibilityOutcome]:
-    queue = load_queue(tx.conn, queue_id)
+    queue = queue_of(tx, queue_id)
     outcomes: list[VisibilityOutcome] = []
     groups: set[str] = set()
     sooner = False

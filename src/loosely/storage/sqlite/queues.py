@@ -112,6 +112,23 @@ def note_removed(conn: sqlite3.Connection, queue_id: int, count: int) -> None:
         conn.execute("UPDATE queue_counts SET messages = messages - ? WHERE queue_id = ?", (count, queue_id))
 
 
+def queue_of(tx: Tx, queue_id: int) -> QueueRecord:
+    """`load_queue` for a work item: from the writer's record of the queue when it has one (no SELECT).
+
+    Exact, not a cache that may lag: every change to a queue row goes through this module, which
+    drops the record (`_changed`), and the writer drops them all on any rollback (see `Tx.queues`).
+    """
+    record = tx.queues.get(queue_id)
+    if record is None:
+        record = tx.queues[queue_id] = load_queue(tx.conn, queue_id)
+    return record
+
+
+def _changed(tx: Tx, queue_id: int) -> None:
+    """The item changed this queue's row: the next `queue_of` reads it again."""
+    tx.queues.pop(queue_id, None)
+
+
 def find_queue(conn: sqlite3.Connection, key: QueueKey) -> QueueRecord | None:
     row = conn.execute(
         f"SELECT {QUEUE_COLUMNS} FROM queues WHERE account_id = ? AND region = ? AND name = ?",
@@ -184,6 +201,7 @@ def update_queue(
             "UPDATE queues SET retention_ms = ?, modified_ms = ? WHERE id = ?", (retention_ms, now_ms, queue_id)
         )
         conn.execute("UPDATE messages SET expires_at_ms = sent_ms + ? WHERE queue_id = ?", (retention_ms, queue_id))
+    _changed(tx, queue_id)
     record = load_queue(conn, queue_id)
     tx.on_commit(lambda: cache.put(record))
     return record
@@ -195,6 +213,7 @@ def delete_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int) -> None:
     for table in ("messages", "fifo_groups", "dedup", "receive_attempts"):
         conn.execute(f"DELETE FROM {table} WHERE queue_id = ?", (queue_id,))  # table names are constants
     conn.execute("DELETE FROM queues WHERE id = ?", (queue_id,))  # its queue_counts row goes with it (trigger)
+    _changed(tx, queue_id)
     key = record.key
     conn.execute(
         "INSERT INTO queue_tombstones (account_id, region, name, deleted_ms) VALUES (?, ?, ?, ?)"
@@ -211,6 +230,7 @@ def purge_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int, min_inter
         raise PurgeQueueInProgress(f"Only one PurgeQueue operation on {record.key.name} is allowed every 60 seconds.")
     conn = tx.conn
     conn.execute("UPDATE queues SET last_purge_ms = ? WHERE id = ?", (now_ms, queue_id))
+    _changed(tx, queue_id)
     purged = conn.execute("DELETE FROM messages WHERE queue_id = ? AND sent_ms <= ?", (queue_id, now_ms)).rowcount
     note_removed(conn, queue_id, purged)
     conn.execute("DELETE FROM receive_attempts WHERE queue_id = ?", (queue_id,))

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from loosely.core.errors import ServiceUnavailable
+from loosely.core.queues.models import QueueRecord
 from loosely.storage.sqlite.errors import map_sqlite_error
 from loosely.storage.sqlite.thread import WriterThread
 from loosely.storage.sqlite.wal import CHECKPOINT_EVERY, WalFile
@@ -71,9 +72,16 @@ MAX_GROUP = 1000
 
 @dataclass(slots=True)
 class Tx:
-    """What a work item may use: the connection, inside an open transaction, and after-commit hooks."""
+    """What a work item may use: the connection, inside an open transaction, and after-commit hooks.
+
+    ``queues``: queue records as this connection's transaction sees them, by id, shared by every
+    item (kept by `loosely.storage.sqlite.queues`, which drops an entry whenever an item changes
+    that queue). The writer empties it on every rollback, so it never holds a change that was
+    undone; items still see earlier items' changes, without a SELECT each.
+    """
 
     conn: sqlite3.Connection
+    queues: dict[int, QueueRecord]
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def on_commit(self, fn: Callable[[], None]) -> None:
@@ -129,6 +137,7 @@ class Writer:
         self._wal = wal
         self._checkpoint_every = checkpoint_every
         self._conn: sqlite3.Connection | None = None
+        self._queues: dict[int, QueueRecord] = {}  # see Tx.queues
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: WriterThread | None = None
         self._syncer: WriterThread | None = None
@@ -384,19 +393,21 @@ class Writer:
             _fail(items, map_sqlite_error(exc))
             return False
         try:
-            if not _run_items(conn, items):
+            if not _run_items(conn, items, self._queues):
                 # An item raised after it changed rows: undo the group, run it again item by item.
+                self._queues.clear()
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 for item in items:
                     item.value = item.error = item.tx = None
-                    _run_item_in_savepoint(conn, item)
+                    _run_item_in_savepoint(conn, item, self._queues)
         except BaseException as exc:  # a bug here must still answer every caller
             log.exception("group failed")
             self._abandon(items, exc)
             return False
         if not conn.in_transaction:
             # A severe error (full disk, I/O) made SQLite roll the whole transaction back.
+            self._queues.clear()
             _fail(items, ServiceUnavailable("The storage is unavailable: the transaction was rolled back."))
             return False
         return True
@@ -407,6 +418,7 @@ class Writer:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             group.wrote = False
+            self._queues.clear()
             error = map_sqlite_error(exc)
             if conn.in_transaction:
                 try:
@@ -417,6 +429,7 @@ class Writer:
             return
         except BaseException as exc:
             group.wrote = False
+            self._queues.clear()
             log.exception("commit failed")
             self._abandon(group.items, exc)
             return
@@ -425,6 +438,7 @@ class Writer:
 
     def _abandon(self, items: list[_Item], exc: BaseException) -> None:
         conn = self._connection()
+        self._queues.clear()
         try:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -450,7 +464,7 @@ class Writer:
                 self._wal.close()
 
 
-def _run_items(conn: sqlite3.Connection, items: list[_Item]) -> bool:
+def _run_items(conn: sqlite3.Connection, items: list[_Item], queues: dict[int, QueueRecord]) -> bool:
     """Run the items without savepoints; False when one raised after changing rows (nothing else is settled).
 
     ``total_changes`` counts the rows of completed statements only (SQLite undoes a failed
@@ -460,7 +474,7 @@ def _run_items(conn: sqlite3.Connection, items: list[_Item]) -> bool:
         if not conn.in_transaction:
             item.error = ServiceUnavailable("The storage is unavailable.")
             continue
-        tx = Tx(conn)
+        tx = Tx(conn, queues)
         changes = conn.total_changes
         try:
             item.value = item.fn(tx)
@@ -474,16 +488,17 @@ def _run_items(conn: sqlite3.Connection, items: list[_Item]) -> bool:
     return True
 
 
-def _run_item_in_savepoint(conn: sqlite3.Connection, item: _Item) -> None:
+def _run_item_in_savepoint(conn: sqlite3.Connection, item: _Item, queues: dict[int, QueueRecord]) -> None:
     if not conn.in_transaction:
         item.error = ServiceUnavailable("The storage is unavailable.")
         return
-    tx = Tx(conn)
+    tx = Tx(conn, queues)
     try:
         conn.execute("SAVEPOINT item")
         item.value = item.fn(tx)
         conn.execute("RELEASE item")
     except BaseException as exc:
+        queues.clear()
         if conn.in_transaction:
             conn.execute("ROLLBACK TO item")
             conn.execute("RELEASE item")
