@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from loosely.core.errors import QueueDoesNotExist
@@ -126,24 +125,25 @@ def _dead_letter_queue(tx: Tx, queue: QueueRecord, request: ClaimRequest) -> Que
 
 
 def _claim_standard(claim: _Claim) -> None:
-    for row in _visible_rows(claim.conn, claim.queue.id, claim.request.now_ms):
-        if row.id not in claim.taken_ids:
-            claim.consider(row)
-        if claim.remaining <= 0:
-            return
+    """Visible messages oldest first, in pages (each page is fetched whole before anything is written).
 
-
-def _visible_rows(conn: sqlite3.Connection, queue_id: int, now_ms: int) -> Iterator[MessageRow]:
-    """Visible messages oldest first, in pages (each page is fetched whole before the caller writes)."""
+    A page is as long as what the claim still wants: most claims take every row of their first
+    page, and rows fetched beyond it (with their bodies) would be thrown away.
+    """
+    conn, queue_id, now_ms = claim.conn, claim.queue.id, claim.request.now_ms
     after = (-1, -1)
-    while True:
+    while (wanted := min(claim.remaining, _PAGE)) > 0:
         rows = select_rows(
             conn,
             "queue_id = ? AND visible_at_ms <= ? AND (visible_at_ms, id) > (?, ?) ORDER BY visible_at_ms, id LIMIT ?",
-            (queue_id, now_ms, after[0], after[1], _PAGE),
+            (queue_id, now_ms, after[0], after[1], wanted),
         )
-        yield from rows
-        if len(rows) < _PAGE:
+        for row in rows:
+            if row.id not in claim.taken_ids:
+                claim.consider(row)
+            if claim.remaining <= 0:
+                return
+        if len(rows) < wanted:
             return
         after = (rows[-1].visible_at_ms, rows[-1].id)
 
