@@ -175,17 +175,23 @@ def copy_message(
         fifo.note_sent(conn, destination.id, row.group_id, now_ms)
 
 
+_DELETE_CURRENT = "DELETE FROM messages WHERE id = ? AND queue_id = ? AND receive_count = ?"
+
+
 def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
     queue = queue_of(tx, queue_id)
+    fifo_queue = queue.key.fifo
     outcomes: list[DeleteOutcome] = []
     groups: set[str] = set()
     for ref in refs:
         # One statement in the common case (the receipt is current); tell GONE from STALE only when it is not.
-        deleted = tx.conn.execute(
-            "DELETE FROM messages WHERE id = ? AND queue_id = ? AND receive_count = ? RETURNING group_id",
-            (ref.row_id, queue_id, ref.receive_count),
-        ).fetchone()
-        if deleted is not None:
+        # Only a FIFO queue needs the deleted message's group, so only it pays for a RETURNING row.
+        params = (ref.row_id, queue_id, ref.receive_count)
+        if not fifo_queue:
+            if tx.conn.execute(_DELETE_CURRENT, params).rowcount:
+                outcomes.append(DeleteOutcome.DELETED)
+                continue
+        elif (deleted := tx.conn.execute(_DELETE_CURRENT + " RETURNING group_id", params).fetchone()) is not None:
             outcomes.append(DeleteOutcome.DELETED)
             if deleted[0] is not None:
                 groups.add(str(deleted[0]))
@@ -193,7 +199,7 @@ def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence
         exists = tx.conn.execute("SELECT 1 FROM messages WHERE id = ? AND queue_id = ?", (ref.row_id, queue_id))
         outcomes.append(DeleteOutcome.GONE if exists.fetchone() is None else DeleteOutcome.STALE)
     note_removed(tx.conn, queue_id, outcomes.count(DeleteOutcome.DELETED))
-    if queue.key.fifo and groups:
+    if fifo_queue and groups:
         # Deleting an in-flight message may unblock its group: recompute, and wake long polls.
         fifo.recompute_groups(tx.conn, queue_id, groups)
         tx.on_commit(lambda: waiters.wake((queue_id,)))
