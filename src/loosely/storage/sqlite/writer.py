@@ -468,7 +468,8 @@ def _run_items(conn: sqlite3.Connection, items: list[_Item], queues: dict[int, Q
     """Run the items without savepoints; False when one raised after changing rows (nothing else is settled).
 
     ``total_changes`` counts the rows of completed statements only (SQLite undoes a failed
-    statement itself), so an unchanged count means the failed item left nothing to undo.
+    statement itself), so an unchanged count means the failed item left nothing to undo. Rows a
+    trigger changes are not counted, but a trigger fires only for a row its statement changed.
     """
     for item in items:
         if not conn.in_transaction:
