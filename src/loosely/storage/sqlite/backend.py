@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -27,6 +28,7 @@ from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import claims, messages, moves, queues
 from loosely.storage.sqlite.documents import SqliteDocuments
 from loosely.storage.sqlite.outbox import SqliteOutbox
+from loosely.storage.sqlite.parked import ParkedReceives
 from loosely.storage.sqlite.reader import Reader
 from loosely.storage.sqlite.schema import connect, migrate, pipelined
 from loosely.storage.sqlite.wal import WalFile
@@ -60,6 +62,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
         self._pipelined = pipelined(path, synchronous)
         self._cache = queues.QueueCache()
         self._waiters = QueueWaiters()
+        self._parked = ParkedReceives()
         self._outbox_waiters = QueueWaiters()
         wal = WalFile(path) if self._pipelined else None
         self._writer = Writer(partial(self._connect), self._setup, wal=wal)
@@ -81,6 +84,10 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
     def groups_committed(self) -> int:
         """How many group commits the writer made (for tests and metrics)."""
         return self._writer.groups_committed
+
+    def parked_receives(self, queue_id: int) -> int:
+        """How many long polls wait on the queue with no claim made for them yet (for tests)."""
+        return self._parked.parked(queue_id)
 
     # ---- life cycle ----
 
@@ -169,14 +176,29 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
     ) -> list[SendOutcome]:
         self._require(queue_id)
         batch = list(messages_)
-        return await self._writer.submit(
+        sent = self._writer.enqueue(
             lambda tx: messages.send_messages(tx, self._waiters, queue_id, batch, now_ms, dedup_window_ms)
         )
+        # Receives parked on the queue claim right behind the send, in its group (see parked.py).
+        self._parked.serve(queue_id, batch, now_ms, lambda request: self._enqueue_claim(queue_id, request))
+        return await sent
 
     async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
         self._require(queue_id)
+        made = self._parked.take(queue_id)
+        if made is not None:
+            try:
+                result = await made
+            except Exception:  # the claim of its own below meets the same error, if any
+                result = None
+            if result is not None and result.messages:
+                return result
         self._waiters.before_claim(queue_id)
-        return await self._writer.submit(lambda tx: claims.claim_messages(tx, self._waiters, queue_id, request))
+        self._parked.claiming(queue_id, request)
+        return await self._enqueue_claim(queue_id, request)
+
+    def _enqueue_claim(self, queue_id: int, request: ClaimRequest) -> asyncio.Future[ClaimResult]:
+        return self._writer.enqueue(lambda tx: claims.claim_messages(tx, self._waiters, queue_id, request))
 
     async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
         self._require(queue_id)
@@ -196,7 +218,8 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
         return await self._writer.submit(lambda tx: messages.expire_messages(tx, now_ms, limit), bulk=True)
 
     async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None:
-        await self._waiters.wait(queue_id, timeout_s)
+        with self._parked.parking(queue_id, timeout_s):
+            await self._waiters.wait(queue_id, timeout_s)
 
     # ---- message move tasks ----
 

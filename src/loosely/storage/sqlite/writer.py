@@ -200,6 +200,15 @@ class Writer:
         ``bulk``: the work may take long (it scans a queue); run its group off the event loop.
         ``barrier``: its effects are read outside the writer; its hooks wait until it is durable.
         """
+        return await self.enqueue(fn, bulk=bulk, barrier=barrier)
+
+    def enqueue(self, fn: Callable[[Tx], T], *, bulk: bool = False, barrier: bool = False) -> asyncio.Future[T]:
+        """`submit` without waiting, for the returned future to be awaited.
+
+        Items enqueued one after another, with no ``await`` between them, run in that order and in
+        the same group (unless it is full): a later one sees an earlier one's changes and they
+        commit together.
+        """
         loop = self._loop
         if self._closing or loop is None:
             raise ServiceUnavailable("The storage is closed.")
@@ -209,7 +218,7 @@ class Writer:
         self._pending.append(_Item(fn, future, bulk, barrier))
         # Not now: the other requests of this loop iteration may join the group.
         self._next()
-        return await future
+        return future
 
     async def stop(self) -> None:
         """Finish every item submitted so far, checkpoint the WAL and close the connection."""

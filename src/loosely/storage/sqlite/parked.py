@@ -1,0 +1,126 @@
+"""Long polls served by the send that wakes them: the receive's claim commits together with the send.
+
+Without this, a parked ``ReceiveMessage`` wakes once the send is durable and then claims in a group
+of its own, which needs a second fsync before it can answer: the wake-up costs a whole disk flush
+after the sender was answered. Instead, when a send makes messages visible on a queue with parked
+receives, the store enqueues those receives' claims right behind the send item, in the same
+group (`loosely.storage.sqlite.writer.Writer.enqueue`). They see the new messages, commit with
+them, and are answered by the same fsync; the woken receive finds its claim made and returns it.
+
+How a receive parks: the service claims, finds nothing and waits (`QueueStore.wait_for_messages`).
+The store remembers the claim request of the task's last claim (a context variable, as
+`loosely.storage._common.QueueWaiters` does for its generations) and, while the task waits, lists
+it as parked on that queue. The claim made for it is the same request moved to the send's instant
+(the same visibility timeout from then). The task's next `claim_messages` on that queue takes it;
+an empty or failed one falls back to a claim of its own, so nothing changes for the caller.
+
+Only as many parked receives are served as the visible messages sent can fill; the others are
+woken as before and claim for themselves. A receive abandoned after its claim was enqueued (its
+client went away during that group's commit) leaves the claimed messages in flight until their
+visibility timeout, as on AWS when a receive's answer is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from loosely.core.queues.models import ClaimRequest, ClaimResult, NewMessage
+
+_last_claim: contextvars.ContextVar[tuple[int, ClaimRequest] | None] = contextvars.ContextVar(
+    "loosely_sqlite_last_claim", default=None
+)
+_parked: contextvars.ContextVar[ParkedReceive | None] = contextvars.ContextVar(
+    "loosely_sqlite_parked_receive", default=None
+)
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class ParkedReceive:
+    """One waiting receive: the claim it last made, and the claim a send made for it (if one did)."""
+
+    queue_id: int
+    request: ClaimRequest
+    claim: asyncio.Future[ClaimResult] | None = None
+
+
+class ParkedReceives:
+    """The receives parked on each queue of one store, in the order they started waiting."""
+
+    def __init__(self) -> None:
+        self._by_queue: dict[int, list[ParkedReceive]] = {}
+
+    def claiming(self, queue_id: int, request: ClaimRequest) -> None:
+        """Remember, for this task's next wait, the claim it is about to make."""
+        _last_claim.set((queue_id, request))
+
+    def take(self, queue_id: int) -> asyncio.Future[ClaimResult] | None:
+        """The claim a send made for this task's last wait on ``queue_id``, once; None if none was made."""
+        parked = _parked.get()
+        if parked is None:
+            return None
+        _parked.set(None)
+        return parked.claim if parked.queue_id == queue_id else None
+
+    @contextmanager
+    def parking(self, queue_id: int, timeout_s: float) -> Iterator[None]:
+        """List this task as parked on ``queue_id`` while it waits (after a claim on that queue only)."""
+        last = _last_claim.get()
+        if last is None or last[0] != queue_id or timeout_s <= 0:
+            yield
+            return
+        parked = ParkedReceive(queue_id, last[1])
+        self._by_queue.setdefault(queue_id, []).append(parked)
+        _parked.set(parked)
+        try:
+            yield
+        finally:
+            self._unpark(parked)
+
+    def serve(
+        self,
+        queue_id: int,
+        messages: Sequence[NewMessage],
+        now_ms: int,
+        enqueue: Callable[[ClaimRequest], asyncio.Future[ClaimResult]],
+    ) -> None:
+        """A send to ``queue_id`` was just enqueued: enqueue claims for the receives its messages can fill."""
+        waiting = self._by_queue.get(queue_id)
+        if not waiting:
+            return
+        visible = sum(1 for m in messages if m.visible_at_ms <= now_ms)
+        while visible > 0 and waiting:
+            parked = waiting.pop(0)
+            request = _moved_to(parked.request, now_ms)
+            parked.claim = enqueue(request)
+            parked.claim.add_done_callback(_observe)
+            visible -= request.max_messages
+        if not waiting:
+            del self._by_queue[queue_id]
+
+    def parked(self, queue_id: int) -> int:
+        """How many receives are parked on the queue and not yet served (for tests)."""
+        return len(self._by_queue.get(queue_id, ()))
+
+    def _unpark(self, parked: ParkedReceive) -> None:
+        waiting = self._by_queue.get(parked.queue_id)
+        if waiting is not None and parked in waiting:
+            waiting.remove(parked)
+            if not waiting:
+                del self._by_queue[parked.queue_id]
+
+
+def _moved_to(request: ClaimRequest, now_ms: int) -> ClaimRequest:
+    """The same claim made at ``now_ms``: the same visibility timeout, counted from then."""
+    now_ms = max(now_ms, request.now_ms)
+    timeout_ms = request.visible_until_ms - request.now_ms
+    return dataclasses.replace(request, now_ms=now_ms, visible_until_ms=now_ms + timeout_ms)
+
+
+def _observe(claim: asyncio.Future[ClaimResult]) -> None:
+    """Retrieve the outcome, so that a claim whose receive went away logs no 'never retrieved' error."""
+    if not claim.cancelled():
+        claim.exception()
