@@ -132,3 +132,20 @@ async def test_a_send_to_another_queue_serves_nobody(store: SqliteStore) -> None
     assert store.parked_receives(queue_id) == 1
     await store.send_messages(queue_id, [_message("here", NOW + 1)], NOW + 1, 300_000)
     assert [m.body for m in (await receive).messages] == ["here"]
+
+
+async def test_a_claim_made_for_a_receive_waits_for_its_next_claim_across_another_wait(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+
+    async def long_poll_waiting_twice() -> ClaimResult:
+        assert (await store.claim_messages(queue_id, _claim(NOW))).messages == []
+        await store.wait_for_messages(queue_id, 20)
+        # The service may wait again without claiming (at the in-flight limit); the claim made stays.
+        await store.wait_for_messages(queue_id, 0.001)
+        return await store.claim_messages(queue_id, _claim(NOW + 2))
+
+    receive = asyncio.ensure_future(long_poll_waiting_twice())
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
+
+    assert [(m.body, m.receive_count) for m in (await receive).messages] == [("a", 1)]

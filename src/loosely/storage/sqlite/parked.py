@@ -67,9 +67,14 @@ class ParkedReceives:
 
     @contextmanager
     def parking(self, queue_id: int, timeout_s: float) -> Iterator[None]:
-        """List this task as parked on ``queue_id`` while it waits (after a claim on that queue only)."""
+        """List this task as parked on ``queue_id`` while it waits (after a claim on that queue only).
+
+        A task whose claim was made but not yet taken (the service waited again without claiming,
+        at the in-flight limit) keeps it for its next claim instead of parking again.
+        """
         last = _last_claim.get()
-        if last is None or last[0] != queue_id or timeout_s <= 0:
+        made = _parked.get()
+        if last is None or last[0] != queue_id or timeout_s <= 0 or (made is not None and made.claim is not None):
             yield
             return
         parked = ParkedReceive(queue_id, last[1])
