@@ -48,7 +48,15 @@ class QueueWaiters:
             for queue_id in set(queue_ids):
                 self._generations[queue_id] = self._generations.get(queue_id, 0) + 1
                 woken.extend(self._waiters.pop(queue_id, ()))
+        if not woken:
+            return
+        # Usually the wake-up comes from the waiters' own loop (an after-commit hook): settle their futures
+        # directly instead of writing to the loop's self-pipe once per waiter.
+        here = asyncio._get_running_loop()
         for waiter in woken:
+            if waiter.loop is here:
+                _settle(waiter.future)
+                continue
             try:
                 waiter.loop.call_soon_threadsafe(_settle, waiter.future)
             except RuntimeError:  # that loop is closed: nobody waits there any more
