@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 from loosely.core.batches import BatchFailure as BatchFailure
 from loosely.core.batches import BatchResult as BatchResult
+from loosely.core.frozen import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class QueueKey:
     """A queue's identity: account, region and name. Queues are namespaced by account and region."""
@@ -40,6 +42,7 @@ class QueueKey:
         return cls(account_id=parts[4], region=parts[3], name=parts[5])
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class QueueRecord:
     """A stored queue.
@@ -60,6 +63,7 @@ class QueueRecord:
     last_purge_ms: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class QueueCounts:
     """ApproximateNumberOfMessages(+NotVisible, +Delayed) at one instant."""
@@ -69,6 +73,7 @@ class QueueCounts:
     delayed: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MessageAttributeValue:
     """A message attribute: ``data_type`` is String, Number or Binary, optionally with a ``.suffix``."""
@@ -78,6 +83,7 @@ class MessageAttributeValue:
     binary_value: bytes | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message as the service hands it to storage on send.
@@ -96,6 +102,7 @@ class NewMessage:
     dedup_key: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
     """What storage did with one ``NewMessage``.
@@ -109,6 +116,7 @@ class SendOutcome:
     duplicate: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
     """A message as storage returns it from a claim.
@@ -128,6 +136,7 @@ class StoredMessage:
     dead_letter_source_arn: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MessageRef:
     """What a receipt handle names: one message and the receive that handed it out."""
@@ -136,6 +145,7 @@ class MessageRef:
     receive_count: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DeadLetterTarget:
     """Where a claim moves messages received ``max_receive_count`` times already."""
@@ -145,6 +155,7 @@ class DeadLetterTarget:
     source_arn: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ClaimRequest:
     """Parameters of one atomic claim.
@@ -166,6 +177,7 @@ class ClaimRequest:
     attempt_window_ms: int = 300_000
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ClaimResult:
     """Claimed messages, and when the next one becomes visible (so long polls sleep exactly that long)."""
@@ -195,6 +207,7 @@ class MoveTaskStatus(enum.Enum):
     FAILED = "FAILED"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MoveTask:
     """A message move task (StartMessageMoveTask): redrive from a dead-letter queue.
@@ -219,6 +232,7 @@ class MoveTask:
 # ---- service-level values (what protocol adapters pass in and get back) ----
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SendRequest:
     body: str
@@ -229,6 +243,7 @@ class SendRequest:
     deduplication_id: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SentMessage:
     message_id: str
@@ -238,6 +253,7 @@ class SentMessage:
     sequence_number: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReceiveRequest:
     """``attribute_names`` are system attribute names (or All); ``message_attribute_names`` may use
@@ -251,6 +267,7 @@ class ReceiveRequest:
     attempt_id: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReceivedMessage:
     message_id: str
@@ -262,6 +279,7 @@ class ReceivedMessage:
     md5_of_message_attributes: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MoveTaskView:
     """A move task as ListMessageMoveTasks shows it."""
