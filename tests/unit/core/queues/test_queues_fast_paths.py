@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import json
 import struct
+import threading
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -79,6 +80,24 @@ def test_handles_are_fresh_per_receive_and_round_trip() -> None:
     handles = {receipts.encode_parts(1, 5, 1, 0) for _ in range(200)}  # crosses a refill of the filler pool
     assert len(handles) == 200
     assert all(receipts.decode(h, 1).ref == MessageRef(5, 1) for h in handles)
+
+
+def test_filler_chunks_are_handed_out_once_across_threads() -> None:
+    """The lock-free pool: threads taking chunks through several refills never share one."""
+    filler = receipts._Filler()
+    taken: list[list[bytes]] = [[] for _ in range(4)]
+
+    def take(into: list[bytes]) -> None:
+        into.extend(filler.take() for _ in range(500))
+
+    threads = [threading.Thread(target=take, args=(into,)) for into in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    chunks = [chunk for into in taken for chunk in into]
+    assert len(chunks) == 2000 and len(set(chunks)) == 2000
+    assert {len(chunk) for chunk in chunks} == {59}
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=. \n"
