@@ -140,9 +140,10 @@ class Suite:
             if self.s.scenarios & set(SNS_SCENARIOS):
                 await self._sns(refs, cluster, label, first)
         finally:
-            if self.s.database and cluster.nodes:
+            if self.s.database and cluster.nodes and cluster.schema is None:
                 await _cleanup(cluster.endpoints[0], queues)
             cluster.stop()
+            await cluster.drop_schema()
 
     async def _sns(self, refs: _Refs, cluster: Cluster, label: str, first: bool) -> None:
         """Scenarios 6-8; the reference is re-measured before each Publish window, as for SendMessage."""
