@@ -202,9 +202,12 @@ class Suite:
         receiver, sender = cluster.endpoints[0], cluster.endpoints[-1]
         wake = await run_wake(receiver, sender, queue_url, self.s.wake_samples, budget_s=self.s.duration_s * 3)
         scenario = f"3. long-poll wake ({label}{', cross-node' if receiver != sender else ''})"
+        limit = 10.0 if self.s.database else 2.0
+        met = wake.p99_ms <= limit
         self.rows += [
             Row(scenario, "p50 send-ack → receive", wake.p50_ms, "ms"),
-            Row(scenario, "p99 send-ack → receive", wake.p99_ms, "ms", target="≤ 2 ms", met=wake.p99_ms <= 2.0),
+            # PostgreSQL's target is for a wake-up across nodes (issue "PostgreSQL backend"); SQLite's is in process.
+            Row(scenario, "p99 send-ack → receive", wake.p99_ms, "ms", target=f"≤ {limit:g} ms", met=met),
             Row(scenario, "max send-ack → receive", wake.max_ms, "ms", note=f"{wake.samples} samples"),
             Row(scenario, "p99 send-start → receive", wake.from_send_start_p99_ms, "ms"),
         ]
@@ -330,8 +333,8 @@ class Suite:
                 p.rate,
                 "msg/s",
                 p.rate / base,
-                "≥ 20,000/s durable",
-                p.rate >= 20_000,
+                "≥ 5,000/s and ≥ 0.8 x storage ref" if refs.pg_rate else "≥ 20,000/s durable",
+                p.rate >= 5_000 and p.rate / base >= 0.8 if refs.pg_rate else p.rate >= 20_000,
                 note,
             ),
             Row(
