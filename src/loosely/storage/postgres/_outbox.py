@@ -385,16 +385,7 @@ async def complete_publication(
         if retired is None:
             return []  # another node completed it while we waited for the key
         sent = [q for q, batch in _by_queue(queue_messages) if await fan.send(conn, q, batch, now_ms, window_ms)]
-        if deliveries:
-            await conn.execute(
-                sql.insert_deliveries,
-                {
-                    "now": now_ms,
-                    "subs": [d.subscription_arn for d in deliveries],
-                    "payloads": [d.payload for d in deliveries],
-                    "dues": [d.next_attempt_ms for d in deliveries],
-                },
-            )
+        await _insert_deliveries(conn, sql.insert_deliveries, deliveries, now_ms)
         promoted = False
         if retired[0] and retired[1] is not None:
             cur = await conn.execute(sql.promote, (retired[1],))
@@ -431,16 +422,7 @@ async def complete_publications(
             held = {row[0] for row in await cur.fetchall()}
         sent = [q for q, batch in sends if q in held and await fan.send_held(conn, q, batch, now_ms, window_ms)]
         deliveries = [d for r in live for d in r.deliveries]
-        if deliveries:
-            await conn.execute(
-                sql.insert_deliveries,
-                {
-                    "now": now_ms,
-                    "subs": [d.subscription_arn for d in deliveries],
-                    "payloads": [d.payload for d in deliveries],
-                    "dues": [d.next_attempt_ms for d in deliveries],
-                },
-            )
+        await _insert_deliveries(conn, sql.insert_deliveries, deliveries, now_ms)
         promoted = False
         for key in sorted({k for k in retired.values() if k is not None}):
             cur = await conn.execute(sql.promote, (key,))
@@ -448,6 +430,21 @@ async def complete_publications(
         if deliveries or promoted:
             await conn.execute(sql.wake, fan.wake_params)
     return sent
+
+
+async def _insert_deliveries(conn: Conn, statement: str, deliveries: Sequence[NewDelivery], now_ms: int) -> None:
+    """The push deliveries of a fan-out as one statement over arrays (none when there are none)."""
+    if not deliveries:
+        return
+    await conn.execute(
+        statement,
+        {
+            "now": now_ms,
+            "subs": [d.subscription_arn for d in deliveries],
+            "payloads": [d.payload for d in deliveries],
+            "dues": [d.next_attempt_ms for d in deliveries],
+        },
+    )
 
 
 def _by_queue(queue_messages: Sequence[tuple[int, NewMessage]]) -> list[tuple[int, list[NewMessage]]]:
