@@ -233,17 +233,11 @@ class Fanout:
 
     async def send(self, conn: Conn, queue_id: int, batch: Sequence[NewMessage], now_ms: int, window_ms: int) -> bool:
         """Send ``batch`` in a savepoint; False (nothing kept) when the queue is gone."""
-        fifo = self.fifo.get(queue_id)
-        if fifo is None:
+        if queue_id not in self.fifo:
             return False
         with contextlib.suppress(QueueDoesNotExist):
             async with conn.transaction():
-                if fifo:
-                    await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
-                else:
-                    [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)])
-                    if isinstance(outcome, BaseException):
-                        raise outcome
+                await self._send(conn, queue_id, batch, now_ms, window_ms)
                 return True
         return False
 
@@ -251,18 +245,21 @@ class Fanout:
         self, conn: Conn, queue_id: int, batch: Sequence[NewMessage], now_ms: int, window_ms: int
     ) -> bool:
         """Send ``batch`` to a queue this transaction holds (`OutboxSql.hold_queues`): no savepoint needed."""
-        fifo = self.fifo.get(queue_id)
-        if fifo is None:
+        if queue_id not in self.fifo:
             return False
         with contextlib.suppress(QueueDoesNotExist):
-            if fifo:
-                await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
-            else:
-                [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)])
-                if isinstance(outcome, BaseException):
-                    raise outcome
+            await self._send(conn, queue_id, batch, now_ms, window_ms)
             return True
         return False
+
+    async def _send(self, conn: Conn, queue_id: int, batch: Sequence[NewMessage], now_ms: int, window_ms: int) -> None:
+        """The queue's kind of send; raises QueueDoesNotExist when the queue is gone."""
+        if self.fifo[queue_id]:
+            await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
+            return
+        [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)])
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def add_publications(
