@@ -122,6 +122,7 @@ def _scalar(kind: str, value: Any, path: str) -> Any:
 
 Decoder = Callable[[Any], Any]
 Encoder = Callable[[Any], Any]
+Codec = Callable[[Any], Any]  # either of the two: both map a value to a value
 
 
 class _Slow(Exception):
@@ -157,14 +158,7 @@ def _with_required(structure: Decoder, required: tuple[str, ...]) -> Decoder:
 
 def _decoder(shape: Shape) -> Decoder:
     """The compiled decoder of ``shape``; recursive shapes go through a forwarding stub while compiling."""
-    found = _DECODERS.get(shape)
-    if found is None:
-        cell: list[Decoder] = []
-        _DECODERS[shape] = lambda value: cell[0](value)
-        found = _compile_decoder(shape)
-        cell.append(found)
-        _DECODERS[shape] = found
-    return found
+    return _compiled(_DECODERS, shape, _compile_decoder)
 
 
 def _compile_decoder(shape: Shape) -> Decoder:
@@ -268,13 +262,18 @@ _SCALAR_DECODERS: dict[str, Decoder] = {
 
 def _structure_encoder(shape: Shape) -> Encoder:
     """The compiled encoder of an output structure (see `_encode_structure` for what is left out)."""
-    found = _ENCODERS.get(shape)
+    return _compiled(_ENCODERS, shape, _compile_structure_encoder)
+
+
+def _compiled(cache: dict[Shape, Codec], shape: Shape, compile_shape: Callable[[Shape], Codec]) -> Codec:
+    """``compile_shape(shape)``, once per shape; a recursive shape meets a forwarding stub while it compiles."""
+    found = cache.get(shape)
     if found is None:
-        cell: list[Encoder] = []
-        _ENCODERS[shape] = lambda value: cell[0](value)
-        found = _compile_structure_encoder(shape)
+        cell: list[Codec] = []
+        cache[shape] = lambda value: cell[0](value)
+        found = compile_shape(shape)
         cell.append(found)
-        _ENCODERS[shape] = found
+        cache[shape] = found
     return found
 
 
