@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, bodies, claim, key, make_queue, msg
+from contract.helpers import DAY_MS, DEDUP_WINDOW_MS, T0, VISIBILITY_MS, bodies, claim, key, make_queue, msg
 from loosely.core.ports import QueueStore
 from loosely.core.queues.models import (
     DeadLetterTarget,
@@ -286,6 +286,23 @@ async def test_dead_lettered_message_expires_by_original_send_time(store: QueueS
     alive = await store.count_messages(dlq.id, T0 + 2 * 86_400_000 - 1)
     dead = await store.count_messages(dlq.id, T0 + 2 * 86_400_000)
 
+    assert alive.visible == 1
+    assert dead.visible == 0
+
+
+async def test_fifo_dead_lettered_message_retention_restarts_at_the_move(store: QueueStore) -> None:
+    # AWS: for FIFO queues the enqueue timestamp resets when a message moves to the dead-letter queue.
+    source, dlq, target = await make_redrive(store, fifo=True)
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=source.key.arn)
+    await send_groups(store, source, "A1")
+    await claim(store, source, n=1, dead_letter=target)
+    moved_at = T0 + DAY_MS
+    moving = await claim(store, source, n=1, now_ms=moved_at, dead_letter=target)
+
+    alive = await store.count_messages(dlq.id, moved_at + 2 * DAY_MS - 1)
+    dead = await store.count_messages(dlq.id, moved_at + 2 * DAY_MS)
+
+    assert moving.moved_to_dead_letter == 1
     assert alive.visible == 1
     assert dead.visible == 0
 

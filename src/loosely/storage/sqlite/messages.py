@@ -152,8 +152,11 @@ def copy_message(
 ) -> None:
     """Move ``row`` to ``destination``: same id, body, meta, sent time and group; received zero times, visible now.
 
-    Expiry counts from the original send, as AWS keeps a message's enqueue time across queues.
+    Expiry counts from the original send, as AWS keeps a standard message's enqueue time across queues; a
+    FIFO message moved to a dead-letter queue (``dead_letter_source_arn`` given) starts its retention anew,
+    because AWS resets a FIFO message's enqueue timestamp on that move.
     """
+    enqueued_ms = now_ms if dead_letter_source_arn is not None and destination.key.fifo else row.sent_ms
     conn.execute(
         "INSERT INTO messages (queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id,"
         " dead_letter_source_arn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -164,7 +167,7 @@ def copy_message(
             row.meta,
             row.sent_ms,
             now_ms,
-            row.sent_ms + destination.retention_ms,
+            enqueued_ms + destination.retention_ms,
             row.group_id,
             dead_letter_source_arn,
         ),
