@@ -266,6 +266,8 @@ def test_redrive_moves_after_max_receive_count_and_names_its_source(sqs: Any) ->
     [dead] = sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"], WaitTimeSeconds=2)["Messages"]
     assert dead["MessageId"] == sent["MessageId"]
     assert dead["Attributes"]["DeadLetterQueueSourceArn"] == arn_of(sqs, source)
+    # SQS keeps counting across the move: two receives, the third that moved it, and this one.
+    assert dead["Attributes"]["ApproximateReceiveCount"] == "4"
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [source]
     stored = json.loads(
         sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
@@ -353,8 +355,10 @@ def test_move_task_returns_messages_to_their_source(sqs: Any) -> None:
     assert task["Status"] == "COMPLETED"
     assert (task["ApproximateNumberOfMessagesMoved"], task["ApproximateNumberOfMessagesToMove"]) == (3, 3)
     assert task["SourceArn"] == dlq_arn and "TaskHandle" not in task
-    got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"])
     assert sorted(bodies(got)) == ["m0", "m1", "m2"]
+    # A moved message starts afresh, or the source's maxReceiveCount of 1 would send it straight back.
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in got["Messages"]} == {"1"}
     with pytest.raises(ClientError) as info:
         sqs.cancel_message_move_task(TaskHandle=handle)
     assert error_of(info)[0] in {"InvalidParameterValue", "ResourceNotFoundException"}

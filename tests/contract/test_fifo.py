@@ -272,7 +272,10 @@ async def test_claim_moves_messages_received_max_times_to_dead_letter_queue(stor
     [dead] = moved.messages
     assert (dead.message_id, dead.body, dead.meta, dead.sent_ms) == (sent.message_id, "poison", '{"m":1}', T0 - 1_000)
     assert dead.dead_letter_source_arn == source.key.arn
-    assert dead.receive_count == 1
+    # Received twice in the source, once more by the receive that moved it, then once in the DLQ: SQS keeps
+    # counting across the move, and keeps the first receive's time.
+    assert dead.receive_count == 4
+    assert dead.first_receive_ms == T0
     assert (await store.count_messages(source.id, at)).in_flight == 1
 
 

@@ -396,9 +396,10 @@ _TEMPLATES: dict[str, str] = {
             RETURNING m.*),
         ins AS (
             INSERT INTO {s}.messages (queue_id, visible_at_ms, expires_at_ms, sent_ms, message_id, group_id,
-                                      dead_letter_source_arn, meta, body)
+                                      dead_letter_source_arn, meta, body, receive_count, first_receive_ms)
             SELECT dlq.id, %(now)s, mv.sent_ms + dlq.retention_ms, mv.sent_ms, mv.message_id, mv.group_id,
-                   %(source_arn)s, mv.meta, mv.body
+                   %(source_arn)s, mv.meta, mv.body, mv.receive_count + 1,
+                   CASE WHEN mv.first_receive_ms = 0 THEN %(now)s ELSE mv.first_receive_ms END
             FROM mv CROSS JOIN dlq ORDER BY mv.id
             RETURNING id),
         m AS (
@@ -430,14 +431,16 @@ _TEMPLATES: dict[str, str] = {
     # Move rows (already chosen under their group locks) to the dead-letter queue. A FIFO DLQ gets a
     # group row when the group was empty there; an existing row is unaffected by an appended message.
     # Retention counts from the original send, except in a FIFO DLQ, where AWS restarts it at the move.
+    # The receive that moves a message counts, and the DLQ goes on counting from there (as in SQS).
     "move_to_dlq": """
         WITH dlq AS (SELECT id, retention_ms, fifo FROM {s}.queues WHERE id = %(dlq)s),
         mv AS (DELETE FROM {s}.messages m USING dlq WHERE m.id = ANY(%(ids)s::bigint[]) RETURNING m.*),
         ins AS (
             INSERT INTO {s}.messages (queue_id, visible_at_ms, expires_at_ms, sent_ms, message_id, group_id,
-                                      dead_letter_source_arn, meta, body)
+                                      dead_letter_source_arn, meta, body, receive_count, first_receive_ms)
             SELECT dlq.id, %(now)s, CASE WHEN dlq.fifo THEN %(now)s ELSE mv.sent_ms END + dlq.retention_ms,
-                   mv.sent_ms, mv.message_id, mv.group_id, %(source_arn)s, mv.meta, mv.body
+                   mv.sent_ms, mv.message_id, mv.group_id, %(source_arn)s, mv.meta, mv.body, mv.receive_count + 1,
+                   CASE WHEN mv.first_receive_ms = 0 THEN %(now)s ELSE mv.first_receive_ms END
             FROM mv CROSS JOIN dlq ORDER BY mv.id
             RETURNING group_id),
         grp AS (

@@ -150,16 +150,23 @@ def _send_one(
 def copy_message(
     conn: sqlite3.Connection, row: MessageRow, destination: QueueRecord, now_ms: int, dead_letter_source_arn: str | None
 ) -> None:
-    """Move ``row`` to ``destination``: same id, body, meta, sent time and group; received zero times, visible now.
+    """Move ``row`` to ``destination``: same id, body, meta, sent time and group, visible now.
 
+    A move to a dead-letter queue (``dead_letter_source_arn`` given) happens on a receive, and AWS keeps
+    counting: the message arrives received once more than before, its first receive kept. A move task's
+    message starts afresh, received zero times, so the destination's redrive policy does not bounce it back.
     Expiry counts from the original send, as AWS keeps a standard message's enqueue time across queues; a
-    FIFO message moved to a dead-letter queue (``dead_letter_source_arn`` given) starts its retention anew,
-    because AWS resets a FIFO message's enqueue timestamp on that move.
+    FIFO message moved to a dead-letter queue starts its retention anew, because AWS resets a FIFO
+    message's enqueue timestamp on that move.
     """
-    enqueued_ms = now_ms if dead_letter_source_arn is not None and destination.key.fifo else row.sent_ms
+    dead_lettered = dead_letter_source_arn is not None
+    enqueued_ms = now_ms if dead_lettered and destination.key.fifo else row.sent_ms
+    receive_count, first_receive_ms = (
+        (row.receive_count + 1, row.first_receive_ms or now_ms) if dead_lettered else (0, 0)
+    )
     conn.execute(
         "INSERT INTO messages (queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id,"
-        " dead_letter_source_arn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " dead_letter_source_arn, receive_count, first_receive_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             destination.id,
             row.message_id,
@@ -170,6 +177,8 @@ def copy_message(
             enqueued_ms + destination.retention_ms,
             row.group_id,
             dead_letter_source_arn,
+            receive_count,
+            first_receive_ms,
         ),
     )
     source = conn.execute("DELETE FROM messages WHERE id = ? RETURNING queue_id", (row.id,)).fetchone()
