@@ -530,7 +530,10 @@ def test_subscribe_endpoint_validation_per_protocol(sns: Any, sqs: Any) -> None:
     assert fails("http", "https://example.com")[0] == "InvalidParameter"
     assert fails("https", "http://example.com")[0] == "InvalidParameter"
     assert fails("email", "not-an-address")[0] == "InvalidParameter"
-    assert fails("application", "arn:aws:sns:us-east-1:000000000000:endpoint/GCM/app/missing")[0] == "NotFound"
+    missing_endpoint = "arn:aws:sns:us-east-1:000000000000:endpoint/GCM/app/missing"
+    assert fails("application", missing_endpoint)[1].endswith(
+        f"Endpoint does not exist for endpoint arn{missing_endpoint}"
+    )
     # A queue that does not exist yet may be subscribed: SNS checks ARNs, not queues.
     unknown_queue = f"arn:aws:sqs:us-east-1:000000000000:{_name('unknown')}"
     assert sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=unknown_queue)["SubscriptionArn"].startswith(topic)

@@ -86,7 +86,8 @@ class Subscriptions:
         attrs = check.canonical_subscription_attributes(attributes, protocol, {}, subscribing=True)
         check.check_fifo_dead_letter_queue(attrs.get("RedrivePolicy", ""), key.fifo, endpoint)
         if protocol == "application" and await self._ctx.documents.get_document(ENDPOINT_KIND, endpoint) is None:
-            raise NotFound("Endpoint does not exist")
+            # AWS words it so, with no space before the ARN
+            raise check.invalid(f"Endpoint Reason: Endpoint does not exist for endpoint arn{endpoint}")
         existing = await self._existing(topic_arn, protocol, endpoint)
         if existing is None:
             await self._check_room(key, new_subscription=True, adds_filter_policy=_filters(attrs))

@@ -83,7 +83,7 @@ async def test_subscribe_application_needs_an_existing_endpoint(h: Harness) -> N
     sub = await h.service.subscribe(SCOPE, topic, "application", endpoint, {})
 
     assert (await h.service.get_subscription_attributes(SCOPE, sub))["PendingConfirmation"] == "false"
-    with pytest.raises(NotFound, match="Endpoint does not exist"):
+    with pytest.raises(InvalidParameter, match="Endpoint does not exist for endpoint arn"):
         await h.service.subscribe(SCOPE, topic, "application", endpoint + "0", {})
 
 
