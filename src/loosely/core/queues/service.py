@@ -16,6 +16,7 @@ from loosely.core.clock import Clock
 from loosely.core.errors import (
     InvalidAttributeName,
     InvalidParameterValue,
+    MissingParameter,
     PurgeQueueInProgress,
     QueueDeletedRecently,
     QueueNameExists,
@@ -143,6 +144,9 @@ class QueueService:
 
     async def tag_queue(self, key: QueueKey, tags: Mapping[str, str]) -> None:
         queue = await self._ctx.require(key)
+        if not tags:
+            # An empty map is no parameter at all on the Query wire, and AWS's JSON answer is the same.
+            raise MissingParameter("The request must contain the parameter Tags.")
         merged = {**queue.tags, **tags}
         validation.check_tags(tags, key.name, len(merged))
         await self.storage.update_queue(queue.id, self.clock.now_ms(), tags=merged)

@@ -203,7 +203,8 @@ async def list_queues(ctx: OperationContext, p: Params) -> Out:
 @operation("GetQueueAttributes")
 async def get_queue_attributes(ctx: OperationContext, p: Params) -> Out:
     attributes = await ctx.server.queues.get_queue_attributes(_key(ctx, p), p.strings("AttributeNames"))
-    return {"Attributes": attributes}
+    # AWS leaves the member out when nothing was asked for (or nothing applies), as its Query answer does.
+    return {"Attributes": attributes} if attributes else {}
 
 
 @operation("SetQueueAttributes")

@@ -1,0 +1,43 @@
+"""SQS answers corrected by an audit against an outside test suite (see docs/compatibility-audit.md).
+
+Each test states the AWS behaviour it checks and where that fact comes from; both wire protocols run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from compat_helpers import raised, unique
+
+pytestmark = pytest.mark.compat
+
+
+def new_queue(sqs: Any, **attributes: str) -> str:
+    return str(sqs.create_queue(QueueName=unique("audit"), Attributes=attributes)["QueueUrl"])
+
+
+def test_get_queue_attributes_without_names_has_no_attributes_member(sqs: Any) -> None:
+    """GetQueueAttributes without AttributeNames returns no attributes at all, and an SDK sees no
+    ``Attributes`` key (aws/aws-cli#17 and duo-labs/cloudmapper#209 quote AWS's empty answer)."""
+    url = new_queue(sqs, VisibilityTimeout="7")
+
+    assert "Attributes" not in sqs.get_queue_attributes(QueueUrl=url)
+    assert "Attributes" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[])
+    # asking for an attribute the queue does not have is the same empty answer
+    assert "Attributes" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
+        "VisibilityTimeout": "7"
+    }
+
+
+def test_tag_queue_with_no_tags_is_a_missing_parameter(sqs: Any) -> None:
+    """TagQueue's Tags is required; an empty map sends nothing on the Query wire, so AWS answers
+    MissingParameter in both protocols and leaves the queue's tags alone."""
+    url = sqs.create_queue(QueueName=unique("audit"), tags={"team": "a"})["QueueUrl"]
+
+    code, message, status = raised(sqs.tag_queue, QueueUrl=url, Tags={})
+
+    assert (code, status) == ("MissingParameter", 400)
+    assert message.startswith("The request must contain the parameter Tag")
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "a"}
