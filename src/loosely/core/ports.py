@@ -71,8 +71,13 @@ class QueueStore(ABC):
         """
 
     @abstractmethod
-    async def get_queue(self, key: QueueKey) -> QueueRecord | None:
-        """The queue of this key, or None."""
+    async def get_queue(self, key: QueueKey, *, fresh: bool = False) -> QueueRecord | None:
+        """The queue of this key, or None.
+
+        ``fresh`` reads past any per-node cache. Management actions (GetQueueUrl, attributes, tags,
+        purge, deletion) ask for it, so that on a cluster every node sees another node's change at
+        once; message actions accept a record at most a notification's latency old.
+        """
 
     @abstractmethod
     async def get_queue_by_id(self, queue_id: int) -> QueueRecord | None:

@@ -32,9 +32,9 @@ class ServiceContext:
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
-    async def require(self, key: QueueKey) -> QueueRecord:
-        """The queue, or ``QueueDoesNotExist`` (every queue-addressed action starts here)."""
-        record = await self.storage.get_queue(key)
+    async def require(self, key: QueueKey, *, fresh: bool = False) -> QueueRecord:
+        """The queue, or ``QueueDoesNotExist``: every queue-addressed action starts here (``fresh``: see the port)."""
+        record = await self.storage.get_queue(key, fresh=fresh)
         if record is None:
             raise QueueDoesNotExist()
         return record

@@ -87,10 +87,10 @@ class QueueService:
 
     async def get_queue(self, key: QueueKey) -> QueueRecord:
         """The queue, or raise QueueDoesNotExist (GetQueueUrl and every queue-addressed action)."""
-        return await self._ctx.require(key)
+        return await self._ctx.require(key, fresh=True)
 
     async def delete_queue(self, key: QueueKey) -> None:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         await self.storage.delete_queue(queue.id, self.clock.now_ms())
 
     async def list_queues(
@@ -102,7 +102,7 @@ class QueueService:
 
     async def get_queue_attributes(self, key: QueueKey, names: Sequence[str]) -> dict[str, str]:
         """The named attributes (``All`` for every one); computed ones are read at call time."""
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         for name in names:
             if name != attrs.ALL and name not in attrs.NAMES:
                 raise InvalidAttributeName(f"Unknown Attribute {name}.")
@@ -121,7 +121,7 @@ class QueueService:
         return {name: value for name, value in values.items() if name in wanted}
 
     async def set_queue_attributes(self, key: QueueKey, attributes: Mapping[str, str]) -> None:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         changes = attrs.canonicalize(attributes, queue.key.fifo, creating=False)
         changes.pop("FifoQueue", None)  # only "true" on a FIFO queue gets here: a no-op
         if not changes:
@@ -133,7 +133,7 @@ class QueueService:
         await self.storage.update_queue(queue.id, self.clock.now_ms(), attributes=merged, retention_ms=retention)
 
     async def purge_queue(self, key: QueueKey) -> None:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         interval_ms = self.settings.purge_interval_ms
         try:
             await self.storage.purge_queue(queue.id, self.clock.now_ms(), interval_ms)
@@ -143,7 +143,7 @@ class QueueService:
             ) from None
 
     async def tag_queue(self, key: QueueKey, tags: Mapping[str, str]) -> None:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         if not tags:
             # An empty map is no parameter at all on the Query wire, and AWS's JSON answer is the same.
             raise MissingParameter("The request must contain the parameter Tags.")
@@ -152,30 +152,30 @@ class QueueService:
         await self.storage.update_queue(queue.id, self.clock.now_ms(), tags=merged)
 
     async def untag_queue(self, key: QueueKey, tag_keys: Sequence[str]) -> None:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         remaining = {name: value for name, value in queue.tags.items() if name not in set(tag_keys)}
         if len(remaining) != len(queue.tags):
             await self.storage.update_queue(queue.id, self.clock.now_ms(), tags=remaining)
 
     async def list_queue_tags(self, key: QueueKey) -> dict[str, str]:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         return dict(queue.tags)
 
     async def add_permission(
         self, key: QueueKey, label: str, account_ids: Sequence[str], actions: Sequence[str]
     ) -> None:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         policy = permissions.add_statement(queue.attributes.get("Policy"), key.arn, label, account_ids, actions)
         await self._store_policy(queue, policy)
 
     async def remove_permission(self, key: QueueKey, label: str) -> None:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         await self._store_policy(queue, permissions.remove_statement(queue.attributes.get("Policy"), key.arn, label))
 
     async def list_dead_letter_source_queues(
         self, key: QueueKey, max_results: int | None, next_token: str | None
     ) -> tuple[list[QueueRecord], str | None]:
-        queue = await self._ctx.require(key)
+        queue = await self._ctx.require(key, fresh=True)
         _check_max_results(max_results)
         candidates = await self.storage.list_queues(key.account_id, key.region)
         sources = [q for q in candidates if _targets(q, queue.key.arn)]

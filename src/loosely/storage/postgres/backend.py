@@ -380,8 +380,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
                 return result
         raise ServiceUnavailable(UNAVAILABLE_MESSAGE)
 
-    async def get_queue(self, key: QueueKey) -> QueueRecord | None:
-        cached = self._queues.by_key(key)
+    async def get_queue(self, key: QueueKey, *, fresh: bool = False) -> QueueRecord | None:
+        cached = None if fresh else self._queues.by_key(key)
         if cached is not None:
             return cached
         return await self._fetch_queue(self._sql.queue_by_key, (key.account_id, key.region, key.name))

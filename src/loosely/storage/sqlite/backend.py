@@ -123,7 +123,8 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
             barrier=True,
         )
 
-    async def get_queue(self, key: QueueKey) -> QueueRecord | None:
+    async def get_queue(self, key: QueueKey, *, fresh: bool = False) -> QueueRecord | None:
+        # One process owns the file: the writer's cache is the truth, so ``fresh`` changes nothing.
         return self._cache.by_key(key)
 
     async def get_queue_by_id(self, queue_id: int) -> QueueRecord | None:
