@@ -36,6 +36,8 @@ class NewPublication:
 
     ``ordering_key`` (a FIFO topic's ARN) serialises fan-out: publications with the same key are
     handed out one batch at a time, in order. ``dedup_key`` (FIFO) suppresses repeats within the window.
+    ``archive_until_ms`` (a FIFO topic with an ArchivePolicy): keep a copy in the topic's archive, written
+    in the same transaction, until then.
     """
 
     topic_arn: str
@@ -43,6 +45,7 @@ class NewPublication:
     payload: str
     ordering_key: str | None = None
     dedup_key: str | None = None
+    archive_until_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

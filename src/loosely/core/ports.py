@@ -37,6 +37,7 @@ from loosely.core.queues.models import (
     SendOutcome,
     VisibilityOutcome,
 )
+from loosely.core.topics.archive import ArchivedMessage
 
 
 class QueueStore(ABC):
@@ -326,3 +327,25 @@ class OutboxStore(ABC):
     @abstractmethod
     async def wait_for_outbox(self, timeout_s: float) -> None:
         """Return when publications or deliveries may be due, or after ``timeout_s``."""
+
+
+class ArchiveStore(ABC):
+    """The message archive of FIFO topics with an ArchivePolicy (see `loosely.core.topics.archive`).
+
+    Messages enter it with their publication (`NewPublication.archive_until_ms`, in `add_publications`'
+    transaction). Reads walk one topic's archive in publish order from a cursor; removal of expired
+    messages walks an expiry index, so neither costs the archive's size.
+    """
+
+    @abstractmethod
+    async def read_archive(
+        self, topic_arn: str, after_sequence: int | None, from_ms: int, limit: int
+    ) -> list[ArchivedMessage]:
+        """Up to ``limit`` archived messages of the topic in sequence order, after ``after_sequence``.
+
+        Without a cursor the walk starts at the first message published at ``from_ms`` or later.
+        """
+
+    @abstractmethod
+    async def purge_archive(self, now_ms: int, limit: int) -> int:
+        """Remove up to ``limit`` messages archived until ``now_ms`` or earlier; return how many."""

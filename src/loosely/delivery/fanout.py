@@ -252,6 +252,9 @@ class FanOut:
         fields = _Fields(message)
         sequence = sequence_number(publication.sequence) if message.topic_arn.endswith(".fifo") else None
         subscribers = await self._directory.subscribers(message.topic_arn)
+        if message.replay_subscription is not None:  # a replay: its subscriber only, with the original number
+            subscribers = [s for s in subscribers if s.subscription.arn == message.replay_subscription]
+            sequence = message.sequence_number or sequence
         for subscriber in subscribers:
             if not subscriber.subscription.confirmed:
                 continue

@@ -169,7 +169,7 @@ class Renderer:
         # Envelopes differ between a publication's subscribers only in UnsubscribeURL (unsigned): each
         # is rendered once with a slot no message can contain (a random nonce), which is then filled.
         self._slot = f"unsubscribe-{secrets.token_hex(16)}"
-        self._templates: OrderedDict[tuple[str, str, str, str | None], str] = OrderedDict()
+        self._templates: OrderedDict[tuple[str, str, str, str | None, bool], str] = OrderedDict()
         self._links: dict[str, str] = {}  # subscription ARN -> its UnsubscribeURL, JSON-escaped
         self._pool: ThreadPoolExecutor | None = None
         self.public_url = ""
@@ -200,7 +200,7 @@ class Renderer:
         """`presign` for many envelopes (message, text, signature version) at once: one job per signing thread."""
         strings = _Wanted()
         for published, text, signature_version in wanted:
-            if (published.message_id, text, signature_version, None) in self._templates:
+            if (published.message_id, text, signature_version, None, False) in self._templates:
                 continue
             envelope.notification(
                 message_id=published.message_id,
@@ -229,7 +229,8 @@ class Renderer:
         sequence_number: str | None = None,
     ) -> str:
         """The signed Notification JSON a subscriber receives (unless its delivery is raw)."""
-        key = (published.message_id, text, signature_version, sequence_number)
+        replayed = published.replay_subscription is not None
+        key = (published.message_id, text, signature_version, sequence_number, replayed)
         template = self._templates.get(key)
         if template is None:
             document = envelope.notification(
@@ -244,6 +245,7 @@ class Renderer:
                 subject=published.subject,
                 message_attributes=published.attributes,
                 sequence_number=sequence_number,
+                replayed=replayed,
             )
             template = envelope.render(document)
             self._templates[key] = template

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from loosely.core.clock import Clock
-from loosely.core.ports import DocumentStore, OutboxStore
+from loosely.core.ports import ArchiveStore, DocumentStore, OutboxStore
 from loosely.core.queues.service import QueueService
 from loosely.core.topics.delivery_policy import RandomSource
 from loosely.core.topics.models import PushDelivery
@@ -26,6 +26,7 @@ from loosely.delivery.directory import Directory
 from loosely.delivery.fanout import FanOut
 from loosely.delivery.options import DeliveryOptions, DeliveryStats
 from loosely.delivery.rendering import Renderer, SigningKey
+from loosely.delivery.replay import Replayer
 from loosely.delivery.sqs import QueueDirectory
 from loosely.delivery.transports.base import Attempt, Transport
 from loosely.delivery.transports.email import SmtpConfig, SmtpTransport
@@ -123,6 +124,7 @@ class DeliveryRuntime:
         public_url: str | None = None,
         options: DeliveryOptions | None = None,
         rng: RandomSource | None = None,
+        archive: ArchiveStore | None = None,
     ) -> None:
         self.options = options or DeliveryOptions()
         self.stats = DeliveryStats()
@@ -138,6 +140,7 @@ class DeliveryRuntime:
         )
         self._transports = transports
         self._tasks: list[asyncio.Task[None]] = []
+        self.replayer = None if archive is None else Replayer(documents, outbox, archive, clock, owner)
 
     def advertise(self, public_url: str) -> None:
         """Set the URL subscribers reach this server at, unless one was configured."""
@@ -151,6 +154,8 @@ class DeliveryRuntime:
             asyncio.create_task(self._fan_out(), name="loosely-sns-fanout"),
             asyncio.create_task(self.worker.run(), name="loosely-sns-delivery"),
         ]
+        if self.replayer is not None:
+            self._tasks.append(asyncio.create_task(self.replayer.run(), name="loosely-sns-replay"))
 
     async def _fan_out(self) -> None:
         await self._url_known.wait()

@@ -30,7 +30,7 @@ import orjson
 
 from loosely.config import OUTBOX_PROVIDER, Settings
 from loosely.core.clock import SystemClock
-from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
+from loosely.core.ports import ArchiveStore, DocumentStore, OutboxStore, QueueStore
 from loosely.core.queues.service import QueueService
 from loosely.delivery.runtime import DeliveryRuntime, build_transports
 from loosely.delivery.signing import Signer
@@ -98,6 +98,7 @@ def build_delivery(settings: Settings, store: QueueStore, queues: QueueService) 
         clock=clock,
         owner=owner,
         public_url=public_url,
+        archive=store if isinstance(store, ArchiveStore) else None,
     )
     return DeliveryEndpoints(runtime, signer.certificate_pem, signer.certificate_name, store)
 

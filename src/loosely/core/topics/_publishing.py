@@ -22,6 +22,7 @@ from loosely.core.errors import BatchRequestTooLong, ConcurrentUpdate, LooselyEr
 from loosely.core.topics import validation as check
 from loosely.core.topics._context import TopicContext, loads
 from loosely.core.topics.access import authorize_topic
+from loosely.core.topics.archive import archive_until_ms
 from loosely.core.topics.errors import AuthorizationError, EndpointDisabled, PlatformApplicationDisabled
 from loosely.core.topics.models import (
     PUSH_NOTIFICATION,
@@ -155,6 +156,7 @@ class Publishing:
             payload=payload.to_json(),
             ordering_key=topic.arn if fifo else None,
             dedup_key=dedup_key,
+            archive_until_ms=archive_until_ms(topic.attributes, payload.timestamp_ms) if fifo else None,
         )
 
     async def _to_phone(self, scope: AccountScope, request: PublishRequest, phone: str) -> Published:

@@ -24,6 +24,16 @@ from loosely.core.errors import InvalidParameter
 from loosely.core.topics import validation as check
 from loosely.core.topics._context import TopicContext, loads, topic_key, update_document
 from loosely.core.topics.access import authorize_topic
+from loosely.core.topics.archive import (
+    REPLAY_KIND,
+    REPLAY_POLICY,
+    REPLAY_STATUS,
+    ReplayState,
+    ReplayWindow,
+    beginning_archive_ms,
+    check_replay_window,
+    parse_replay_policy,
+)
 from loosely.core.topics.delivery_policy import (
     effective_delivery_policy,
     parse_subscription_delivery_policy,
@@ -88,13 +98,43 @@ class Subscriptions:
         if protocol == "application" and await self._ctx.documents.get_document(ENDPOINT_KIND, endpoint) is None:
             # AWS words it so, with no space before the ARN
             raise check.invalid(f"Endpoint Reason: Endpoint does not exist for endpoint arn{endpoint}")
+        window = self._replay_window(attrs.get(REPLAY_POLICY, ""), topic)
         existing = await self._existing(topic_arn, protocol, endpoint)
         if existing is None:
             await self._check_room(key, new_subscription=True, adds_filter_policy=_filters(attrs))
             existing = await self._create(scope, key, protocol, endpoint, attrs)
+            if window is not None:
+                await self._start_replay(existing, window)
         else:
             _same_subscription(existing, attrs)
         return existing.arn if existing.confirmed or return_arn else PENDING_ARN
+
+    # ---- replay (`loosely.core.topics.archive`) ----
+
+    def _replay_window(self, policy: str, topic: Topic) -> ReplayWindow | None:
+        """A ReplayPolicy checked against the topic's archive and the clock; None when it asks for no replay."""
+        window = parse_replay_policy(policy)
+        if window is not None:
+            now = self._ctx.now()
+            fifo = topic.arn.endswith(".fifo")
+            check_replay_window(window, fifo, beginning_archive_ms(topic.attributes, now), now)
+        return window
+
+    async def _start_replay(self, sub: Subscription, window: ReplayWindow | None) -> None:
+        """Record a replay to run (replacing one running), or stop it (no window)."""
+        if window is None:
+            await self._ctx.documents.delete_document(REPLAY_KIND, sub.arn)
+            return
+        state = ReplayState.start(sub.arn, sub.topic_arn, window, self._ctx.now())
+        await self._ctx.documents.put_document(
+            REPLAY_KIND, sub.arn, state.to_json(), self._ctx.now(), parent=sub.topic_arn
+        )
+
+    async def _replay_status(self, sub: Subscription) -> str | None:
+        if not sub.attributes.get(REPLAY_POLICY):
+            return None
+        doc = await self._ctx.documents.get_document(REPLAY_KIND, sub.arn)
+        return ReplayState.from_json(doc.body).status if doc is not None else None
 
     async def _check_room(self, key: TopicKey, new_subscription: bool, adds_filter_policy: bool) -> None:
         """SNS's per-topic quotas: 100 subscriptions on a FIFO topic, 200 filter policies on any topic.
@@ -278,6 +318,9 @@ class Subscriptions:
             values.pop("FilterPolicyScope", None)
         if sub.protocol in _HTTP:
             values["EffectiveDeliveryPolicy"] = await self._effective_policy(sub)
+        status = await self._replay_status(sub)
+        if status is not None:
+            values[REPLAY_STATUS] = status
         return dict(sorted(values.items()))
 
     async def _effective_policy(self, sub: Subscription) -> str:
@@ -298,6 +341,9 @@ class Subscriptions:
                 attrs = current.attributes
                 check.canonical_subscription_attributes({name: value or ""}, current.protocol, attrs, False)
                 await self._check_room(key, new_subscription=False, adds_filter_policy=True)
+        window = None
+        if name == REPLAY_POLICY:
+            window = await self._checked_replay(arn, value or "")
 
         def change(sub: Subscription) -> Subscription:
             if scope.account_id not in (sub.owner, arn.split(":")[4]):
@@ -313,7 +359,18 @@ class Subscriptions:
                     attributes.pop(attr, None)
             return replace(sub, attributes=attributes)
 
-        await self._update(arn, change)
+        sub = await self._update(arn, change)
+        if name == REPLAY_POLICY:
+            await self._start_replay(sub, window)
+
+    async def _checked_replay(self, arn: str, policy: str) -> ReplayWindow | None:
+        current = await self.get(arn)
+        if current is None:
+            raise NotFound("Subscription does not exist")
+        doc = await self._ctx.documents.get_document(TOPIC_KIND, current.topic_arn)
+        if doc is None:
+            raise NotFound("Topic does not exist")
+        return self._replay_window(policy, self._ctx.parsed_topic(doc))
 
     async def _update(self, arn: str, change: Any) -> Subscription:
         async def load() -> tuple[Document, Subscription]:

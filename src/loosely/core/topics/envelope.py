@@ -99,6 +99,7 @@ def notification(
     subject: str | None = None,
     message_attributes: Mapping[str, Mapping[str, str]] | None = None,
     sequence_number: str | None = None,
+    replayed: bool = False,
 ) -> Envelope:
     """A Notification envelope, signed unless it comes from a FIFO topic.
 
@@ -117,6 +118,8 @@ def notification(
         envelope["Subject"] = subject
     envelope["Message"] = message
     envelope["Timestamp"] = iso_timestamp(timestamp_ms)
+    if replayed:  # a message replayed from a FIFO topic's archive (`loosely.core.topics.archive`)
+        envelope["Replayed"] = True
     if sequence_number is None:
         envelope["SignatureVersion"] = signature_version
         envelope["Signature"] = signer.sign(string_to_sign(envelope), signature_version)

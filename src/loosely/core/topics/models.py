@@ -103,9 +103,12 @@ class PublishedMessage:
     group_id: str | None = None
     dedup_id: str | None = None
     sequence_number: str | None = None
+    # A replay's redelivery of an archived message: to this subscription only, marked as replayed.
+    replay_subscription: str | None = None
 
     def to_json(self) -> str:
         # Field by field rather than `asdict`, whose deep copy cost more than the encoding (once per Publish).
+        extra = {} if self.replay_subscription is None else {"replay_subscription": self.replay_subscription}
         return json.dumps(
             {
                 "message_id": self.message_id,
@@ -118,6 +121,7 @@ class PublishedMessage:
                 "group_id": self.group_id,
                 "dedup_id": self.dedup_id,
                 "sequence_number": self.sequence_number,
+                **extra,
             }
         )
 

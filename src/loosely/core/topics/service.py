@@ -20,7 +20,7 @@ from loosely.core.clock import Clock
 from loosely.core.errors import ResourceNotFound
 from loosely.core.ids import IdGenerator
 from loosely.core.ports import DocumentStore, OutboxStore
-from loosely.core.topics import access
+from loosely.core.topics import access, archive
 from loosely.core.topics import validation as check
 from loosely.core.topics._context import TopicContext, topic_key
 from loosely.core.topics._mobile import Mobile
@@ -45,6 +45,7 @@ from loosely.core.topics.values import (
 __all__ = ["AccountScope", "TopicService", "TopicSettings"]
 
 _DATA_PROTECTION = "DataProtectionPolicy"  # kept with the topic's attributes, never shown by GetTopicAttributes
+_HIDDEN = frozenset({_DATA_PROTECTION, archive.ARCHIVE_SINCE})
 
 
 class TopicService:
@@ -85,7 +86,9 @@ class TopicService:
         key = TopicKey(scope.account_id, scope.region, name)
         existing = await self._ctx.documents.get_document(TOPIC_KIND, key.arn)
         if existing is None:
-            attrs = {**check.topic_defaults(key.arn, scope.account_id, fifo), **requested}
+            attrs = archive.archive_attributes(
+                {**check.topic_defaults(key.arn, scope.account_id, fifo), **requested}, self._ctx.now()
+            )
             topic = Topic(arn=key.arn, attributes=attrs, tags=tag_map, created_ms=self._ctx.now())
             doc, created = await self._ctx.documents.put_document(
                 TOPIC_KIND, key.arn, topic.to_json(), self._ctx.now(), if_absent=True
@@ -116,7 +119,10 @@ class TopicService:
         """Stored attributes plus the computed ones: Owner, TopicArn, subscription counts, EffectiveDeliveryPolicy."""
         topic = await self._ctx.require_topic(topic_arn, scope)
         _authorize(topic, scope, "GetTopicAttributes")
-        values = {k: v for k, v in topic.attributes.items() if k != _DATA_PROTECTION}
+        values = {k: v for k, v in topic.attributes.items() if k not in _HIDDEN}
+        beginning = archive.beginning_archive_ms(topic.attributes, self._ctx.now())
+        if beginning is not None:
+            values[archive.BEGINNING_ARCHIVE_TIME] = archive.iso_ms(beginning)
         confirmed, pending = await self._subscriptions.counts(topic_arn)
         delivery = topic.attributes.get("DeliveryPolicy")
         values.update(
@@ -147,7 +153,7 @@ class TopicService:
                     attributes[attr] = new
             if "Policy" not in attributes:
                 attributes["Policy"] = check.default_policy(topic_arn, key.account_id)
-            return replace(topic, attributes=attributes)
+            return replace(topic, attributes=archive.archive_attributes(attributes, self._ctx.now()))
 
         await self._ctx.update_topic(topic_arn, scope, change)
 

@@ -22,6 +22,7 @@ from loosely.core.errors import (
     TooManyEntriesInBatchRequest,
 )
 from loosely.core.topics._policy_json import unparsable_json
+from loosely.core.topics.archive import check_archive_policy, parse_replay_policy
 from loosely.core.topics.delivery_policy import parse_subscription_delivery_policy
 from loosely.core.topics.errors import TagLimitExceeded
 from loosely.core.topics.filter_policy import check_scope, parse_filter_policy
@@ -78,6 +79,7 @@ SUBSCRIPTION_SETTABLE = frozenset(
         "FilterPolicyScope",
         "RawMessageDelivery",
         "RedrivePolicy",
+        "ReplayPolicy",
         "SubscriptionRoleArn",
     }
 )
@@ -311,16 +313,7 @@ def _check_tracing(name: str, value: str, fifo: bool, creating: bool) -> str:
 
 
 def _check_archive_policy(name: str, value: str, fifo: bool, creating: bool) -> str:
-    if not value or value == "{}":
-        return value
-    try:
-        document = json.loads(value)
-    except ValueError:
-        raise invalid("ArchivePolicy Reason: failed to parse JSON") from None
-    period = document.get("MessageRetentionPeriod") if isinstance(document, dict) else None
-    if set(document) - {"MessageRetentionPeriod"} or not _int_in(period, 1, 365):
-        raise invalid("ArchivePolicy Reason: MessageRetentionPeriod must be between 1 and 365 days")
-    return value
+    return check_archive_policy(value)
 
 
 def _check_sample_rate(name: str, value: str, fifo: bool, creating: bool) -> str:
@@ -486,6 +479,8 @@ def _subscription_attribute(name: str, value: str, protocol: str, prefix: str) -
             raise invalid(prefix + exc.message.removeprefix("Invalid parameter: ")) from None
     if name == "RedrivePolicy" and value:
         _check_redrive_policy(value, prefix)
+    if name == "ReplayPolicy":
+        parse_replay_policy(value)  # its shape; the topic's archive and the clock are checked by the caller
     return value
 
 

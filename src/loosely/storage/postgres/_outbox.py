@@ -46,6 +46,7 @@ from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage
 from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
 from loosely.storage.postgres import _messages
+from loosely.storage.postgres._archive import archive_publication
 from loosely.storage.postgres._messages import Conn, Row
 from loosely.storage.postgres._notify import Waiters
 from loosely.storage.postgres._sql import Sql
@@ -165,10 +166,12 @@ class OutboxSql:
 
     def __init__(self, schema: str) -> None:
         s = f'"{schema}"'
+        self.schema = schema
         self.lock_key = outbox_lock_key(schema)
         for name, template in _TEMPLATES.items():
             setattr(self, name, template.replace("{s}", s))
 
+    schema: str
     lock_key: int
     lock_keys: str
     sweep_dedup: str
@@ -271,7 +274,7 @@ async def add_publications(
     guard: DocumentGuard | None = None,
 ) -> list[PublishOutcome]:
     sql = fan.outbox
-    if all(p.ordering_key is None and p.dedup_key is None for p in publications):
+    if all(p.ordering_key is None and p.dedup_key is None and p.archive_until_ms is None for p in publications):
         return await _add_plain(conn, fan, publications, now_ms, guard)
     keys = sorted({k for k in map(_locked_key, publications) if k is not None})
     outcomes: list[PublishOutcome] = []
@@ -302,6 +305,8 @@ async def add_publications(
                 outcomes.append(PublishOutcome(message_id=original_id, sequence=original_seq, duplicate=True))
             else:
                 outcomes.append(PublishOutcome(message_id=p.message_id, sequence=new_id))
+                if p.archive_until_ms is not None:
+                    await archive_publication(conn, sql.schema, p, new_id, now_ms)
         if any(not o.duplicate for o in outcomes):
             await conn.execute(sql.wake, fan.wake_params)
     return outcomes

@@ -50,6 +50,7 @@ from loosely.core.queues.models import (
     VisibilityOutcome,
 )
 from loosely.storage.postgres import _messages, _tasks
+from loosely.storage.postgres._archive import PostgresArchive
 from loosely.storage.postgres._coalesce import Coalescer
 from loosely.storage.postgres._deadline import Deadline
 from loosely.storage.postgres._documents import PostgresDocuments
@@ -100,7 +101,7 @@ _DELETE_BATCH = 500  # receipts one delete statement carries
 _CLAIM_BATCH = 100  # messages one claim statement hands out (ten receives of ten)
 
 
-class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox):
+class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchive):
     """`QueueStore`, `DocumentStore` and `OutboxStore` on PostgreSQL; ``url`` is a libpq URL or DSN,
     ``schema`` isolates one deployment. Documents and the outbox live in `_documents` and `_outbox`.
 

@@ -26,6 +26,7 @@ from loosely.core.queues.models import (
 )
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import claims, messages, moves, queues
+from loosely.storage.sqlite.archive import SqliteArchive
 from loosely.storage.sqlite.documents import SqliteDocuments
 from loosely.storage.sqlite.outbox import SqliteOutbox
 from loosely.storage.sqlite.parked import ParkedReceives
@@ -35,7 +36,7 @@ from loosely.storage.sqlite.wal import WalFile
 from loosely.storage.sqlite.writer import Tx, Writer
 
 
-class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox):
+class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     """A `QueueStore`, `DocumentStore` and `OutboxStore` in one SQLite file.
 
     Every operation goes through one writer that owns the connection and commits concurrent

@@ -32,6 +32,7 @@ from loosely.core.queues.models import NewMessage
 from loosely.storage._common import QueueWaiters
 from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
 from loosely.storage.sqlite import messages
+from loosely.storage.sqlite.archive import archive_publication
 from loosely.storage.sqlite.writer import Tx, Writer
 
 OUTBOX_WAKE_KEY = 0
@@ -90,6 +91,8 @@ def _add_one(
         (publication.topic_arn, publication.message_id, publication.payload, publication.ordering_key, now_ms, head),
     )
     sequence = int(cursor.lastrowid or 0)
+    if publication.archive_until_ms is not None:
+        archive_publication(conn, publication, sequence, now_ms)
     if publication.dedup_key is not None:
         conn.execute(
             "INSERT OR REPLACE INTO publication_dedup (topic_arn, dedup_key, message_id, sequence, expires_at_ms)"
