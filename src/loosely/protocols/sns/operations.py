@@ -103,7 +103,7 @@ def _authenticated(ctx: OperationContext) -> bool:
 # ---- topics ----
 
 
-@operation("CreateTopic", support="partial", notes="ArchivePolicy is stored; no message archive is kept.")
+@operation("CreateTopic")
 async def create_topic(ctx: OperationContext, p: Params) -> Out:
     arn = await _svc(ctx).create_topic(
         _scope(ctx), p.string("Name"), p.string_map("Attributes"), _tags(p), p.opt_string("DataProtectionPolicy")
@@ -122,12 +122,12 @@ async def list_topics(ctx: OperationContext, p: Params) -> Out:
     return {"Topics": [{"TopicArn": arn} for arn in page.items], "NextToken": page.next_token}
 
 
-@operation("GetTopicAttributes", support="partial", notes="No BeginningArchiveTime: no message archive is kept.")
+@operation("GetTopicAttributes")
 async def get_topic_attributes(ctx: OperationContext, p: Params) -> Out:
     return {"Attributes": await _svc(ctx).get_topic_attributes(_scope(ctx), _arn(p, "TopicArn"))}
 
 
-@operation("SetTopicAttributes", support="partial", notes="ArchivePolicy is stored; no message archive is kept.")
+@operation("SetTopicAttributes")
 async def set_topic_attributes(ctx: OperationContext, p: Params) -> None:
     await _svc(ctx).set_topic_attributes(
         _scope(ctx), _arn(p, "TopicArn"), p.string("AttributeName"), p.opt_string("AttributeValue")
@@ -181,7 +181,7 @@ async def put_data_protection_policy(ctx: OperationContext, p: Params) -> None:
 @operation(
     "Subscribe",
     support="partial",
-    notes="Lambda and Firehose endpoints and ReplayPolicy (FIFO message replay) are refused.",
+    notes="Lambda and Firehose endpoints are refused.",
 )
 async def subscribe(ctx: OperationContext, p: Params) -> Out:
     arn = await _svc(ctx).subscribe(
@@ -214,7 +214,7 @@ async def get_subscription_attributes(ctx: OperationContext, p: Params) -> Out:
     return {"Attributes": await _svc(ctx).get_subscription_attributes(_scope(ctx), _arn(p, "SubscriptionArn"))}
 
 
-@operation("SetSubscriptionAttributes", support="partial", notes="ReplayPolicy (FIFO message replay) is refused.")
+@operation("SetSubscriptionAttributes")
 async def set_subscription_attributes(ctx: OperationContext, p: Params) -> None:
     await _svc(ctx).set_subscription_attributes(
         _scope(ctx), _arn(p, "SubscriptionArn"), p.string("AttributeName"), p.opt_string("AttributeValue")
