@@ -227,3 +227,15 @@ async def test_subscribe_with_a_replay_policy_starts_a_replay(stack: Stack) -> N
     [received] = await stack.receive_all(queue)
     assert json.loads(received.body)["Message"] == "before the subscription"
     assert (await stack.topics.get_subscription_attributes(SCOPE, sub))["ReplayStatus"] == "Completed"
+
+
+async def test_unsubscribing_or_deleting_the_topic_forgets_the_replay(stack: Stack) -> None:
+    topic = await archived_topic(stack)
+    policy = replay_policy(stack.clock.now_ms())
+    first = await stack.subscribe(topic, "sqs", (await stack.queue("first")).key.arn, ReplayPolicy=policy)
+    second = await stack.subscribe(topic, "sqs", (await stack.queue("second")).key.arn, ReplayPolicy=policy)
+    assert await stack.store.get_document(REPLAY_KIND, first) is not None
+    await stack.topics.unsubscribe(SCOPE, first)
+    assert await stack.store.get_document(REPLAY_KIND, first) is None
+    await stack.topics.delete_topic(SCOPE, topic)
+    assert await stack.store.get_document(REPLAY_KIND, second) is None

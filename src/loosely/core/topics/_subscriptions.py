@@ -282,6 +282,8 @@ class Subscriptions:
         )
         if sub.token is not None:
             await self._ctx.documents.delete_document(TOKEN_KIND, sub.token)
+        if sub.attributes.get(REPLAY_POLICY):
+            await self._ctx.documents.delete_document(REPLAY_KIND, arn)
         if sub.protocol in _HTTP:
             token = self._new_token()
             await self._put_token(token, replace(sub, confirmed=True, token=None), _PURPOSE_RESTORE)

@@ -108,7 +108,7 @@ class TopicService:
         topic = Topic.from_json(doc.body)
         _authorize(topic, scope, "DeleteTopic")
         await self._ctx.documents.delete_document(TOPIC_KIND, topic_arn)
-        for kind in (SUBSCRIPTION_KIND, SUBSCRIPTION_KEY_KIND, TOKEN_KIND):
+        for kind in (SUBSCRIPTION_KIND, SUBSCRIPTION_KEY_KIND, TOKEN_KIND, archive.REPLAY_KIND):
             await self._ctx.documents.delete_children(kind, topic_arn)
 
     async def list_topics(self, scope: AccountScope, next_token: str | None) -> Page[str]:
