@@ -17,7 +17,8 @@ SetSubscriptionAttributes or Subscribe writes with a ``ReplayPolicy``. Each step
 4. stores the new cursor (and ``Completed`` once the window is done).
 
 A crash between 3 and 4 repeats that page after the lease: delivery stays at least once.
-Housekeeping deletes expired archive rows a bounded batch at a time through the expiry index.
+Housekeeping deletes expired archive rows a bounded batch at a time through the expiry index, once a
+minute (at once again while it finds full batches).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class ReplayOptions:
     page: int = 100  # archived messages read (and publications recorded) per step
     lease_ms: int = 30_000  # a node that dies mid-replay loses it after this
     purge_batch: int = 1_000  # expired archive rows removed per statement
+    purge_interval_ms: int = 60_000  # retention is counted in days: a look a minute is plenty
     idle_poll_s: float = 1.0  # how often to look for replays and expired rows when there is nothing to do
     dedup_window_ms: int = 5 * 60 * 1000
 
@@ -73,6 +75,7 @@ class Replayer:
         self._clock = clock
         self._owner = owner
         self.options = options or ReplayOptions()
+        self._next_purge_ms = 0
 
     async def run(self) -> None:
         failing = False
@@ -99,13 +102,21 @@ class Replayer:
     async def run_once(self) -> bool:
         """Purge a batch of expired archive rows and take one step of every replay due; True if more is due."""
         now = self._clock.now_ms()
-        busy = await self._archive.purge_archive(now, self.options.purge_batch) >= self.options.purge_batch
+        busy = await self._purge(now)
         for doc in await self._documents.list_documents(REPLAY_KIND):
             state = ReplayState.from_json(doc.body)
             if state.finished or (state.lease_owner not in (None, self._owner) and state.lease_until_ms > now):
                 continue
             busy = await self._step(doc, state) or busy
         return busy
+
+    async def _purge(self, now: int) -> bool:
+        """Remove a batch of expired archive rows when due; True when a full batch suggests more."""
+        if now < self._next_purge_ms:
+            return False
+        full = await self._archive.purge_archive(now, self.options.purge_batch) >= self.options.purge_batch
+        self._next_purge_ms = now if full else now + self.options.purge_interval_ms
+        return full
 
     async def _step(self, doc: Document, state: ReplayState) -> bool:
         """One page of one replay; True when the replay goes on."""

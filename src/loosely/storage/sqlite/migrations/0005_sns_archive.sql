@@ -11,6 +11,6 @@ CREATE TABLE sns_archive (
 -- A replay walks one topic in publish order from its cursor.
 CREATE INDEX sns_archive_by_topic ON sns_archive (topic_arn, sequence);
 -- A replay without a cursor yet finds where its window starts.
-CREATE INDEX sns_archive_by_time ON sns_archive (topic_arn, published_ms);
+CREATE INDEX sns_archive_by_time ON sns_archive (topic_arn, published_ms, sequence);
 -- Housekeeping removes the oldest expired rows first.
 CREATE INDEX sns_archive_by_expiry ON sns_archive (expires_ms);
