@@ -19,6 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from loosely.core.errors import InvalidParameter
@@ -68,8 +69,9 @@ def check_archive_policy(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=256)
 def retention_days(policy: str | None) -> int | None:
-    """The retention of a stored ArchivePolicy in days; None when archiving is off."""
+    """The retention of a stored ArchivePolicy in days; None when archiving is off (cached: read per publish)."""
     if not policy or not policy.strip():
         return None
     try:
