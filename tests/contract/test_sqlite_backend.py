@@ -63,8 +63,9 @@ async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "m.db") as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    # 0002: documents and the outbox; 0003: FIFO groups ready by their head; 0004: message counters
-    assert versions == [1, 2, 3, 4]
+    # 0002: documents and the outbox; 0003: FIFO groups ready by their head; 0004: message counters;
+    # 0005: the SNS FIFO message archive
+    assert versions == [1, 2, 3, 4, 5]
     assert journal == "wal"
 
 
