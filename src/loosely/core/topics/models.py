@@ -108,6 +108,7 @@ class PublishedMessage:
 
     def to_json(self) -> str:
         # Field by field rather than `asdict`, whose deep copy cost more than the encoding (once per Publish).
+        # Written only when set: a node of an earlier release (rolling upgrade) still reads every other payload.
         extra = {} if self.replay_subscription is None else {"replay_subscription": self.replay_subscription}
         return json.dumps(
             {

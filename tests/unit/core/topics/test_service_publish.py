@@ -271,6 +271,7 @@ def test_published_message_json_round_trips_every_field() -> None:
         group_id="g",
         dedup_id="d",
         sequence_number="00000000000000000001",
+        replay_subscription="arn:aws:sns:us-east-1:000000000000:t.fifo:s",
     )
 
     assert PublishedMessage.from_json(message.to_json()) == message
