@@ -19,7 +19,7 @@ from loosely.core.documents import (
     NewPublication,
     Publication,
 )
-from loosely.core.errors import ConcurrentUpdate
+from loosely.core.errors import ConcurrentUpdate, QueuesGone
 from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
 from loosely.core.queues.models import QueueCounts
 
@@ -252,19 +252,44 @@ async def test_complete_stamps_expiry_from_the_queue_retention(outbox: Store) ->
     assert await outbox.expire_messages(T0 + 60_000, 10) == 1
 
 
-async def test_complete_skips_queues_that_no_longer_exist(outbox: Store) -> None:
+async def test_complete_refuses_queues_that_no_longer_exist_and_changes_nothing(outbox: Store) -> None:
     kept = await make_queue(outbox, "kept")
     gone = await make_queue(outbox, "gone")
     await outbox.delete_queue(gone.id, T0)
     [seq] = await add(outbox, pub("m1"))
 
-    await outbox.complete_publication(
-        seq, [(gone.id, msg("lost")), (kept.id, msg("kept")), (999_999, msg("never"))], [push()], T0, DEDUP_WINDOW_MS
-    )
+    with pytest.raises(QueuesGone) as raised:
+        await outbox.complete_publication(
+            seq,
+            [(gone.id, msg("lost")), (kept.id, msg("kept")), (999_999, msg("never"))],
+            [push()],
+            T0,
+            DEDUP_WINDOW_MS,
+        )
 
-    assert bodies(await claim(outbox, kept)) == ["kept"]
-    assert len(await take_deliveries(outbox)) == 1
-    assert await take(outbox, now_ms=T0 + LEASE_MS) == []
+    assert raised.value.queue_ids == {gone.id, 999_999}
+    assert (await claim(outbox, kept)).messages == []
+    assert await take_deliveries(outbox) == []
+    assert ids(await take(outbox)) == ["m1"]
+
+
+async def test_complete_many_refuses_queues_that_no_longer_exist_and_changes_nothing(outbox: Store) -> None:
+    kept = await make_queue(outbox, "kept")
+    gone = await make_queue(outbox, "gone")
+    await outbox.delete_queue(gone.id, T0)
+    seqs = await add(outbox, pub("m1"), pub("m2"))
+
+    with pytest.raises(QueuesGone) as raised:
+        await outbox.complete_publications(
+            [FanOutResult(seqs[0], [(kept.id, msg("kept"))], [push()]), FanOutResult(seqs[1], [(gone.id, msg("x"))])],
+            T0,
+            DEDUP_WINDOW_MS,
+        )
+
+    assert raised.value.queue_ids == {gone.id}
+    assert (await claim(outbox, kept)).messages == []
+    assert await take_deliveries(outbox) == []
+    assert ids(await take(outbox)) == ["m1", "m2"]
 
 
 async def test_complete_of_a_retired_publication_does_nothing(outbox: Store) -> None:

@@ -16,6 +16,7 @@ written the way AWS phrases it, because clients show that message to people.
     ├── UnsupportedOperation         the operation does not apply to this resource
     ├── ResourceNotFound             (generic: e.g. a message move task source)
     ├── QueueDoesNotExist
+    │   └── QueuesGone               storage: queues looked up earlier were deleted since
     ├── QueueNameExists              CreateQueue with the same name but other attributes
     ├── QueueDeletedRecently
     ├── PurgeQueueInProgress
@@ -31,6 +32,8 @@ written the way AWS phrases it, because clients show that message to people.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class LooselyError(Exception):
@@ -90,6 +93,19 @@ class QueueDoesNotExist(LooselyError):
 
     def __init__(self, message: str = "The specified queue does not exist.") -> None:
         super().__init__(message)
+
+
+class QueuesGone(QueueDoesNotExist):
+    """Storage refused to write into queues, named by id, that no longer exist; it changed nothing.
+
+    Ids are never reused, so a queue deleted and created again under its name has a new id: a caller
+    that looked queues up earlier (SNS fan-out caches them) looks them up again and retries, instead
+    of the messages silently going nowhere.
+    """
+
+    def __init__(self, queue_ids: Iterable[int]) -> None:
+        super().__init__()
+        self.queue_ids = frozenset(queue_ids)
 
 
 class QueueNameExists(LooselyError):

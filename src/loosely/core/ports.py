@@ -269,8 +269,13 @@ class OutboxStore(ABC):
         now_ms: int,
         dedup_window_ms: int,
     ) -> None:
-        """In one transaction: send the SQS messages (queue id, message; FIFO dedup applies; queues that
-        no longer exist are skipped), record the push deliveries, and delete the publication."""
+        """In one transaction: send the SQS messages (queue id, message; FIFO dedup applies), record the
+        push deliveries, and delete the publication.
+
+        Raises:
+            QueuesGone: some of the queues no longer exist; nothing was changed (the caller looks its
+                queues up again and retries, so no message is silently lost).
+        """
 
     async def complete_publications(self, results: Sequence[FanOutResult], now_ms: int, dedup_window_ms: int) -> None:
         """`complete_publication` for many publications, in the given order, in one transaction.
@@ -278,8 +283,10 @@ class OutboxStore(ABC):
         The messages of every publication still in the outbox are sent (grouped by queue, each queue's
         messages in the order given, so a FIFO topic's publications keep their order in FIFO queues),
         their deliveries recorded and the publications deleted; publications already gone (completed
-        elsewhere) are skipped. Backends should override this: the fallback runs one transaction per
-        publication, which keeps each publication's guarantees but costs a commit each.
+        elsewhere) are skipped. When a queue of a publication still in the outbox no longer exists,
+        raises `QueuesGone`, leaving the publications it did not complete as they were (so a retry
+        is safe). Backends should override this: the fallback runs one transaction per publication,
+        which keeps each publication's guarantees but costs a commit each.
         """
         for result in results:
             await self.complete_publication(

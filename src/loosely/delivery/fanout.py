@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from loosely.core.clock import Clock
 from loosely.core.documents import FanOutResult, NewDelivery, Publication
-from loosely.core.errors import LooselyError
+from loosely.core.errors import LooselyError, QueuesGone
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage, SendRequest
 from loosely.core.topics.filter_policy import BODY_SCOPE, MessageFields
@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 PUSH_PROTOCOLS = frozenset({"http", "https", "email", "email-json", "sms", "application"})
 _CONFIRMATIONS = frozenset({PUSH_SUBSCRIPTION_CONFIRMATION, PUSH_UNSUBSCRIBE_CONFIRMATION})
 _PAUSE_AFTER_ERROR_S = 1.0
+_REPLANS = 3
+"""Times a chunk is planned again after the store found some of its queues gone."""
 
 
 @dataclass(slots=True)
@@ -102,6 +104,8 @@ class FanOut:
         self._owner = owner
         self.options = options or DeliveryOptions()
         self.stats = stats or DeliveryStats()
+        # When the publications being planned were claimed (`QueueDirectory.get`'s ``missing_since``).
+        self._claimed_at: float | None = None
 
     async def run(self) -> None:
         """Fan out until cancelled: straight on while there is a backlog, else wait to be woken."""
@@ -124,6 +128,7 @@ class FanOut:
     async def run_once(self) -> int:
         """Claim one batch of publications, fan each out and retire them; return how many were claimed."""
         now = self._clock.now_ms()
+        self._claimed_at = self._queues.now()
         publications = await self._outbox.claim_publications(
             self._owner, now, self.options.fanout_lease_ms, self.options.fanout_batch
         )
@@ -135,7 +140,7 @@ class FanOut:
             groups.setdefault(publication.topic_arn if ordered else f"#{publication.id}", []).append(publication)
         planned = await asyncio.gather(*(self._plan_in_order(group, payloads) for group in groups.values()))
         results = sorted((item for group in planned for item in group), key=lambda item: item[0].id)
-        await self._complete(results)
+        await self._complete(results, payloads)
         return len(publications)
 
     async def _plan_in_order(
@@ -186,7 +191,9 @@ class FanOut:
         except Exception:
             log.warning("signing ahead failed; envelopes are signed as they are rendered", exc_info=True)
 
-    async def _complete(self, results: list[tuple[Publication, _Plan]]) -> None:
+    async def _complete(
+        self, results: list[tuple[Publication, _Plan]], payloads: Mapping[int, PublishedMessage | PushDelivery | None]
+    ) -> None:
         """Retire the planned publications, in order, a few store transactions of about ``fanout_rows`` rows.
 
         One transaction per chunk, not per publication, so a queue gets one insert per chunk. Chunks
@@ -201,11 +208,7 @@ class FanOut:
             if not chunk:
                 continue
             try:
-                await self._outbox.complete_publications(
-                    [FanOutResult(publication.id, plan.queue_messages, plan.deliveries) for publication, plan in chunk],
-                    self._clock.now_ms(),
-                    self.options.dedup_window_ms,
-                )
+                chunk = await self._complete_chunk(chunk, payloads)
             except Exception:
                 log.exception("fan-out of publications %s failed", [p.id for p, _ in chunk])
                 failed_topics.update(p.topic_arn for p, _ in chunk if p.topic_arn.endswith(".fifo"))
@@ -214,6 +217,36 @@ class FanOut:
                 self.stats.publications += 1
                 self.stats.sqs_messages += len(plan.queue_messages)
                 self.stats.deliveries_created += len(plan.deliveries)
+
+    async def _complete_chunk(
+        self, chunk: list[tuple[Publication, _Plan]], payloads: Mapping[int, PublishedMessage | PushDelivery | None]
+    ) -> list[tuple[Publication, _Plan]]:
+        """Retire one chunk; return it as retired (re-planned where queues were found gone).
+
+        A cached queue record may name a queue deleted since, perhaps created again under its name
+        with a new id. The store then changes nothing and names the queues (`QueuesGone`): their
+        records are forgotten and the publications that sent to them planned again, with the queues
+        that exist now (or, when one does not, the subscription's dead-letter queue). A queue deleted
+        again each time gives up after a few rounds, leaving the chunk to its lease.
+        """
+        for attempt in range(_REPLANS + 1):
+            try:
+                await self._outbox.complete_publications(
+                    [FanOutResult(publication.id, plan.queue_messages, plan.deliveries) for publication, plan in chunk],
+                    self._clock.now_ms(),
+                    self.options.dedup_window_ms,
+                )
+                return chunk
+            except QueuesGone as gone:
+                if attempt == _REPLANS:
+                    raise
+                log.info("queues %s were deleted since fan-out looked them up; planning again", sorted(gone.queue_ids))
+                self._queues.forget(gone.queue_ids)
+                chunk = [
+                    (p, await self.plan(p, payloads[p.id]) if _sends_to(plan, gone.queue_ids) else plan)
+                    for p, plan in chunk
+                ]
+        raise AssertionError("unreachable")
 
     # ---- one push ----
 
@@ -230,7 +263,7 @@ class FanOut:
         return plan
 
     async def _confirmation_to_queue(self, push: PushDelivery, plan: _Plan) -> None:
-        queue = await self._queues.get(push.endpoint)
+        queue = await self._queues.get(push.endpoint, self._claimed_at)
         if queue is None:
             log.warning("confirmation for %s: queue %s does not exist", push.subscription_arn, push.endpoint)
             self.stats.failed += 1
@@ -287,7 +320,7 @@ class FanOut:
         plan: _Plan,
     ) -> None:
         sub = subscriber.subscription
-        queue = await self._queues.get(sub.endpoint)
+        queue = await self._queues.get(sub.endpoint, self._claimed_at)
         version = topic[0].attributes.get("SignatureVersion") or "1"
         request = self._renderer.sqs_request(message, sub, version, sequence, bool(queue and queue.key.fifo))
         if queue is None:
@@ -309,7 +342,9 @@ class FanOut:
     ) -> None:
         """Not retried, as on AWS: to the subscription's dead-letter queue, else dropped (logged and counted)."""
         arn = subscriber.subscription.arn
-        dead = await self._queues.dead_letter(subscriber.dead_letter_arn, request, code, error, message.message_id)
+        dead = await self._queues.dead_letter(
+            subscriber.dead_letter_arn, request, code, error, message.message_id, self._claimed_at
+        )
         if dead is not None:
             plan.queue_messages.append(dead)
             self.stats.dead_lettered += 1
@@ -339,6 +374,10 @@ def _chunks(results: list[tuple[Publication, _Plan]], max_rows: int) -> list[lis
     if current:
         chunks.append(current)
     return chunks
+
+
+def _sends_to(plan: _Plan, queue_ids: frozenset[int]) -> bool:
+    return any(queue_id in queue_ids for queue_id, _ in plan.queue_messages)
 
 
 def _decode(publication: Publication) -> PublishedMessage | PushDelivery | None:

@@ -7,6 +7,13 @@ the same transaction that retires the publication. A queue that does not exist, 
 queue refuses, is a client-side error: as on AWS it is not retried; it goes to the subscription's
 dead-letter queue if it has one.
 
+Queue records are cached briefly, so one may name a queue deleted since (perhaps created again under
+the same name, with a new id). The store then refuses the whole fan-out (`QueuesGone`); fan-out
+`forget`s those records and plans again with fresh ones, so the message reaches the queue that
+exists now, or fails as above when none does. "Does not exist" is remembered only for messages
+published before it was looked up (see `QueueDirectory.get`), so a queue just created is never taken
+for a missing one.
+
 A message moved to a dead-letter queue keeps the body that failed and gains three String message
 attributes when there is room for them (SQS allows ten): ``ErrorCode`` and ``ErrorMessage`` (why the
 last attempt failed) and ``RequestID`` (the SNS message id).
@@ -15,7 +22,7 @@ last attempt failed) and ``RequestID`` (the SNS message id).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from loosely.core.errors import LooselyError, QueueDoesNotExist
 from loosely.core.queues.models import MessageAttributeValue, NewMessage, QueueKey, QueueRecord, SendRequest
@@ -37,23 +44,40 @@ class QueueDirectory:
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, QueueRecord | None]] = {}
 
-    async def get(self, arn: str) -> QueueRecord | None:
-        """The queue an ARN names, or None when it is not an SQS ARN or the queue does not exist."""
+    def now(self) -> float:
+        """The clock `get`'s ``missing_since`` is read on."""
+        return self._monotonic()
+
+    async def get(self, arn: str, missing_since: float | None = None) -> QueueRecord | None:
+        """The queue an ARN names, or None when it is not an SQS ARN or the queue does not exist.
+
+        A queue found is remembered for ``ttl_s``. A queue found missing is taken as missing again
+        without a lookup only when that lookup was made at or after ``missing_since``: fan-out passes
+        the time it claimed its publications, which were all published before, so none of them can be
+        meant for a queue created after the lookup; any other caller looks again.
+        """
         now = self._monotonic()
         cached = self._cache.get(arn)
         if cached is not None and now - cached[0] < self._ttl_s:
-            return cached[1]
+            record = cached[1]
+            if record is not None or (missing_since is not None and cached[0] >= missing_since):
+                return record
         key = QueueKey.from_arn(arn)
-        record: QueueRecord | None = None
-        if key is not None:
-            try:
-                record = await self.queues.get_queue(key)
-            except QueueDoesNotExist:
-                record = None
+        if key is None:
+            return None
+        try:
+            found: QueueRecord | None = await self.queues.get_queue(key)
+        except QueueDoesNotExist:
+            found = None
         if len(self._cache) > _MAX_CACHED:
             self._cache.clear()
-        self._cache[arn] = (now, record)
-        return record
+        self._cache[arn] = (now, found)
+        return found
+
+    def forget(self, queue_ids: Collection[int]) -> None:
+        """Drop the records of these queues (the store found them gone), so the next `get` looks again."""
+        for arn in [arn for arn, (_, record) in self._cache.items() if record is not None and record.id in queue_ids]:
+            del self._cache[arn]
 
     def build(self, queue: QueueRecord, request: SendRequest) -> tuple[int, NewMessage]:
         """The message SendMessage would store, as SNS's sender.
@@ -64,12 +88,18 @@ class QueueDirectory:
         return queue.id, self.queues.build_message(queue, request, SNS_SENDER_ID)
 
     async def dead_letter(
-        self, arn: str | None, request: SendRequest, error_code: str, error: str, message_id: str
+        self,
+        arn: str | None,
+        request: SendRequest,
+        error_code: str,
+        error: str,
+        message_id: str,
+        missing_since: float | None = None,
     ) -> tuple[int, NewMessage] | None:
         """The message for the dead-letter queue ``arn``, or None when there is none or it refuses it."""
         if arn is None:
             return None
-        queue = await self.get(arn)
+        queue = await self.get(arn, missing_since)
         if queue is None:
             return None
         try:

@@ -15,11 +15,12 @@ Locking rules (on top of `_sql`'s):
 
 Fanning out sends SQS messages with the queue store's own statements (`_messages.send_standard`,
 `send_fifo`: dedup, FIFO groups, expiry, wake-ups) inside the transaction that records the
-deliveries and deletes the publication; each send runs in a savepoint so a queue deleted
-meanwhile is skipped. Completing a batch (`complete_publications`) instead holds its target queues
-``FOR KEY SHARE`` first, in id order: a queue deleted before is skipped, a deletion waits for the
-commit (and then removes what was sent), and the sends need no savepoints (two round trips fewer
-per queue). Outbox wake-ups travel like a queue's, under the reserved id
+deliveries and deletes the publication; a queue that is gone raises `QueuesGone` and rolls it all
+back, so fan-out looks its queues up again (a queue deleted and created again has a new id) rather
+than the message going nowhere. Completing a batch (`complete_publications`) holds its target
+queues ``FOR KEY SHARE`` first, in id order: a queue deleted before is found gone before anything
+is sent, a deletion waits for the commit (and then removes what was sent), and the sends need no
+savepoints (two round trips fewer per queue). Outbox wake-ups travel like a queue's, under the reserved id
 `OUTBOX_WAKE_KEY` (no queue has id 0): a change notifies only while some node waits on the outbox.
 """
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,7 +42,7 @@ from loosely.core.documents import (
     Publication,
     PublishOutcome,
 )
-from loosely.core.errors import ConcurrentUpdate, QueueDoesNotExist
+from loosely.core.errors import ConcurrentUpdate, QueueDoesNotExist, QueuesGone
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage
 from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
@@ -49,6 +50,7 @@ from loosely.storage.postgres import _messages
 from loosely.storage.postgres._archive import archive_publication
 from loosely.storage.postgres._messages import Conn, Row
 from loosely.storage.postgres._notify import Waiters
+from loosely.storage.postgres._queuecache import QueueCache
 from loosely.storage.postgres._sql import Sql
 
 T = TypeVar("T")
@@ -386,7 +388,10 @@ async def complete_publication(
         retired = await cur.fetchone()
         if retired is None:
             return []  # another node completed it while we waited for the key
-        sent = [q for q, batch in _by_queue(queue_messages) if await fan.send(conn, q, batch, now_ms, window_ms)]
+        sends = _by_queue(queue_messages)
+        sent = [q for q, batch in sends if await fan.send(conn, q, batch, now_ms, window_ms)]
+        if len(sent) < len(sends):
+            raise QueuesGone({q for q, _ in sends} - set(sent))  # rolls the transaction back
         await _insert_deliveries(conn, sql.insert_deliveries, deliveries, now_ms)
         promoted = False
         if retired[0] and retired[1] is not None:
@@ -422,7 +427,12 @@ async def complete_publications(
         if sends:
             cur = await conn.execute(sql.hold_queues, (sorted(q for q, _ in sends),))
             held = {row[0] for row in await cur.fetchall()}
-        sent = [q for q, batch in sends if q in held and await fan.send_held(conn, q, batch, now_ms, window_ms)]
+        gone = {q for q, _ in sends if q not in held or q not in fan.fifo}
+        if gone:
+            raise QueuesGone(gone)  # before anything is sent; rolls the retirements back
+        sent = [q for q, batch in sends if await fan.send_held(conn, q, batch, now_ms, window_ms)]
+        if len(sent) < len(sends):
+            raise QueuesGone({q for q, _ in sends} - set(sent))
         deliveries = [d for r in live for d in r.deliveries]
         await _insert_deliveries(conn, sql.insert_deliveries, deliveries, now_ms)
         promoted = False
@@ -478,6 +488,7 @@ class PostgresOutbox(OutboxStore):
     _waiters: Waiters
     _claim_epoch: ContextVar[tuple[int, int] | None]
     _outbox_sql_cache: OutboxSql | None = None
+    _queues: QueueCache
 
     if TYPE_CHECKING:
 
@@ -542,9 +553,10 @@ class PostgresOutbox(OutboxStore):
     ) -> None:
         sends, pushes = list(queue_messages), list(deliveries)
         fan = await self._fanout([q for q, _ in sends])
-        sent = await self._run(
-            lambda conn: complete_publication(conn, fan, publication_id, sends, pushes, now_ms, dedup_window_ms)
-        )
+        with self._forgetting_gone_queues():
+            sent = await self._run(
+                lambda conn: complete_publication(conn, fan, publication_id, sends, pushes, now_ms, dedup_window_ms)
+            )
         self._woken(sent)
 
     async def complete_publications(self, results: Sequence[FanOutResult], now_ms: int, dedup_window_ms: int) -> None:
@@ -552,8 +564,20 @@ class PostgresOutbox(OutboxStore):
         if not batch:
             return
         fan = await self._fanout([q for r in batch for q, _ in r.queue_messages])
-        sent = await self._run(lambda conn: complete_publications(conn, fan, batch, now_ms, dedup_window_ms))
+        with self._forgetting_gone_queues():
+            sent = await self._run(lambda conn: complete_publications(conn, fan, batch, now_ms, dedup_window_ms))
         self._woken(sent)
+
+    @contextlib.contextmanager
+    def _forgetting_gone_queues(self) -> Iterator[None]:
+        """Drop the cached records of queues found gone, so the caller's next lookup reads the database
+        (another node's deletion may not have been notified here yet)."""
+        try:
+            yield
+        except QueuesGone as gone:
+            for queue_id in gone.queue_ids:
+                self._queues.invalidate(queue_id)
+            raise
 
     async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
         self._claiming()

@@ -26,7 +26,7 @@ from loosely.core.documents import (
     Publication,
     PublishOutcome,
 )
-from loosely.core.errors import ConcurrentUpdate
+from loosely.core.errors import ConcurrentUpdate, QueuesGone
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage
 from loosely.storage._common import QueueWaiters
@@ -40,6 +40,8 @@ OUTBOX_WAKE_KEY = 0
 
 _PUBLICATION_COLUMNS = "id, topic_arn, message_id, payload, created_ms"
 _DELIVERY_COLUMNS = "id, subscription_arn, payload, attempts, next_attempt_ms, created_ms, last_error"
+_IDS_PER_STATEMENT = 500
+"""Queue ids per existence check: well under SQLite's limit on bound parameters."""
 _DEDUP_SWEEP = 2
 """Expired dedup rows removed per deduplicated publication added: the table stays at its live size.
 Publications without a dedup key (standard topics, the common case) skip the sweep."""
@@ -180,9 +182,10 @@ def complete_publication(
     row = conn.execute("SELECT ordering_key FROM publications WHERE id = ?", (publication_id,)).fetchone()
     if row is None:
         return
-    for queue_id, batch in _by_queue(queue_messages):
-        if _queue_exists(conn, queue_id):
-            messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
+    sends = _by_queue(queue_messages)
+    _require_queues(conn, [queue_id for queue_id, _ in sends])
+    for queue_id, batch in sends:
+        messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
     conn.executemany(
         "INSERT INTO deliveries (subscription_arn, payload, next_attempt_ms, due_ms, created_ms)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -205,7 +208,8 @@ def complete_publications(
     """Fan many publications out and delete them in one item: one send per queue, one insert of deliveries.
 
     Publications already gone (completed elsewhere) are left out. Each queue's messages keep the
-    order of ``results``, which is what keeps a FIFO topic's order in FIFO queues.
+    order of ``results``, which is what keeps a FIFO topic's order in FIFO queues. A queue that no
+    longer exists raises `QueuesGone` before anything is written.
     """
     conn = tx.conn
     ids = [r.publication_id for r in results]
@@ -215,9 +219,9 @@ def complete_publications(
     if not live:
         return
     sends = _by_queue([pair for r in live for pair in r.queue_messages])
+    _require_queues(conn, [queue_id for queue_id, _ in sends])
     for queue_id, batch in sends:
-        if _queue_exists(conn, queue_id):
-            messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
+        messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
     deliveries = [d for r in live for d in r.deliveries]
     if deliveries:
         conn.executemany(
@@ -239,6 +243,17 @@ def _by_queue(queue_messages: Sequence[tuple[int, NewMessage]]) -> list[tuple[in
     for queue_id, message in queue_messages:
         grouped.setdefault(queue_id, []).append(message)
     return list(grouped.items())
+
+
+def _require_queues(conn: sqlite3.Connection, queue_ids: Sequence[int]) -> None:
+    """Raise `QueuesGone` (before anything is written, so the item fails alone) unless all exist."""
+    found: set[int] = set()
+    for start in range(0, len(queue_ids), _IDS_PER_STATEMENT):
+        part = queue_ids[start : start + _IDS_PER_STATEMENT]
+        marks = ", ".join("?" * len(part))
+        found.update(row[0] for row in conn.execute(f"SELECT id FROM queues WHERE id IN ({marks})", part))
+    if len(found) < len(queue_ids):
+        raise QueuesGone(set(queue_ids) - found)
 
 
 def _queue_exists(conn: sqlite3.Connection, queue_id: int) -> bool:
