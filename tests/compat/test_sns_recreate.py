@@ -2,8 +2,9 @@
 
 A queue deleted and re-created under its name is a new queue with the same ARN: a subscription by
 that ARN delivers into the new queue, and a queue that stays deleted fails the delivery (to the
-subscription's dead-letter queue), however recently fan-out looked the old queue up. On PostgreSQL
-the queue is deleted and created again through another node than the one that publishes.
+subscription's dead-letter queue), however recently fan-out looked the old queue up. A FIFO topic
+created again starts with no deduplication history. On PostgreSQL the queue is deleted and created
+again through another node than the one that publishes.
 """
 
 from __future__ import annotations
@@ -115,3 +116,23 @@ def test_publish_to_a_queue_that_stays_deleted_goes_to_the_dead_letter_queue(nod
     nodes.sns.publish(TopicArn=topic, Message="nowhere")
 
     assert _receive(nodes.sqs, dlq_url, 1) == ["nowhere"]
+
+
+def test_a_fifo_topic_created_again_keeps_no_deduplication_history(nodes: Nodes) -> None:
+    name = unique("t") + ".fifo"
+    attributes = {"FifoTopic": "true"}
+    topic = nodes.sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    first = nodes.sns.publish(TopicArn=topic, Message="first", MessageGroupId="g", MessageDeduplicationId="d")
+    again = nodes.sns.publish(TopicArn=topic, Message="again", MessageGroupId="g", MessageDeduplicationId="d")
+    assert again["MessageId"] == first["MessageId"]  # a repeat while the topic lives
+
+    nodes.sns.delete_topic(TopicArn=topic)
+    assert nodes.sns.create_topic(Name=name, Attributes=attributes)["TopicArn"] == topic
+    url = nodes.sqs.create_queue(QueueName=unique("q") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    nodes.sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=arn_of(nodes.sqs, url), Attributes={"RawMessageDelivery": "true"}
+    )
+    fresh = nodes.sns.publish(TopicArn=topic, Message="fresh", MessageGroupId="g", MessageDeduplicationId="d")
+
+    assert fresh["MessageId"] != first["MessageId"]
+    assert _receive(nodes.sqs, url, 1) == ["fresh"]

@@ -231,6 +231,8 @@ def _target(request: PublishRequest) -> str:
 
 
 def _dedup_key(topic: Topic, request: PublishRequest) -> str:
+    """What a repeat is recognised by: the deduplication id (per group with ``FifoThroughputScope=MessageGroup``),
+    under this topic's instance, so a topic created again under the same ARN starts with no history."""
     if request.group_id is None:
         raise check.invalid("The MessageGroupId parameter is required for FIFO topics")
     dedup = request.dedup_id
@@ -242,8 +244,8 @@ def _dedup_key(topic: Topic, request: PublishRequest) -> str:
             )
         dedup = hashlib.sha256(request.message.encode("utf-8", "surrogatepass")).hexdigest()
     if topic.attributes.get("FifoThroughputScope") == "MessageGroup":
-        return f"{request.group_id}\n{dedup}"
-    return dedup
+        dedup = f"{request.group_id}\n{dedup}"
+    return f"{topic.instance_id}\n{dedup}" if topic.instance_id else dedup
 
 
 def _envelope_attributes(request: PublishRequest) -> dict[str, dict[str, str]]:

@@ -48,6 +48,9 @@ class Topic:
     attributes: Mapping[str, str]  # settable attributes as GetTopicAttributes returns them
     tags: Mapping[str, str]
     created_ms: int
+    # Tells this topic from an earlier one of the same ARN (deleted, then created again), whose
+    # FIFO deduplication history must not apply to it. Empty for topics stored before it existed.
+    instance_id: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -56,13 +59,20 @@ class Topic:
                 "attributes": dict(self.attributes),
                 "tags": dict(self.tags),
                 "created_ms": self.created_ms,
+                "instance_id": self.instance_id,
             }
         )
 
     @classmethod
     def from_json(cls, text: str) -> Topic:
         d = json.loads(text)
-        return cls(arn=d["arn"], attributes=d["attributes"], tags=d["tags"], created_ms=d["created_ms"])
+        return cls(
+            arn=d["arn"],
+            attributes=d["attributes"],
+            tags=d["tags"],
+            created_ms=d["created_ms"],
+            instance_id=d.get("instance_id", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)

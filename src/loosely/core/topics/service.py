@@ -89,7 +89,8 @@ class TopicService:
             attrs = archive.archive_attributes(
                 {**check.topic_defaults(key.arn, scope.account_id, fifo), **requested}, self._ctx.now()
             )
-            topic = Topic(arn=key.arn, attributes=attrs, tags=tag_map, created_ms=self._ctx.now())
+            now, instance_id = self._ctx.now(), self._ctx.ids.uuid()
+            topic = Topic(arn=key.arn, attributes=attrs, tags=tag_map, created_ms=now, instance_id=instance_id)
             doc, created = await self._ctx.documents.put_document(
                 TOPIC_KIND, key.arn, topic.to_json(), self._ctx.now(), if_absent=True
             )

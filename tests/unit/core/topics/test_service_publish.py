@@ -149,6 +149,19 @@ async def test_fifo_publish_requires_group_and_dedup_and_returns_sequence(h: Har
     assert int(second.sequence_number or 0) > int(first.sequence_number)
 
 
+async def test_a_fifo_topic_created_again_does_not_deduplicate_against_the_deleted_one(h: Harness) -> None:
+    fifo = await h.service.create_topic(SCOPE, "o.fifo", {"FifoTopic": "true"})
+    first = await h.service.publish(SCOPE, PublishRequest("m", topic_arn=fifo, group_id="g", dedup_id="d"))
+    await h.service.delete_topic(SCOPE, fifo)
+    assert await h.service.create_topic(SCOPE, "o.fifo", {"FifoTopic": "true"}) == fifo
+
+    fresh = await h.service.publish(SCOPE, PublishRequest("m", topic_arn=fifo, group_id="g", dedup_id="d"))
+    repeat = await h.service.publish(SCOPE, PublishRequest("m2", topic_arn=fifo, group_id="g", dedup_id="d"))
+
+    assert fresh.message_id != first.message_id
+    assert repeat.message_id == fresh.message_id
+
+
 async def test_content_based_dedup_hashes_the_message(h: Harness) -> None:
     fifo = await h.service.create_topic(SCOPE, "o.fifo", {"FifoTopic": "true", "ContentBasedDeduplication": "true"})
 
