@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 
 import pytest
 
 from contract.helpers import T0, claim, make_queue, send
+from loosely.core.queues.models import ClaimResult, QueueRecord
 from loosely.storage.postgres import PostgresStore
 from loosely.storage.postgres._notify import Waiters
 from loosely.storage.postgres._wake import REGISTRATION_TTL_S, Registrations
@@ -41,6 +44,20 @@ async def test_waiters_epoch_tells_a_receiver_it_missed_a_wake_up() -> None:
     assert waiters.epoch(8) == 1  # wake_all counts for queues never seen
 
 
+async def test_a_send_may_reserve_the_room_of_local_waiters_until_they_are_woken() -> None:
+    waiters = Waiters()
+    assert not waiters.reserve(7, 1)  # nobody waits
+    parked = [asyncio.create_task(waiters.wait(7, 30.0, want=10)) for _ in range(2)]
+    outbox = asyncio.create_task(waiters.wait(7, 30.0))  # wants nothing: no room
+    await asyncio.sleep(0)
+
+    assert waiters.reserve(7, 15) and waiters.reserve(7, 5)
+    assert not waiters.reserve(7, 1)  # all 20 taken
+    assert waiters.wake(7) == 20  # what the woken waiters will claim
+    await asyncio.wait_for(asyncio.gather(*parked, outbox), 1.0)
+    assert not waiters.reserve(7, 1)  # reservations end with the wake-up, and so does the room
+
+
 async def test_registrations_share_one_round_trip_and_expire_on_the_local_clock() -> None:
     now = [100.0]
     calls: list[int] = []
@@ -70,6 +87,18 @@ async def wake_rows(store: PostgresStore, queue_id: int) -> bool:
     return await store._run(probe)  # type: ignore[arg-type]
 
 
+async def notify_waiters(store: PostgresStore, queue_id: int) -> bool:
+    """Run the wake-up a send runs, on ``store``'s pool and channel (no local wake-up follows)."""
+
+    async def wake(conn: object) -> bool:
+        sql = store._sql
+        params = {"channel": store._channel, "q": queue_id, "wake_key": sql.wake_key}
+        cur = await conn.execute(sql.wake, params)  # type: ignore[attr-defined]
+        return bool((await cur.fetchone())[0])
+
+    return await store._run(wake)  # type: ignore[arg-type]
+
+
 async def test_sends_notify_only_while_a_node_waits(open_node: NodeFactory) -> None:
     waiting, sending = await open_node(wake_fallback_s=30.0), await open_node()
     queue = await make_queue(sending)
@@ -86,3 +115,73 @@ async def test_sends_notify_only_while_a_node_waits(open_node: NodeFactory) -> N
     await waiting.close()  # a node that leaves deletes its registrations
     assert not await wake_rows(sending, queue.id)
     assert (await claim(sending, queue, now_ms=T0)).messages
+
+
+async def long_poll(node: PostgresStore, queue: QueueRecord, n: int = 10) -> ClaimResult:
+    """What ReceiveMessage with a wait does: claim, and while nothing comes, wait (within the registration)."""
+    while True:
+        result = await claim(node, queue, n)
+        if result.messages:
+            return result
+        await node.wait_for_messages(queue.id, 5.0)
+
+
+async def parked(node: PostgresStore, queue: QueueRecord, n: int = 10) -> asyncio.Task[ClaimResult]:
+    task = asyncio.create_task(long_poll(node, queue, n))
+    await until(lambda: node._waiters.waiting(queue.id) > 0)
+    return task
+
+
+async def until(condition: Callable[[], bool], within_s: float = 10.0) -> None:
+    """Poll ``condition`` (a notification's arrival, a task reaching its wait) up to a generous deadline."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def notified_only_by_marker(node: PostgresStore, marker_from: PostgresStore, queue: QueueRecord) -> bool:
+    """Whether ``node`` got no wake-up for ``queue`` before a marker notification sent now.
+
+    Notifications arrive in commit order: once the marker's has arrived, any earlier one has too.
+    """
+    before = node._waiters.epoch(queue.id)
+    assert await notify_waiters(marker_from, queue.id)
+    await until(lambda: node._waiters.epoch(queue.id) != before)
+    return node._waiters.epoch(queue.id) == before + 1
+
+
+async def test_a_send_its_own_node_s_waiters_can_take_does_not_wake_other_nodes(open_node: NodeFactory) -> None:
+    sending, other = await open_node(wake_fallback_s=30.0), await open_node(wake_fallback_s=30.0)
+    queue = await make_queue(sending)
+    for node in (sending, other):
+        assert (await claim(node, queue)).messages == []
+        await node.wait_for_messages(queue.id, 5.0)  # registers, then returns for a fresh claim
+    local, remote = await parked(sending, queue), await parked(other, queue)
+    epoch = other._waiters.epoch(queue.id)
+
+    await send(sending, queue, *[f"m{i}" for i in range(10)])
+
+    assert len((await asyncio.wait_for(local, 5.0)).messages) == 10
+    assert other._waiters.epoch(queue.id) == epoch
+    assert await notified_only_by_marker(other, sending, queue)  # the send did not notify
+    assert not remote.done()
+    remote.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await remote
+
+
+async def test_a_send_its_own_node_s_waiters_cannot_all_take_wakes_other_nodes(open_node: NodeFactory) -> None:
+    sending, other = await open_node(wake_fallback_s=30.0), await open_node(wake_fallback_s=30.0)
+    queue = await make_queue(sending)
+    for node in (sending, other):
+        assert (await claim(node, queue)).messages == []
+        await node.wait_for_messages(queue.id, 5.0)  # registers, then returns for a fresh claim
+    local, remote = await parked(sending, queue, n=1), await parked(other, queue)
+
+    await send(sending, queue, "a", "b", "c")  # one local waiter wants one message: the others must hear
+
+    assert len((await asyncio.wait_for(remote, 5.0)).messages) >= 2  # notified (the fallback is 30 s)
+    local.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await local

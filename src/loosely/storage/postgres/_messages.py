@@ -81,11 +81,16 @@ def int_array(values: Iterable[int]) -> str:
 
 
 async def send_standard(
-    conn: Conn, sql: Sql, channel: str, sends: Sequence[tuple[int, Sequence[NewMessage]]]
+    conn: Conn,
+    sql: Sql,
+    channel: str,
+    sends: Sequence[tuple[int, Sequence[NewMessage]]],
+    notify: Sequence[int],
 ) -> list[list[SendOutcome] | BaseException]:
     """One statement for many requests' sends (queue id, messages): the outcomes of each request.
 
     A request to a queue that no longer exists gets ``QueueDoesNotExist``; the others are stored.
+    ``notify``: the queues (in id order) whose waiters on other nodes must hear of the messages.
     """
     rows = [
         {
@@ -103,7 +108,7 @@ async def send_standard(
     ]
     params = {
         "batch": orjson.dumps(rows).decode(),
-        "queue_ids": sorted({queue_id for queue_id, _ in sends}),
+        "queue_ids": list(notify),
         "channel": channel,
         "wake_key": sql.wake_key,
     }

@@ -34,10 +34,17 @@ class Waiters:
 
     Every wake-up also advances the queue's epoch, so a receiver that read the epoch before its
     (empty) claim can tell that a wake-up arrived between the claim and its wait, and not sleep.
+
+    Each waiter says how many messages it will claim when woken (``want``). A send may `reserve`
+    that room for the messages it is writing: when the node's own waiters can take them all, the
+    send needs no NOTIFY (the node wakes them itself after the commit), so the other nodes' waiters
+    are not woken for messages they would only find already taken. Reservations last until the
+    queue's next wake-up, which wakes every waiter that was counted.
     """
 
     def __init__(self) -> None:
-        self._by_queue: dict[int, set[asyncio.Future[None]]] = {}
+        self._by_queue: dict[int, dict[asyncio.Future[None], int]] = {}
+        self._reserved: dict[int, int] = {}
         self._epochs: dict[int, int] = {}
         self._all = 0  # wake_all calls: part of every queue's epoch
 
@@ -45,29 +52,43 @@ class Waiters:
         """A number that grows with every wake-up of ``queue_id`` (both parts only ever increase)."""
         return self._all + self._epochs.get(queue_id, 0)
 
-    async def wait(self, queue_id: int, timeout_s: float, since: int | None = None) -> None:
+    async def wait(self, queue_id: int, timeout_s: float, since: int | None = None, want: int = 0) -> None:
         """Return when `wake` is called for ``queue_id`` (or `wake_all`), or after ``timeout_s``.
 
-        With ``since`` (an earlier `epoch`), return at once if a wake-up came after it.
+        With ``since`` (an earlier `epoch`), return at once if a wake-up came after it. ``want``:
+        the messages this waiter will claim once woken (0: it will not claim, e.g. the outbox's).
         """
         if timeout_s <= 0 or (since is not None and self.epoch(queue_id) != since):
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiting = self._by_queue.setdefault(queue_id, set())
-        waiting.add(future)
+        waiting = self._by_queue.setdefault(queue_id, {})
+        waiting[future] = want
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(future, timeout_s)
         finally:
-            waiting.discard(future)
+            waiting.pop(future, None)
             if not waiting and self._by_queue.get(queue_id) is waiting:
                 del self._by_queue[queue_id]
 
-    def wake(self, queue_id: int) -> None:
+    def reserve(self, queue_id: int, messages: int) -> bool:
+        """Claim room for ``messages`` among the waiters of ``queue_id`` not yet reserved; False if too little."""
+        room = sum(self._by_queue.get(queue_id, {}).values()) - self._reserved.get(queue_id, 0)
+        if messages > room:
+            return False
+        self._reserved[queue_id] = self._reserved.get(queue_id, 0) + messages
+        return True
+
+    def wake(self, queue_id: int) -> int:
+        """Wake the waiters of ``queue_id``; return how many messages they will claim (their ``want``)."""
         self._epochs[queue_id] = self._epochs.get(queue_id, 0) + 1
-        for future in self._by_queue.pop(queue_id, ()):
+        self._reserved.pop(queue_id, None)
+        woken = 0
+        for future, want in self._by_queue.pop(queue_id, {}).items():
             if not future.done():
                 future.set_result(None)
+                woken += want
+        return woken
 
     def wake_all(self) -> None:
         self._all += 1
@@ -85,7 +106,7 @@ class Listener:
         self,
         conninfo: str,
         channel: str,
-        on_notify: Callable[[int], None],
+        on_notify: Callable[[int], object],
         on_reconnect: Callable[[], None],
         on_change: Callable[[int], None] | None = None,
         *,

@@ -262,7 +262,7 @@ class Fanout:
         if self.fifo[queue_id]:
             await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
             return
-        [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)])
+        [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)], [queue_id])
         if isinstance(outcome, BaseException):
             raise outcome
 
@@ -486,7 +486,7 @@ class PostgresOutbox(OutboxStore):
     _sql: Sql
     _channel: str
     _waiters: Waiters
-    _claim_epoch: ContextVar[tuple[int, int] | None]
+    _claim_epoch: ContextVar[tuple[int, int, int] | None]
     _outbox_sql_cache: OutboxSql | None = None
     _queues: QueueCache
 
@@ -520,7 +520,7 @@ class PostgresOutbox(OutboxStore):
             self._waiters.wake(OUTBOX_WAKE_KEY)
 
     def _claiming(self) -> None:
-        self._claim_epoch.set((OUTBOX_WAKE_KEY, self._waiters.epoch(OUTBOX_WAKE_KEY)))
+        self._claim_epoch.set((OUTBOX_WAKE_KEY, self._waiters.epoch(OUTBOX_WAKE_KEY), 0))
 
     async def add_publications(
         self,

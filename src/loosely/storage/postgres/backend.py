@@ -145,8 +145,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         self._pool: psycopg_pool.AsyncConnectionPool[Conn] | None = None
         self._waiters = Waiters()
         self._registrations = Registrations(self._register_waiting)
-        # (queue id, wake-up epoch) as the current task last began a claim (per store): see wait_for_messages.
-        self._claim_epoch: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
+        # (queue id, wake-up epoch, messages wanted) as the current task last began a claim (per store):
+        # see wait_for_messages.
+        self._claim_epoch: contextvars.ContextVar[tuple[int, int, int] | None] = contextvars.ContextVar(
             f"loosely-claim-epoch-{self.node_id}", default=None
         )
         self._listener = Listener(
@@ -505,18 +506,47 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
                 outcomes = await self._run(
                     lambda conn: _messages.send_fifo(conn, sql, channel, queue_id, messages, now_ms, dedup_window_ms)
                 )
-            else:
-                outcomes = await self._standard_sends.submit((queue_id, messages))
-        self._waiters.wake(queue_id)
-        return outcomes
+                self._waiters.wake(queue_id)
+                return outcomes
+            return await self._standard_sends.submit((queue_id, messages))  # the writer wakes the waiters
 
     async def _write_standard_sends(self, sends: Sequence[_Send]) -> Sequence[list[SendOutcome] | BaseException]:
-        """The standard sends of many concurrent requests, in one statement and one commit."""
+        """The standard sends of many concurrent requests, in one statement and one commit.
+
+        A queue whose waiting receivers on this node have room for all its new messages gets no
+        NOTIFY: this node wakes them after the commit, and the other nodes' waiters would only
+        claim in vain (see `Waiters.reserve`). Should those receivers be gone by then (woken by
+        another send, timed out), the NOTIFY follows on its own, so no other node sleeps through it.
+        (A receiver parked at the in-flight limit counts the room of its last claim; the other nodes'
+        receivers then wait for ``wake_fallback_s`` at most.) The writer wakes the node's waiters
+        itself rather than each caller once answered, so a cancelled caller cannot skip it.
+        """
         sql, channel = self._sql, self._channel
-        return await self._run(lambda conn: _messages.send_standard(conn, sql, channel, sends))
+        per_queue: dict[int, int] = {}
+        for queue_id, messages in sends:
+            per_queue[queue_id] = per_queue.get(queue_id, 0) + len(messages)
+        local = {queue_id for queue_id, count in per_queue.items() if self._waiters.reserve(queue_id, count)}
+        notify = sorted(set(per_queue) - local)
+        outcomes = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, sends, notify))
+        woken = {queue_id: self._waiters.wake(queue_id) for queue_id in per_queue}
+        late = [queue_id for queue_id in sorted(local) if woken[queue_id] < per_queue[queue_id]]
+        if late:
+            self._in_background(self._notify(late))
+        return outcomes
+
+    async def _notify(self, queue_ids: Sequence[int]) -> None:
+        """Notify the other nodes' waiters on these queues: a send expected this node's to take its messages."""
+        params = {"channel": self._channel, "queue_ids": list(queue_ids), "wake_key": self._sql.wake_key}
+        with contextlib.suppress(ServiceUnavailable):  # they wake by the fallback instead
+            await self._run(lambda conn: conn.execute(self._sql.notify, params))
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._forget)
 
     async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
-        self._claim_epoch.set((queue_id, self._waiters.epoch(queue_id)))
+        self._claim_epoch.set((queue_id, self._waiters.epoch(queue_id), request.max_messages))
         fifo = request.fifo or await self._is_fifo(queue_id)
         sql, channel = self._sql, self._channel
         if not fifo and request.dead_letter is None and request.attempt_id is None:
@@ -607,7 +637,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         if timeout_s <= 0:
             return
         claimed = self._claim_epoch.get()
-        since = claimed[1] if claimed is not None and claimed[0] == queue_id else None
+        since, want = (claimed[1], claimed[2]) if claimed is not None and claimed[0] == queue_id else (None, 0)
         if not self._registrations.covers(queue_id, timeout_s):
             if not await self._try_register(queue_id):
                 timeout_s = min(timeout_s, _UNREGISTERED_POLL_S)  # sends may not notify: poll
@@ -615,7 +645,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
                 return
         elif self._registrations.due(queue_id):
             await self._try_register(queue_id)  # still live: renewing it loses nothing
-        await self._waiters.wait(queue_id, timeout_s, since)
+        await self._waiters.wait(queue_id, timeout_s, since, want)
 
     async def _try_register(self, queue_id: int) -> bool:
         """Register as waiting on ``queue_id``; False when the database is unavailable (timed polling)."""
