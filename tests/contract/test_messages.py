@@ -26,6 +26,21 @@ async def test_send_returns_one_outcome_per_message_in_order(store: QueueStore) 
     assert sequences == sorted(sequences) and len(set(sequences)) == 5
 
 
+async def test_batch_sequences_name_the_stored_rows(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    earlier = await store.send_messages(queue.id, [msg("x"), msg("y")], T0, DEDUP_WINDOW_MS)
+    taken = await claim(store, queue, n=2)
+    await store.delete_messages(queue.id, [MessageRef(m.row_id, m.receive_count) for m in taken.messages])
+    batch = [msg(f"m{i}") for i in range(7)]
+
+    outcomes = await store.send_messages(queue.id, batch, T0, DEDUP_WINDOW_MS)
+    received = await claim(store, queue, n=10)
+
+    rows = {m.message_id: m.row_id for m in received.messages}
+    assert {o.message_id: o.sequence for o in outcomes} == rows
+    assert min(rows.values()) > max(o.sequence for o in earlier)
+
+
 async def test_sequences_increase_across_calls_and_queues(store: QueueStore) -> None:
     a, b = await make_queue(store, "a"), await make_queue(store, "b")
     first = await store.send_messages(a.id, [msg()], T0, DEDUP_WINDOW_MS)

@@ -64,8 +64,8 @@ async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     # 0002: documents and the outbox; 0003: FIFO groups ready by their head; 0004: message counters;
-    # 0005: the SNS FIFO message archive
-    assert versions == [1, 2, 3, 4, 5]
+    # 0005: the SNS FIFO message archive; 0006: inserts counted per statement
+    assert versions == [1, 2, 3, 4, 5, 6]
     assert journal == "wal"
 
 
@@ -94,10 +94,10 @@ async def test_migration_0004_counts_the_messages_already_stored(tmp_path: Path)
     await claim(store, queue, n=1)
     await store.close()
     with sqlite3.connect(path) as conn:  # as a database written before the counters existed
-        for trigger in ("on_create", "on_drop", "on_insert"):
+        for trigger in ("on_create", "on_drop"):
             conn.execute(f"DROP TRIGGER queue_counts_{trigger}")
         conn.execute("DROP TABLE queue_counts")
-        conn.execute("DELETE FROM schema_migrations WHERE version = 4")
+        conn.execute("DELETE FROM schema_migrations WHERE version IN (4, 6)")
 
     store = await opened(path)
     try:
@@ -106,6 +106,33 @@ async def test_migration_0004_counts_the_messages_already_stored(tmp_path: Path)
         assert (await store.count_messages(queue.id, T0)).visible == 3
     finally:
         await store.close()
+
+
+async def test_migration_0006_counts_each_insert_once(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    store = await opened(path)
+    queue, fifo_queue = await make_queue(store), await make_queue(store, "c.fifo")
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as a database at 0004, which counted inserts with a row trigger
+        conn.execute(
+            "CREATE TRIGGER queue_counts_on_insert AFTER INSERT ON messages BEGIN"
+            " UPDATE queue_counts SET messages = messages + 1 WHERE queue_id = NEW.queue_id; END"
+        )
+        conn.execute("DELETE FROM schema_migrations WHERE version = 6")
+
+    store = await opened(path)
+    try:
+        await store.send_messages(queue.id, [msg("a")], T0, DEDUP_WINDOW_MS)
+        await store.send_messages(queue.id, [msg(f"b{i}") for i in range(10)], T0, DEDUP_WINDOW_MS)
+        fifo_batch = [msg("f", group_id="g", dedup_key="k"), msg("f", group_id="g", dedup_key="k")]
+        await store.send_messages(fifo_queue.id, fifo_batch, T0, DEDUP_WINDOW_MS)
+        assert await store.count_messages(queue.id, T0) == QueueCounts(visible=11, in_flight=0, delayed=0)
+        assert await store.count_messages(fifo_queue.id, T0) == QueueCounts(visible=1, in_flight=0, delayed=0)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+    assert "queue_counts_on_insert" not in triggers
 
 
 async def test_count_reads_the_not_visible_messages_not_the_depth(tmp_path: Path) -> None:

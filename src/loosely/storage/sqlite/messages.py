@@ -19,7 +19,7 @@ from loosely.core.queues.models import (
 )
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import fifo
-from loosely.storage.sqlite.queues import load_queue, note_removed, queue_of
+from loosely.storage.sqlite.queues import load_queue, note_added, note_removed, queue_of
 from loosely.storage.sqlite.writer import Tx
 
 MESSAGE_COLUMNS = (
@@ -78,37 +78,49 @@ def send_messages(
     queue = queue_of(tx, queue_id)
     if queue.key.fifo or any(m.dedup_key is not None for m in messages):
         outcomes = [_send_one(tx.conn, queue, m, now_ms, dedup_window_ms) for m in messages]
+        inserted = sum(not outcome.duplicate for outcome in outcomes)
     else:
         outcomes = []
         for start in range(0, len(messages), _INSERT_CHUNK):
             outcomes.extend(_insert_plain(tx.conn, queue, messages[start : start + _INSERT_CHUNK]))
+        inserted = len(outcomes)
+    note_added(tx.conn, queue_id, inserted)
     tx.on_commit(lambda: waiters.wake((queue_id,)))
     return outcomes
 
 
 _INSERT_ONE = f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_MANY: dict[int, str] = {}  # the INSERT of n rows, by n (built once each)
+
+
+def _insert_many(count: int) -> str:
+    sql = _INSERT_MANY.get(count)
+    if sql is None:
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+        sql = _INSERT_MANY[count] = f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {values}"
+    return sql
 
 
 def _insert_plain(conn: sqlite3.Connection, queue: QueueRecord, messages: Sequence[NewMessage]) -> list[SendOutcome]:
     """Messages without deduplication (standard queues) in one statement instead of one per message.
 
-    Row ids grow in insertion order (AUTOINCREMENT, one writer) and the rows are inserted in the
-    order of VALUES, so the sorted returned ids pair with the messages in order. One message (a
-    SendMessage) takes its id from ``lastrowid``: RETURNING's result rows cost as much as the INSERT.
+    The row ids come from ``lastrowid``, not from ``RETURNING`` (whose result rows cost the driver
+    about as much as the INSERT): with AUTOINCREMENT each row takes one more than the largest id the
+    table ever had, and rows are inserted in the order of VALUES, so the n rows of one statement
+    have the n consecutive ids that end at ``lastrowid``, in the messages' order.
     """
+    retention_ms = queue.retention_ms
+    queue_id = queue.id
     if len(messages) == 1:
         m = messages[0]
-        expires_at_ms = m.sent_ms + queue.retention_ms
-        row = (queue.id, m.message_id, m.body, m.meta, m.sent_ms, m.visible_at_ms, expires_at_ms, m.group_id)
-        return [SendOutcome(message_id=m.message_id, sequence=int(conn.execute(_INSERT_ONE, row).lastrowid or 0))]
-    placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(messages))
+        row = (queue_id, m.message_id, m.body, m.meta, m.sent_ms, m.visible_at_ms, m.sent_ms + retention_ms, m.group_id)
+        return [SendOutcome(m.message_id, int(conn.execute(_INSERT_ONE, row).lastrowid or 0))]
     params: list[object] = []
     for m in messages:
-        params += (queue.id, m.message_id, m.body, m.meta, m.sent_ms, m.visible_at_ms, m.sent_ms + queue.retention_ms)
+        params += (queue_id, m.message_id, m.body, m.meta, m.sent_ms, m.visible_at_ms, m.sent_ms + retention_ms)
         params.append(m.group_id)
-    rows = conn.execute(f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {placeholders} RETURNING id", params)
-    ids = sorted(int(r[0]) for r in rows.fetchall())
-    return [SendOutcome(message_id=m.message_id, sequence=row_id) for m, row_id in zip(messages, ids, strict=True)]
+    first = int(conn.execute(_insert_many(len(messages)), params).lastrowid or 0) - len(messages) + 1
+    return [SendOutcome(m.message_id, row_id) for row_id, m in enumerate(messages, first)]
 
 
 def _send_one(
@@ -181,6 +193,7 @@ def copy_message(
             first_receive_ms,
         ),
     )
+    note_added(conn, destination.id, 1)
     source = conn.execute("DELETE FROM messages WHERE id = ? RETURNING queue_id", (row.id,)).fetchone()
     note_removed(conn, int(source[0]), 1)
     if destination.key.fifo and row.group_id is not None:
