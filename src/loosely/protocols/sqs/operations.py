@@ -8,6 +8,8 @@ are protocol-agnostic: the same function serves JSON and Query.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from loosely.core.errors import InvalidParameterValue, UnsupportedOperation
@@ -78,15 +80,35 @@ def _attribute_values_out(values: dict[str, MessageAttributeValue] | Any) -> dic
     }
 
 
-def _entry_string(p: Params, name: str) -> str:
+def _entries(p: Params) -> list[tuple[Mapping[str, Any], Callable[[], Params]]]:
+    """A batch's entries as the codec decoded them, each with a maker of its `Params`.
+
+    Why not `Params.structs`: a `Params` per entry (and its path prefix) costs more than reading the
+    entry's few values, which the codec has already typed; one is made only where a value needs
+    the checked accessors or an error needs the entry's path (``Entries.3.``).
+    """
+    value = p.raw.get("Entries")
+    if type(value) is list and all(type(entry) is dict for entry in value):
+        return [(entry, partial(_entry_params, entry, index)) for index, entry in enumerate(value, 1)]
+    return [(entry.raw, _given(entry)) for entry in p.structs("Entries")]
+
+
+def _entry_params(raw: Mapping[str, Any], index: int) -> Params:
+    return Params(raw, f"Entries.{index}.")
+
+
+def _given(params: Params) -> Callable[[], Params]:
+    return lambda: params
+
+
+def _entry_string(raw: Mapping[str, Any], name: str, params: Callable[[], Params]) -> str:
     """An optional string member of a batch entry, "" when absent (the service reports what is missing)."""
-    value = p.raw.get(name)
-    return value if type(value) is str else p.opt_string(name) or ""
+    value = raw.get(name)
+    return value if type(value) is str else params().opt_string(name) or ""
 
 
-def _send_request(p: Params, operation: str) -> SendRequest:
+def _send_request(raw: Mapping[str, Any], operation: str, params: Callable[[], Params]) -> SendRequest:
     """The core request of one message (SendMessage, or one SendMessageBatch entry)."""
-    raw = p.raw
     body = raw.get("MessageBody")
     delay = raw.get("DelaySeconds")
     group_id = raw.get("MessageGroupId")
@@ -101,11 +123,14 @@ def _send_request(p: Params, operation: str) -> SendRequest:
         return SendRequest(
             body or "",
             delay,
-            _attribute_values(p, "MessageAttributes", operation) if raw.get("MessageAttributes") else {},
-            _attribute_values(p, "MessageSystemAttributes", operation) if raw.get("MessageSystemAttributes") else {},
+            _attribute_values(params(), "MessageAttributes", operation) if raw.get("MessageAttributes") else {},
+            _attribute_values(params(), "MessageSystemAttributes", operation)
+            if raw.get("MessageSystemAttributes")
+            else {},
             group_id,
             dedup_id,
         )
+    p = params()
     return SendRequest(
         body=p.opt_string("MessageBody") or "",
         delay_s=p.opt_integer("DelaySeconds"),
@@ -257,13 +282,17 @@ async def list_dead_letter_source_queues(ctx: OperationContext, p: Params) -> Ou
 
 @operation("SendMessage")
 async def send_message(ctx: OperationContext, p: Params) -> Out:
-    sent = await ctx.server.queues.send_message(_key(ctx, p), _send_request(p, "SendMessage"), _sender_id(ctx))
+    request = _send_request(p.raw, "SendMessage", lambda: p)
+    sent = await ctx.server.queues.send_message(_key(ctx, p), request, _sender_id(ctx))
     return _sent_out(sent)
 
 
 @operation("SendMessageBatch")
 async def send_message_batch(ctx: OperationContext, p: Params) -> Out:
-    entries = [(_entry_string(e, "Id"), _send_request(e, "SendMessageBatch")) for e in p.structs("Entries")]
+    entries = [
+        (_entry_string(raw, "Id", params), _send_request(raw, "SendMessageBatch", params))
+        for raw, params in _entries(p)
+    ]
     result = await ctx.server.queues.send_message_batch(_key(ctx, p), entries, _sender_id(ctx))
     return {
         "Successful": [{"Id": entry_id, **_sent_out(sent)} for entry_id, sent in result.successful],
@@ -294,7 +323,9 @@ async def delete_message(ctx: OperationContext, p: Params) -> None:
 
 @operation("DeleteMessageBatch")
 async def delete_message_batch(ctx: OperationContext, p: Params) -> Out:
-    entries = [(_entry_string(e, "Id"), _entry_string(e, "ReceiptHandle")) for e in p.structs("Entries")]
+    entries = [
+        (_entry_string(raw, "Id", params), _entry_string(raw, "ReceiptHandle", params)) for raw, params in _entries(p)
+    ]
     result = await ctx.server.queues.delete_message_batch(_key(ctx, p), entries)
     return {
         "Successful": [{"Id": entry_id} for entry_id, _ in result.successful],
