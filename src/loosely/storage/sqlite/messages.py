@@ -44,16 +44,17 @@ class MessageRow(NamedTuple):
     dead_letter_source_arn: str | None
 
     def to_stored(self, receive_count: int, first_receive_ms: int) -> StoredMessage:
+        # Positional (in `StoredMessage`'s field order): one per message received, and keywords cost more.
         return StoredMessage(
-            row_id=self.id,
-            message_id=self.message_id,
-            body=self.body,
-            meta=self.meta,
-            sent_ms=self.sent_ms,
-            receive_count=receive_count,
-            first_receive_ms=first_receive_ms,
-            group_id=self.group_id,
-            dead_letter_source_arn=self.dead_letter_source_arn,
+            self.id,
+            self.message_id,
+            self.body,
+            self.meta,
+            self.sent_ms,
+            receive_count,
+            first_receive_ms,
+            self.group_id,
+            self.dead_letter_source_arn,
         )
 
 
