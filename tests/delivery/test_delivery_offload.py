@@ -1,16 +1,20 @@
-"""Fan-out keeps the event loop free: envelopes are signed on a thread, completions are chunked by rows."""
+"""Fan-out keeps the event loop free: envelopes are signed on threads, planning gives way to other work,
+and completions go in chunks, each written while the next is planned."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import threading
+from typing import Any
 
-from delivery_support import PUBLIC_URL
+import pytest
+from delivery_support import PUBLIC_URL, Stack
 from test_delivery_rendering import published, subscription, verify
 
-from loosely.core.documents import Publication
-from loosely.core.queues.models import NewMessage
-from loosely.delivery.fanout import _chunks, _Plan
+from loosely.core.documents import FanOutResult, Publication
+from loosely.delivery.loopshare import LoopShare
 from loosely.delivery.rendering import Renderer
 from loosely.delivery.signing import Signer
 
@@ -76,17 +80,121 @@ async def test_presigning_many_envelopes_hands_the_threads_one_job_each(signer: 
         verify(json.loads(body), signer)
 
 
-def test_completions_are_chunked_by_rows_in_order_and_a_large_one_goes_alone() -> None:
-    def item(pid: int, rows: int) -> tuple[Publication, _Plan]:
-        plan = _Plan(queue_messages=[(1, _message(pid, n)) for n in range(rows)])
-        return Publication(pid, "arn:aws:sns:us-east-1:1:t", f"m{pid}", "{}", 0, pid), plan
+async def test_planning_a_batch_gives_way_to_other_work_on_the_loop(stack: Stack) -> None:
+    topic = await stack.topic("wide")
+    for i in range(20):
+        await stack.subscribe(topic, "sqs", (await stack.queue(f"wide-{i}")).key.arn)
+    for i in range(32):
+        await stack.publish(topic, f"message {i}")
+    turns = 0
+    turns_when_planning_began: int | None = None
+    turns_at_first_write: int | None = None
+    stop = False
 
-    results = [item(1, 99), item(2, 99), item(3, 10), item(4, 500), item(5, 0)]
+    async def other_work() -> None:
+        nonlocal turns
+        while not stop:
+            turns += 1
+            await asyncio.sleep(0)
 
-    chunks = _chunks(results, 200)
+    plan, complete = stack.fanout.plan, stack.store.complete_publications
+    # One chunk for the whole batch, so the first write comes after all of the planning.
+    stack.fanout.options = dataclasses.replace(stack.fanout.options, fanout_rows=10_000, fanout_rows_yielding=10_000)
 
-    assert [[p.id for p, _ in chunk] for chunk in chunks] == [[1, 2], [3], [4], [5]]
+    async def planning(*args: Any) -> Any:
+        nonlocal turns_when_planning_began
+        if turns_when_planning_began is None:
+            turns_when_planning_began = turns
+        return await plan(*args)
+
+    async def writing(*args: Any) -> None:
+        nonlocal turns_at_first_write
+        if turns_at_first_write is None:
+            turns_at_first_write = turns
+        await complete(*args)
+
+    stack.fanout.plan = planning  # type: ignore[method-assign]
+    stack.store.complete_publications = writing
+    ticker = asyncio.create_task(other_work())
+    try:
+        assert await stack.fanout.run_once() == 32
+    finally:
+        stop = True
+        await ticker
+
+    assert turns_when_planning_began is not None and turns_at_first_write is not None
+    # 32 publications of 20 subscribers are several milliseconds of planning: the other task got the
+    # loop at least once per slice of it, not only when fan-out waited for the store.
+    assert turns_at_first_write - turns_when_planning_began >= 3
+    assert stack.fanout.loop_share.yields >= 3
+    assert stack.stats.sqs_messages == 32 * 20
 
 
-def _message(pid: int, n: int) -> NewMessage:
-    return NewMessage(f"{pid}-{n}", "body", "{}", 0, 0)
+async def test_fan_out_gives_way_until_it_falls_too_far_behind(stack: Stack) -> None:
+    options = stack.fanout.options
+    topic = await stack.topic("lagging")
+    await stack.subscribe(topic, "sqs", (await stack.queue("lagging")).key.arn)
+
+    await stack.publish(topic, "fresh")
+    await stack.fan_out()
+    assert stack.fanout.loop_share.share == options.fanout_share
+
+    await stack.publish(topic, "old")
+    stack.clock.advance(options.fanout_max_lag_ms + 1)
+    await stack.fan_out()
+    assert stack.fanout.loop_share.share == options.fanout_share_behind
+    assert stack.stats.sqs_messages == 2
+
+
+async def test_chunks_are_retired_in_claim_order_each_while_the_next_is_planned(stack: Stack) -> None:
+    topic = await stack.topic("chunked")
+    for i in range(30):
+        await stack.subscribe(topic, "sqs", (await stack.queue(f"chunked-{i}")).key.arn)
+    for i in range(20):
+        await stack.publish(topic, f"message {i}")
+    written: list[list[int]] = []
+    planned: list[int] = []
+    planned_while_writing: list[int] = []
+    complete, plan = stack.store.complete_publications, stack.fanout.plan
+
+    events = 0  # publications begun or finished planning
+
+    async def planning(publication: Publication, *args: Any) -> Any:
+        nonlocal events
+        planned.append(publication.id)
+        events += 1
+        try:
+            return await plan(publication, *args)
+        finally:
+            events += 1
+
+    async def writing(results: list[FanOutResult], *args: Any) -> None:
+        written.append([r.publication_id for r in results])
+        events_then = events
+        await asyncio.sleep(0.2)  # a slow store: planning must not wait for it
+        await complete(results, *args)
+        planned_while_writing.append(events - events_then)
+
+    stack.fanout.plan = planning  # type: ignore[method-assign]
+    stack.store.complete_publications = writing
+    await stack.fan_out()
+
+    rows = stack.fanout.options.fanout_rows
+    assert len(written) > 1
+    assert [pid for chunk in written for pid in chunk] == sorted(planned)
+    assert all(len(chunk) * 31 < rows + 31 for chunk in written)  # about fanout_rows rows each, at most
+    assert any(planned_while_writing)  # the next chunk was planned while one was being written
+    assert stack.stats.sqs_messages == 20 * 30
+
+
+async def test_after_a_chunk_fan_out_leaves_the_store_to_busy_requests_for_its_share(stack: Stack) -> None:
+    fanout = stack.fanout
+    now = [100.0]
+    fanout.loop_share = LoopShare(0.2, clock=lambda: now[0])
+    fanout.used_store(98.0, 100.0)  # a chunk took 2 s: the store is fan-out's again in 8 s
+
+    await asyncio.wait_for(fanout.store_turn(), 5)  # nobody else is using the loop: no waiting
+
+    fanout.loop_share._busy_at = now[0]  # requests are being served
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(fanout.store_turn(), 0.05)

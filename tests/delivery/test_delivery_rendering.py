@@ -17,6 +17,7 @@ from loosely.core.topics.models import (
     PushDelivery,
     Subscription,
 )
+from loosely.delivery import rendering
 from loosely.delivery.rendering import (
     DISPLAY_NAME_HEADER,
     USER_AGENT,
@@ -233,3 +234,13 @@ def test_one_signature_per_publication_whatever_the_number_of_subscribers(signer
 
 def unsubscribe_slot_free(body: str) -> bool:
     return "unsubscribe-" not in body
+
+
+def test_a_structured_message_is_parsed_once_per_publication_not_per_subscriber() -> None:
+    message = published(message=json.dumps({"default": "all", "sqs": "queues"}), message_structure="json")
+    rendering._structured.cache_clear()
+
+    texts = [message_for(message, "sqs") for _ in range(50)] + [message_for(message, "sms")]
+
+    assert texts == ["queues"] * 50 + ["all"]
+    assert rendering._structured.cache_info().misses == 1

@@ -1,16 +1,29 @@
 """The fan-out worker: turns each outbox publication into SQS messages and push deliveries, atomically.
 
-Loop: claim a batch of publications (a lease, so one node works each), and for each one read the
-topic and its subscriptions, keep the confirmed subscriptions whose filter policy matches and render
-what each one receives; then retire the batch with ``complete_publications``, in chunks of about
-``fanout_rows`` rows. Each chunk stores its SQS messages (one insert per queue), records its push
-deliveries and deletes its publications in one transaction: a crash before it leaves the
-publications to be claimed again after their lease; a crash after it has nothing left to redo. So
-each subscriber gets the message once per successful fan-out (at least once overall, as SNS promises).
+Loop: claim a batch of publications (a lease, so one node works each), read each topic of the batch
+and its subscriptions once, sign the envelopes (one signature per publication, on the signing
+threads), then plan the publications one by one: keep the confirmed subscriptions whose filter
+policy matches and render what each one receives. Planned publications are retired with
+``complete_publications`` in chunks: each chunk stores its SQS messages (one insert per queue),
+records its push deliveries and deletes its publications in one transaction, while the next chunk is
+being planned. A crash before a chunk's commit leaves its publications to be claimed again after
+their lease; a crash after it has nothing left to redo. So each subscriber gets the message once per
+successful fan-out (at least once overall, as SNS promises).
 
-Publications of one FIFO topic are planned one after another and retired in claim order (the store
-hands a topic's publications out in order and never to two nodes at once); other publications of a
-batch are planned concurrently (their signatures are made on threads meanwhile).
+Requests come first. Publish is answered once its publication is committed; fan-out is background
+work on the same event loop (and, on SQLite, the same writer), so it must not sit on a request's
+path: planning runs in slices under a `LoopShare` (it uses the loop's idle time and at most
+``fanout_share`` of its busy time), chunks stay small (``fanout_rows_yielding``) while requests are
+being served, so the commits requests share with them stay short; at most one chunk is in the
+store's hands, and after it fan-out leaves the store to busy requests for its share of the time.
+When fan-out falls ``fanout_max_lag_ms`` behind (its oldest publication is that old), it takes the
+lead instead (``fanout_share_behind``) and writes large chunks: publishers slow down, without being
+refused, until fan-out is back under the limit, so the backlog stays bounded. While a full batch is
+planned, the next one is claimed and signed.
+
+Publications of one FIFO topic are planned and retired in claim order (the store hands a topic's
+publications out in order and never to two nodes at once); after one of them fails, the later ones
+wait for their lease to end.
 
 A publication whose payload is a single `PushDelivery` (a confirmation, a direct SMS or mobile push,
 a sandbox code) is not a topic message: it becomes that one delivery (rendered and signed here when
@@ -21,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from loosely.core.clock import Clock
@@ -41,6 +54,7 @@ from loosely.core.topics.models import (
     sequence_number,
 )
 from loosely.delivery.directory import Directory, Subscriber
+from loosely.delivery.loopshare import LoopShare
 from loosely.delivery.options import DeliveryOptions, DeliveryStats
 from loosely.delivery.rendering import Renderer, message_for
 from loosely.delivery.sqs import QueueDirectory
@@ -54,6 +68,8 @@ _CONFIRMATIONS = frozenset({PUSH_SUBSCRIPTION_CONFIRMATION, PUSH_UNSUBSCRIBE_CON
 _PAUSE_AFTER_ERROR_S = 1.0
 _REPLANS = 3
 """Times a chunk is planned again after the store found some of its queues gone."""
+_BUSY_MEMORY_S = 0.01
+"""Requests count as active when fan-out found them using the loop this recently."""
 
 
 @dataclass(slots=True)
@@ -62,6 +78,11 @@ class _Plan:
 
     queue_messages: list[tuple[int, NewMessage]] = field(default_factory=list)
     deliveries: list[NewDelivery] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        """Rows it writes: its messages and deliveries, and the publication it retires."""
+        return len(self.queue_messages) + len(self.deliveries) + 1
 
 
 class _Fields:
@@ -80,6 +101,25 @@ class _Fields:
         if self._attributes is None:
             self._attributes = MessageFields.from_envelope_attributes(self._message.attributes)
         return self._attributes
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Claimed publications, decoded, with what their topics looked like when the batch was read."""
+
+    publications: list[Publication]
+    payloads: dict[int, PublishedMessage | PushDelivery | None]
+    topics: dict[str, _TopicView]
+    claimed_ms: int
+    claimed_at: float  # on the queue directory's clock (`QueueDirectory.get`'s ``missing_since``)
+
+
+@dataclass(frozen=True, slots=True)
+class _TopicView:
+    """A topic and its subscriptions, read once for every publication of a batch."""
+
+    topic: tuple[Topic, int] | None
+    subscribers: list[Subscriber]
 
 
 class FanOut:
@@ -104,119 +144,207 @@ class FanOut:
         self._owner = owner
         self.options = options or DeliveryOptions()
         self.stats = stats or DeliveryStats()
+        self.loop_share = LoopShare(self.options.fanout_share)
+        self._store_free_at = 0.0  # fan-out's next turn at the store while requests are busy (loop clock)
         # When the publications being planned were claimed (`QueueDirectory.get`'s ``missing_since``).
         self._claimed_at: float | None = None
+        self._chunk_rows = self.options.fanout_rows_yielding
 
     async def run(self) -> None:
-        """Fan out until cancelled: straight on while there is a backlog, else wait to be woken."""
+        """Fan out until cancelled: straight on while there is a backlog, else wait to be woken.
+
+        While a full batch is being fanned out, the next one is claimed and signed meanwhile (the
+        signatures take the signing threads milliseconds per batch, and the loop need not wait).
+        """
         failing = False
-        while True:
-            try:
-                claimed = await self.run_once()
-            except Exception:
-                if not failing:
-                    log.exception("fan-out failed; retrying")
-                failing = True
-                await asyncio.sleep(_PAUSE_AFTER_ERROR_S)
-                continue
-            if failing:
-                log.info("fan-out recovered")
-                failing = False
-            if claimed < self.options.fanout_batch:
-                await self._outbox.wait_for_outbox(self.options.idle_poll_s)
+        upcoming: asyncio.Task[_Batch] | None = None
+        try:
+            while True:
+                try:
+                    if upcoming is not None:
+                        prepared, upcoming = upcoming, None
+                        batch = await prepared
+                    else:
+                        batch = await self._prepare()
+                    full = len(batch.publications) >= self.options.fanout_batch
+                    if full:
+                        upcoming = asyncio.create_task(self._prepare(), name="loosely-sns-fanout-claim")
+                    await self._fan_out(batch)
+                except Exception:
+                    if not failing:
+                        log.exception("fan-out failed; retrying")
+                    failing = True
+                    await asyncio.sleep(_PAUSE_AFTER_ERROR_S)
+                    continue
+                if failing:
+                    log.info("fan-out recovered")
+                    failing = False
+                if not full:
+                    self._store_free_at = 0.0  # caught up: the next publication need not wait for a turn
+                    await self._outbox.wait_for_outbox(self.options.idle_poll_s)
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
 
     async def run_once(self) -> int:
         """Claim one batch of publications, fan each out and retire them; return how many were claimed."""
+        batch = await self._prepare()
+        await self._fan_out(batch)
+        return len(batch.publications)
+
+    async def _prepare(self) -> _Batch:
+        """Claim a batch, decode it, read its topics and subscriptions, and sign its envelopes."""
         now = self._clock.now_ms()
-        self._claimed_at = self._queues.now()
+        claimed_at = self._queues.now()
         publications = await self._outbox.claim_publications(
             self._owner, now, self.options.fanout_lease_ms, self.options.fanout_batch
         )
-        payloads = {publication.id: _decode(publication) for publication in publications}
-        await self._presign(payloads.values())
-        groups: dict[str, list[Publication]] = {}
-        for publication in publications:
-            ordered = publication.topic_arn.endswith(".fifo")
-            groups.setdefault(publication.topic_arn if ordered else f"#{publication.id}", []).append(publication)
-        planned = await asyncio.gather(*(self._plan_in_order(group, payloads) for group in groups.values()))
-        results = sorted((item for group in planned for item in group), key=lambda item: item[0].id)
-        await self._complete(results, payloads)
-        return len(publications)
+        with self.loop_share.own():
+            payloads = {publication.id: _decode(publication) for publication in publications}
+            arns = {p.topic_arn for p in payloads.values() if isinstance(p, PublishedMessage)}
+        views = await asyncio.gather(*(self._topic_view(arn, claimed_at) for arn in arns))
+        batch = _Batch(publications, payloads, dict(zip(arns, views, strict=True)), now, claimed_at)
+        await self._presign(batch)
+        return batch
 
-    async def _plan_in_order(
-        self, publications: list[Publication], payloads: Mapping[int, PublishedMessage | PushDelivery | None]
-    ) -> list[tuple[Publication, _Plan]]:
-        """Plan one after another; after a failure stop, so later ones never overtake it."""
-        plans: list[tuple[Publication, _Plan]] = []
-        for publication in publications:
-            try:
-                plans.append((publication, await self.plan(publication, payloads[publication.id])))
-            except Exception:
-                log.exception("fan-out of publication %s (%s) failed", publication.id, publication.message_id)
-                break
-        return plans
+    async def _topic_view(self, arn: str, claimed_at: float | None = None) -> _TopicView:
+        topic = await self._directory.topic(arn)
+        subscribers = await self._directory.subscribers(arn) if topic is not None else []
+        # Look the subscribed queues up now, together (a round trip each on PostgreSQL), so that
+        # planning finds them cached.
+        await asyncio.gather(
+            *(
+                self._queues.get(s.subscription.endpoint, claimed_at)
+                for s in subscribers
+                if s.subscription.protocol == "sqs"
+            )
+        )
+        return _TopicView(topic, subscribers)
 
-    async def plan(self, publication: Publication, payload: PublishedMessage | PushDelivery | None) -> _Plan:
+    async def _fan_out(self, batch: _Batch) -> None:
+        """Plan each publication in claim order and retire them in chunks, giving way to requests throughout.
+
+        Publications of a FIFO topic must reach the store in order: after one fails (planning or its
+        chunk), the later ones of its topic are left for their lease to end.
+        """
+        if not batch.publications:
+            return
+        self._pace(batch)
+        self._claimed_at = batch.claimed_at
+        retiring = _Retirer(self, batch.payloads)
+        chunk: list[tuple[Publication, _Plan]] = []
+        rows = 0
+        self.loop_share.resume()
+        try:
+            for publication in batch.publications:
+                if publication.topic_arn in retiring.failed_topics:
+                    continue
+                try:
+                    plan = await self.plan(publication, batch.payloads[publication.id], batch.topics)
+                except Exception:
+                    log.exception("fan-out of publication %s (%s) failed", publication.id, publication.message_id)
+                    if publication.topic_arn.endswith(".fifo"):
+                        retiring.failed_topics.add(publication.topic_arn)
+                    continue
+                chunk.append((publication, plan))
+                rows += plan.rows
+                if rows >= (self._chunk_rows if self.loop_share.busy else self.options.fanout_rows):
+                    await retiring.submit(chunk)
+                    chunk, rows = [], 0
+                await self.loop_share.checkpoint()
+            if chunk:
+                await retiring.submit(chunk)
+            await retiring.finish()
+        finally:
+            retiring.abandon()
+
+    def _pace(self, batch: _Batch) -> None:
+        """Give way to requests unless fan-out has fallen too far behind; then take the lead, in larger chunks.
+
+        How far behind: the age of the batch's oldest publication. Publishing faster than fan-out can
+        keep up makes it grow; past ``fanout_max_lag_ms`` fan-out takes ``fanout_share_behind`` of the
+        loop (and the store), which slows publishers (without refusing them) until fan-out is back
+        under the limit: the backlog stays at about that much delay.
+        """
+        oldest = min(p.created_ms for p in batch.publications)
+        behind = batch.claimed_ms - oldest > self.options.fanout_max_lag_ms
+        self.loop_share.share = self.options.fanout_share_behind if behind else self.options.fanout_share
+        self._chunk_rows = self.options.fanout_rows if behind else self.options.fanout_rows_yielding
+
+    async def plan(
+        self,
+        publication: Publication,
+        payload: PublishedMessage | PushDelivery | None,
+        topics: Mapping[str, _TopicView] | None = None,
+    ) -> _Plan:
         """What one publication turns into (nothing for an unreadable payload, which is then dropped)."""
         if payload is None:
             return _Plan()
         if isinstance(payload, PushDelivery):
             return await self._single(payload)
-        return await self._topic_message(publication, payload)
+        view = (topics or {}).get(payload.topic_arn) or await self._topic_view(payload.topic_arn, self._claimed_at)
+        return await self._topic_message(publication, payload, view)
 
-    async def _presign(self, payloads: Iterable[PublishedMessage | PushDelivery | None]) -> None:
+    async def _presign(self, batch: _Batch) -> None:
         """Sign every envelope the batch's subscribers will get, on the signing threads, in one go.
 
-        Usually one signature per publication (every subscriber gets the same signed fields). FIFO
-        topics' notifications are not signed, and raw deliveries carry no envelope. A failure here
-        only means rendering signs in line (and meets the error, for its own publication, there).
+        One signature per publication, and only when some subscriber gets an envelope (every one of
+        them gets the same signed fields). FIFO topics' notifications are not signed, and raw
+        deliveries carry no envelope. A failure here only means rendering signs in line (and meets
+        the error, for its own publication, there).
         """
         wanted: list[tuple[PublishedMessage, str, str]] = []
         try:
-            for message in payloads:
-                if not isinstance(message, PublishedMessage) or message.topic_arn.endswith(".fifo"):
-                    continue
-                topic = await self._directory.topic(message.topic_arn)
-                if topic is None:
-                    continue
-                version = topic[0].attributes.get("SignatureVersion") or "1"
-                subscribers = await self._directory.subscribers(message.topic_arn)
-                texts = {
-                    message_for(message, _text_key(s.subscription.protocol))
-                    for s in subscribers
-                    if s.subscription.confirmed and _gets_envelope(s.subscription)
-                }
-                wanted.extend((message, text, version) for text in texts)
-            await self._renderer.presign_many(wanted)
+            with self.loop_share.own():
+                for message in batch.payloads.values():
+                    if not isinstance(message, PublishedMessage) or message.topic_arn.endswith(".fifo"):
+                        continue
+                    view = batch.topics[message.topic_arn]
+                    if view.topic is None:
+                        continue
+                    version = view.topic[0].attributes.get("SignatureVersion") or "1"
+                    texts = {
+                        message_for(message, _text_key(s.subscription.protocol))
+                        for s in view.subscribers
+                        if s.subscription.confirmed and _gets_envelope(s.subscription)
+                    }
+                    wanted.extend((message, text, version) for text in texts)
+                strings = self._renderer.strings_to_sign(wanted)
+            await self._renderer.sign_ahead(strings)
         except Exception:
             log.warning("signing ahead failed; envelopes are signed as they are rendered", exc_info=True)
 
-    async def _complete(
-        self, results: list[tuple[Publication, _Plan]], payloads: Mapping[int, PublishedMessage | PushDelivery | None]
-    ) -> None:
-        """Retire the planned publications, in order, a few store transactions of about ``fanout_rows`` rows.
+    async def store_turn(self) -> None:
+        """Wait, before writing a chunk, while fan-out has had more than its share of the store.
 
-        One transaction per chunk, not per publication, so a queue gets one insert per chunk. Chunks
-        go one after another: on SQLite a transaction's statements run on the event loop, and a
-        bounded chunk keeps the Publish requests queued behind it waiting milliseconds, not tens of
-        them. After a chunk fails, later publications of its FIFO topics wait for their lease to end
-        (they must not overtake the failed ones); the others go on.
+        The store's writer is shared with requests too (on SQLite, every commit goes through one
+        writer): a chunk committed with a Publish makes it wait for the chunk's rows. While requests
+        keep the loop busy, fan-out leaves the store alone after each chunk for as long as its share
+        says (a chunk that took 2 ms at a fifth: 8 ms), so most commits of requests carry no chunk.
         """
-        failed_topics: set[str] = set()
-        for chunk in _chunks(results, self.options.fanout_rows):
-            chunk = [(p, plan) for p, plan in chunk if p.topic_arn not in failed_topics]
-            if not chunk:
-                continue
-            try:
-                chunk = await self._complete_chunk(chunk, payloads)
-            except Exception:
-                log.exception("fan-out of publications %s failed", [p.id for p, _ in chunk])
-                failed_topics.update(p.topic_arn for p, _ in chunk if p.topic_arn.endswith(".fifo"))
-                continue
-            for _, plan in chunk:
-                self.stats.publications += 1
-                self.stats.sqs_messages += len(plan.queue_messages)
-                self.stats.deliveries_created += len(plan.deliveries)
+        share = self.loop_share
+        delay = self._store_free_at - share.now()
+        if delay > 0 and share.busy_within(_BUSY_MEMORY_S):
+            await asyncio.sleep(delay)
+            share.resume()
+
+    def used_store(self, started: float, ended: float) -> None:
+        self._store_free_at = ended + self.loop_share.rest_for(ended - started)
+
+    async def retire(
+        self, chunk: list[tuple[Publication, _Plan]], payloads: Mapping[int, PublishedMessage | PushDelivery | None]
+    ) -> bool:
+        """Store what the chunk's publications turned into and delete them, in one transaction; False if it failed."""
+        try:
+            chunk = await self._complete_chunk(chunk, payloads)
+        except Exception:
+            log.exception("fan-out of publications %s failed", [p.id for p, _ in chunk])
+            return False
+        for _, plan in chunk:
+            self.stats.publications += 1
+            self.stats.sqs_messages += len(plan.queue_messages)
+            self.stats.deliveries_created += len(plan.deliveries)
+        return True
 
     async def _complete_chunk(
         self, chunk: list[tuple[Publication, _Plan]], payloads: Mapping[int, PublishedMessage | PushDelivery | None]
@@ -276,15 +404,15 @@ class FanOut:
 
     # ---- a topic's message ----
 
-    async def _topic_message(self, publication: Publication, message: PublishedMessage) -> _Plan:
+    async def _topic_message(self, publication: Publication, message: PublishedMessage, view: _TopicView) -> _Plan:
         plan = _Plan()
-        topic = await self._directory.topic(message.topic_arn)
+        topic = view.topic
         if topic is None:
             log.info("topic %s was deleted; message %s dropped", message.topic_arn, message.message_id)
             return plan
         fields = _Fields(message)
         sequence = sequence_number(publication.sequence) if message.topic_arn.endswith(".fifo") else None
-        subscribers = await self._directory.subscribers(message.topic_arn)
+        subscribers = view.subscribers
         if message.replay_subscription is not None:  # a replay: its subscriber only, with the original number
             subscribers = [s for s in subscribers if s.subscription.arn == message.replay_subscription]
             sequence = message.sequence_number or sequence
@@ -301,6 +429,7 @@ class FanOut:
                 plan.deliveries.append(self._push(message, subscriber, topic))
             else:
                 log.debug("no delivery for protocol %s (%s)", protocol, subscriber.subscription.arn)
+            await self.loop_share.checkpoint()
         return plan
 
     def _push(self, message: PublishedMessage, subscriber: Subscriber, topic: tuple[Topic, int]) -> NewDelivery:
@@ -359,21 +488,52 @@ class FanOut:
         )
 
 
-def _chunks(results: list[tuple[Publication, _Plan]], max_rows: int) -> list[list[tuple[Publication, _Plan]]]:
-    """Consecutive runs of about ``max_rows`` rows (each publication counts one more); a larger one goes alone."""
-    chunks: list[list[tuple[Publication, _Plan]]] = []
-    current: list[tuple[Publication, _Plan]] = []
-    rows = 0
-    for item in results:
-        size = len(item[1].queue_messages) + len(item[1].deliveries) + 1
-        if current and rows + size > max_rows:
-            chunks.append(current)
-            current, rows = [], 0
-        current.append(item)
-        rows += size
-    if current:
-        chunks.append(current)
-    return chunks
+class _Retirer:
+    """Retires planned chunks one at a time, each while the next is being planned.
+
+    One store transaction per chunk (about ``fanout_rows`` rows), not per publication, so a queue
+    gets one insert per chunk; at most one in flight, so fan-out never holds more than one chunk's
+    writes in front of the requests' own. After a chunk fails, later publications of its FIFO topics
+    wait for their lease to end (they must not overtake the failed ones); the others go on.
+    """
+
+    def __init__(self, fanout: FanOut, payloads: Mapping[int, PublishedMessage | PushDelivery | None]) -> None:
+        self._fanout = fanout
+        self._payloads = payloads
+        self._writing: asyncio.Task[None] | None = None
+        self.failed_topics: set[str] = set()
+
+    async def submit(self, chunk: list[tuple[Publication, _Plan]]) -> None:
+        """Start retiring ``chunk`` once the chunk before it is done (and fan-out's turn at the store has come)."""
+        await self._settle()
+        chunk = [(p, plan) for p, plan in chunk if p.topic_arn not in self.failed_topics]
+        if chunk:
+            await self._fanout.store_turn()
+            self._writing = asyncio.create_task(self._retire(chunk))
+
+    async def finish(self) -> None:
+        """Wait for the last chunk."""
+        await self._settle()
+
+    def abandon(self) -> None:
+        """Stop waiting for a chunk in flight (fan-out was cancelled); its publications stay leased."""
+        if self._writing is not None:
+            self._writing.cancel()
+            self._writing = None
+
+    async def _settle(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await writing
+            self._fanout.loop_share.resume()
+
+    async def _retire(self, chunk: list[tuple[Publication, _Plan]]) -> None:
+        share = self._fanout.loop_share
+        started = share.now()
+        retired = await self._fanout.retire(chunk, self._payloads)
+        self._fanout.used_store(started, share.now())
+        if not retired:
+            self.failed_topics.update(p.topic_arn for p, _ in chunk if p.topic_arn.endswith(".fifo"))
 
 
 def _sends_to(plan: _Plan, queue_ids: frozenset[int]) -> bool:

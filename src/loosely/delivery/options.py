@@ -12,7 +12,11 @@ class DeliveryOptions:
     """How hard one node works the outbox. The defaults suit a small server; tests shrink the waits."""
 
     fanout_batch: int = 32  # publications claimed at once
-    fanout_rows: int = 200  # SQS messages and deliveries written per store transaction by fan-out (roughly)
+    fanout_rows: int = 200  # SQS messages and deliveries written per store transaction by fan-out when behind
+    fanout_rows_yielding: int = 50  # the same while fan-out gives way to requests (keeps their commits short)
+    fanout_share: float = 0.2  # most of the event loop's busy time fan-out takes while requests are served
+    fanout_max_lag_ms: int = 5_000  # fan-out this far behind (oldest publication's age) takes the lead instead
+    fanout_share_behind: float = 0.9  # its share then: requests keep at least the rest
     fanout_lease_ms: int = 30_000  # a node that dies mid fan-out loses its claim after this
     claim_batch: int = 64  # deliveries claimed at once
     max_in_flight: int = 512  # deliveries one node holds (running or waiting for their endpoint)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import secrets
@@ -84,14 +85,27 @@ def message_for(published: PublishedMessage, key: str) -> str:
     """The text one protocol (or platform) receives: with MessageStructure=json its own key, else default."""
     if published.message_structure != "json":
         return published.message
-    try:
-        messages = json.loads(published.message)
-    except ValueError:
-        return published.message
-    if not isinstance(messages, dict):
+    messages = _structured(published.message)
+    if messages is None:
         return published.message
     chosen = messages.get(key, messages.get("default", ""))
     return chosen if isinstance(chosen, str) else json.dumps(chosen)
+
+
+@functools.lru_cache(maxsize=64)
+def _content_digest(message: str) -> str:
+    """SHA-256 of a message (content-based deduplication id), once per publication rather than per FIFO queue."""
+    return hashlib.sha256(message.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _structured(message: str) -> dict[str, object] | None:
+    """A MessageStructure=json message parsed, once per publication rather than once per subscriber."""
+    try:
+        messages = json.loads(message)
+    except ValueError:
+        return None
+    return messages if isinstance(messages, dict) else None
 
 
 def platform_of(endpoint_arn: str) -> str:
@@ -198,6 +212,10 @@ class Renderer:
 
     async def presign_many(self, wanted: Sequence[tuple[PublishedMessage, str, str]]) -> None:
         """`presign` for many envelopes (message, text, signature version) at once: one job per signing thread."""
+        await self.sign_ahead(self.strings_to_sign(wanted))
+
+    def strings_to_sign(self, wanted: Sequence[tuple[PublishedMessage, str, str]]) -> list[tuple[bytes, str]]:
+        """What `sign_ahead` must sign for these envelopes (message, text, signature version): none made yet."""
         strings = _Wanted()
         for published, text, signature_version in wanted:
             if (published.message_id, text, signature_version, None, False) in self._templates:
@@ -214,11 +232,15 @@ class Renderer:
                 subject=published.subject,
                 message_attributes=published.attributes,
             )
-        if not strings.strings:
+        return strings.strings
+
+    async def sign_ahead(self, strings: list[tuple[bytes, str]]) -> None:
+        """Sign these (string to sign, signature version) pairs on the signing threads, for rendering to find."""
+        if not strings:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=_SIGNING_THREADS, thread_name_prefix="loosely-sign")
-        await self._signer.sign_aside(strings.strings, self._pool, _SIGNING_THREADS)
+        await self._signer.sign_aside(strings, self._pool, _SIGNING_THREADS)
 
     def notification_envelope(
         self,
@@ -357,9 +379,7 @@ class Renderer:
         group_id = published.group_id if fifo_queue or not fifo_topic else None
         dedup_id = None
         if fifo_queue:
-            dedup_id = (
-                published.dedup_id or hashlib.sha256(published.message.encode("utf-8", "surrogatepass")).hexdigest()
-            )
+            dedup_id = published.dedup_id or _content_digest(published.message)
         return SendRequest(body=body, message_attributes=attributes, group_id=group_id, deduplication_id=dedup_id)
 
     # ---- confirmations ----
