@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
@@ -77,7 +77,9 @@ class Signer:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / KEY_FILE_NAME
         if not path.exists():
-            _store_once(path, cls.generate(common_name))
+            created = cls.generate(common_name)
+            if _store_once(path, created):
+                return created
         return cls._load(path)
 
     @classmethod
@@ -90,13 +92,29 @@ class Signer:
         if split < 0:
             raise SigningKeyError(f"{path} holds no certificate")
         try:
-            key = serialization.load_pem_private_key(data[:split], password=None)
+            # OpenSSL's full RSA key check costs about 45 ms, most of a server's start-up budget. What
+            # matters here is narrower and is checked below instead: the key's signatures verify with the
+            # certificate that receivers fetch (the constructor also matches the public numbers).
+            key = serialization.load_pem_private_key(data[:split], password=None, unsafe_skip_rsa_key_validation=True)
             certificate = x509.load_pem_x509_certificate(data[split:])
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise SigningKeyError(f"{path} is not a PEM private key followed by a certificate: {exc}") from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an RSA key")
-        return cls(key, certificate)
+        signer = cls(key, certificate)
+        signer._check_signatures_verify()
+        return signer
+
+    def _check_signatures_verify(self) -> None:
+        """Raise `SigningKeyError` unless a signature made with the key verifies with the certificate."""
+        probe = b"loosely signing key check"
+        signature = base64.b64decode(self.sign(probe, "2"))
+        public = self._certificate.public_key()
+        assert isinstance(public, rsa.RSAPublicKey)  # the constructor checked it
+        try:
+            public.verify(signature, probe, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            raise SigningKeyError("the private key makes signatures its certificate does not verify") from None
 
     @property
     def certificate_pem(self) -> bytes:
@@ -139,8 +157,8 @@ def _self_signed_certificate(key: rsa.RSAPrivateKey, common_name: str, now: date
     )
 
 
-def _store_once(path: Path, signer: Signer) -> None:
-    """Write ``signer`` to ``path`` unless another process got there first (then keep theirs)."""
+def _store_once(path: Path, signer: Signer) -> bool:
+    """Write ``signer`` to ``path`` unless another process got there first (then keep theirs); say which."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -151,8 +169,9 @@ def _store_once(path: Path, signer: Signer) -> None:
         try:
             os.link(temporary, path)
         except FileExistsError:
-            return
+            return False
         _fsync_directory(path.parent)
+        return True
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -171,6 +171,24 @@ def test_load_or_create_refuses_a_corrupt_file_and_leaves_it(tmp_path: Path) -> 
     assert path.read_bytes().startswith(b"garbage")
 
 
+def test_load_or_create_refuses_a_key_whose_signatures_do_not_verify(tmp_path: Path) -> None:
+    good = Signer.generate()
+    key = serialization.load_pem_private_key(good.private_key_pem(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    n = key.private_numbers()
+    # Same public numbers (so the certificate still matches), wrong private exponents.
+    broken = rsa.RSAPrivateNumbers(n.p, n.q, n.d + 2, n.dmp1 + 2, n.dmq1 + 2, n.iqmp, n.public_numbers).private_key(
+        unsafe_skip_rsa_key_validation=True
+    )
+    pem = broken.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / KEY_FILE_NAME).write_bytes(pem + good.certificate_pem)
+
+    with pytest.raises(SigningKeyError, match="does not verify"):
+        Signer.load_or_create(tmp_path)
+
+
 def test_load_or_create_refuses_a_file_without_certificate(tmp_path: Path) -> None:
     (tmp_path / KEY_FILE_NAME).write_bytes(Signer.generate().private_key_pem())
 
