@@ -235,6 +235,30 @@ async def test_lifespan_startup_failure_is_reported(settings: Settings) -> None:
     assert "disk on fire" in sent[0]["message"]
 
 
+async def test_lifespan_startup_refuses_an_unusable_signing_key(settings: Settings) -> None:
+    # The key loads on a thread while the store opens; its failure still fails the start-up, loudly.
+    assert settings.data_dir is not None
+    key_file = settings.data_dir / "sns-signing.pem"
+    key_file.write_bytes(b"garbage -----BEGIN CERTIFICATE-----\nnope\n")
+    app = build_app(settings)
+    sent: list[dict[str, Any]] = []
+    messages: Iterator[dict[str, Any]] = iter([{"type": "lifespan.startup"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    try:
+        await app({"type": "lifespan"}, receive, send)
+    finally:
+        await app.shutdown()
+    assert sent[0]["type"] == "lifespan.startup.failed"
+    assert "sns-signing.pem" in sent[0]["message"]
+    assert key_file.read_bytes().startswith(b"garbage")  # never overwritten
+
+
 async def _raw_call(app: App, headers: list[tuple[bytes, bytes]], first: dict[str, Any]) -> list[dict[str, Any]]:
     """Call the app as an ASGI server would, with one receive message, and keep what it sends."""
     scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": headers}

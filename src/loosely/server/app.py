@@ -32,7 +32,7 @@ from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
 from loosely.core.queues.service import QueueService, QueueSettings
 from loosely.core.topics.service import TopicService
 from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
-from loosely.server.delivery import CERTIFICATE_PREFIX, DeliveryEndpoints, build_delivery, link_context
+from loosely.server.delivery import CERTIFICATE_PREFIX, DeliveryEndpoints, build_delivery, link_context, load_signer
 from loosely.server.errors import aws_error
 
 __all__ = ["MAX_BODY_BYTES", "App", "Handler", "StoreFactory", "build_app"]
@@ -169,8 +169,16 @@ class App:
 
     async def startup(self) -> None:
         """Open the store, build the services and start the workers."""
-        store = self._store_factory(self.settings)
-        await store.open()
+        signer = None
+        if self._background:  # the signing key loads (or is made) on a thread meanwhile: see `load_signer`
+            signer = asyncio.get_running_loop().run_in_executor(None, load_signer, self.settings)
+        try:
+            store = self._store_factory(self.settings)
+            await store.open()
+        except BaseException:
+            if signer is not None:
+                signer.cancel()  # its outcome no longer matters (the thread itself runs to its end)
+            raise
         self._store = store
         queues = QueueService(
             store,
@@ -200,7 +208,7 @@ class App:
                 asyncio.create_task(_expiry_worker(queues), name="loosely-expiry"),
                 asyncio.create_task(_move_worker(queues, owner), name="loosely-move-tasks"),
             ]
-            self._delivery = build_delivery(self.settings, store, queues)
+            self._delivery = build_delivery(self.settings, store, queues, await signer if signer else None)
             if self._delivery is not None:
                 await self._delivery.start()
         log.info("store open: %s", _redact(self.settings.store_url))

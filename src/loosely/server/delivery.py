@@ -62,11 +62,23 @@ _PEM = [(b"content-type", b"application/x-pem-file")]
 _LINK_ARNS = {"ConfirmSubscription": "TopicArn", "Unsubscribe": "SubscriptionArn"}
 
 
-def build_delivery(settings: Settings, store: QueueStore, queues: QueueService) -> DeliveryEndpoints | None:
+def load_signer(settings: Settings) -> Signer:
+    """The node's SNS signing key, made on first start (see `Signer.load_or_create`).
+
+    Making an RSA key takes tens of milliseconds of OpenSSL work that releases the GIL, so start-up
+    runs this on a thread while it opens the store.
+    """
+    return Signer.load_or_create(settings.data_dir)
+
+
+def build_delivery(
+    settings: Settings, store: QueueStore, queues: QueueService, signer: Signer | None = None
+) -> DeliveryEndpoints | None:
     """The node's delivery workers and endpoints, when the store keeps documents and an outbox (else SNS is off)."""
     if not (isinstance(store, DocumentStore) and isinstance(store, OutboxStore)):
         return None
-    signer = Signer.load_or_create(settings.data_dir)
+    if signer is None:
+        signer = load_signer(settings)
     clock = SystemClock()
     smtp = None
     if settings.smtp_host:
