@@ -221,16 +221,7 @@ async def test_lifespan_startup_failure_is_reported(settings: Settings) -> None:
             raise OSError("disk on fire")
 
     app = build_app(settings, store_factory=lambda _: cast(QueueStore, BrokenStore()), handler=RecordingHandler())
-    sent: list[dict[str, Any]] = []
-    messages: Iterator[dict[str, Any]] = iter([{"type": "lifespan.startup"}])
-
-    async def receive() -> dict[str, Any]:
-        return next(messages)
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    await app({"type": "lifespan"}, receive, send)
+    sent = await _lifespan_startup(app)
     assert sent[0]["type"] == "lifespan.startup.failed"
     assert "disk on fire" in sent[0]["message"]
 
@@ -241,6 +232,17 @@ async def test_lifespan_startup_refuses_an_unusable_signing_key(settings: Settin
     key_file = settings.data_dir / "sns-signing.pem"
     key_file.write_bytes(b"garbage -----BEGIN CERTIFICATE-----\nnope\n")
     app = build_app(settings)
+    try:
+        sent = await _lifespan_startup(app)
+    finally:
+        await app.shutdown()
+    assert sent[0]["type"] == "lifespan.startup.failed"
+    assert "sns-signing.pem" in sent[0]["message"]
+    assert key_file.read_bytes().startswith(b"garbage")  # never overwritten
+
+
+async def _lifespan_startup(app: App) -> list[dict[str, Any]]:
+    """Send the app a lifespan startup, as an ASGI server would, and keep what it answers."""
     sent: list[dict[str, Any]] = []
     messages: Iterator[dict[str, Any]] = iter([{"type": "lifespan.startup"}])
 
@@ -250,13 +252,8 @@ async def test_lifespan_startup_refuses_an_unusable_signing_key(settings: Settin
     async def send(message: Any) -> None:
         sent.append(message)
 
-    try:
-        await app({"type": "lifespan"}, receive, send)
-    finally:
-        await app.shutdown()
-    assert sent[0]["type"] == "lifespan.startup.failed"
-    assert "sns-signing.pem" in sent[0]["message"]
-    assert key_file.read_bytes().startswith(b"garbage")  # never overwritten
+    await app({"type": "lifespan"}, receive, send)
+    return sent
 
 
 async def _raw_call(app: App, headers: list[tuple[bytes, bytes]], first: dict[str, Any]) -> list[dict[str, Any]]:
