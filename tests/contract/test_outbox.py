@@ -529,13 +529,17 @@ async def test_finish_dead_lettered_sends_into_the_queue(outbox: Store) -> None:
     assert await take_deliveries(outbox, now_ms=T0 + LEASE_MS) == []
 
 
-async def test_finish_dead_lettered_to_a_missing_queue_still_finishes(outbox: Store) -> None:
+async def test_finish_dead_lettered_to_a_queue_that_no_longer_exists_changes_nothing(outbox: Store) -> None:
+    gone = await make_queue(outbox, "gone")
+    await outbox.delete_queue(gone.id, T0)
     await deliveries_for(outbox, push("a"))
     [a] = await take_deliveries(outbox)
 
-    await outbox.finish_delivery(a.id, DeliveryState.DEAD_LETTERED, T0, "x", dead_letter=(999_999, msg("a")))
+    with pytest.raises(QueuesGone) as raised:
+        await outbox.finish_delivery(a.id, DeliveryState.DEAD_LETTERED, T0, "x", dead_letter=(gone.id, msg("a")))
 
-    assert await take_deliveries(outbox, now_ms=T0 + LEASE_MS) == []
+    assert raised.value.queue_ids == {gone.id}
+    assert [d.id for d in await take_deliveries(outbox, now_ms=T0 + LEASE_MS)] == [a.id]  # still there
 
 
 async def test_finish_twice_sends_the_dead_letter_once(outbox: Store) -> None:

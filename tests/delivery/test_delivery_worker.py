@@ -9,6 +9,7 @@ from dataclasses import replace
 from delivery_support import SCOPE, Stack, until
 
 from loosely.core.topics.models import PushDelivery
+from loosely.delivery.sqs import QueueDirectory
 from loosely.delivery.transports.base import Attempt
 
 SHORT_POLICY = json.dumps(
@@ -76,6 +77,42 @@ async def test_exhausted_delivery_goes_to_the_subscription_dead_letter_queue(sta
     assert json.loads(dead.body)["MessageId"] == message_id
     assert dead.message_attributes["ErrorMessage"].string_value == "HTTP 500"
     assert stack.stats.dead_lettered == 1
+
+
+async def exhaust_with_a_stale_dead_letter_queue(stack: Stack, recreate: bool) -> tuple[str, str]:
+    """An HTTP delivery that runs out of retries while the worker's record of its DLQ is stale."""
+    endpoint = "https://hooks.test/stale-dlq"
+    dlq = await stack.queue("stale-dlq")
+    redrive = json.dumps({"deadLetterTargetArn": dlq.key.arn})
+    topic, _ = await http_topic(stack, endpoint, DeliveryPolicy=SHORT_POLICY, RedrivePolicy=redrive)
+    stack.transport.script[endpoint] = [Attempt.retry("HTTP 500")] * 10
+    cached = QueueDirectory(stack.queues, ttl_s=3600.0)
+    assert await cached.get(dlq.key.arn) == dlq  # the worker remembers the DLQ as it was ...
+    stack.worker._queues = cached
+    await stack.queues.delete_queue(dlq.key)  # ... then it is deleted (and perhaps created again)
+    if recreate:
+        await stack.queue("stale-dlq")
+    message_id = await stack.publish(topic, "important")
+    await stack.fan_out()
+    for _ in range(10):
+        await due(stack)
+        stack.clock.advance(1_000)
+    return message_id, dlq.key.arn
+
+
+async def test_exhausted_delivery_reaches_a_dead_letter_queue_created_again_under_its_name(stack: Stack) -> None:
+    message_id, _ = await exhaust_with_a_stale_dead_letter_queue(stack, recreate=True)
+
+    [dead] = await stack.receive_all(await stack.queue("stale-dlq"))  # CreateQueue returns the existing queue
+    assert json.loads(dead.body)["MessageId"] == message_id
+    assert (stack.stats.dead_lettered, stack.stats.failed) == (1, 0)
+
+
+async def test_exhausted_delivery_whose_dead_letter_queue_was_deleted_is_counted_failed(stack: Stack) -> None:
+    await exhaust_with_a_stale_dead_letter_queue(stack, recreate=False)
+
+    assert (stack.stats.dead_lettered, stack.stats.failed) == (0, 1)
+    assert await due(stack) == 0
 
 
 async def test_client_error_is_not_retried(stack: Stack) -> None:

@@ -306,7 +306,12 @@ class OutboxStore(ABC):
         error: str | None = None,
         dead_letter: tuple[int, NewMessage] | None = None,
     ) -> None:
-        """End a delivery (delivered, failed, or dead-lettered into the given queue, atomically)."""
+        """End a delivery (delivered, failed, or dead-lettered into the given queue, atomically).
+
+        Raises:
+            QueuesGone: the dead-letter queue no longer exists (the caller's record of it is stale);
+                nothing changed, so the caller may look the queue up again and retry.
+        """
 
     async def finish_deliveries(self, delivery_ids: Sequence[int], state: DeliveryState, now_ms: int) -> None:
         """`finish_delivery` (without dead letters) for many deliveries ending in the same state, at once.

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from loosely.core.clock import Clock
 from loosely.core.documents import Delivery, DeliveryState
+from loosely.core.errors import QueuesGone
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import SendRequest
 from loosely.core.topics.delivery_policy import RandomSource, RetryPolicy, next_delay_s, retry_policy_for_protocol
@@ -260,17 +261,11 @@ class DeliveryWorker:
 
     async def _give_up(self, delivery: Delivery, push: PushDelivery | None, target: _Target | None, error: str) -> None:
         """No more attempts: to the dead-letter queue if the subscription has one, else FAILED."""
-        if push is not None and target is not None and target.dead_letter_arn is not None:
-            request = SendRequest(body=push.body)
-            code = error.split(":", 1)[0][:64]
-            dead = await self._queues.dead_letter(target.dead_letter_arn, request, code, error, push.message_id)
-            if dead is not None:
-                await self._outbox.finish_delivery(
-                    delivery.id, DeliveryState.DEAD_LETTERED, self._clock.now_ms(), error, dead_letter=dead
-                )
-                self.stats.dead_lettered += 1
-                log.info("delivery %s to %s dead-lettered: %s", delivery.id, push.endpoint, error)
-                return
+        arn = target.dead_letter_arn if target is not None else None
+        if push is not None and arn is not None and await self._dead_letter(delivery, push, arn, error):
+            self.stats.dead_lettered += 1
+            log.info("delivery %s to %s dead-lettered: %s", delivery.id, push.endpoint, error)
+            return
         await self._finish(delivery, DeliveryState.FAILED, error)
         self.stats.failed += 1
         endpoint = push.endpoint if push is not None else "?"
@@ -282,6 +277,29 @@ class DeliveryWorker:
             delivery.attempts + 1,
             error,
         )
+
+    async def _dead_letter(self, delivery: Delivery, push: PushDelivery, arn: str, error: str) -> bool:
+        """Move the delivery's message to the dead-letter queue ``arn``; False when there is none to take it.
+
+        The queue's record may be cached from before it was deleted (and perhaps created again under
+        its name): the store then refuses (`QueuesGone`), and the queue is looked up once more.
+        """
+        request = SendRequest(body=push.body)
+        code = error.split(":", 1)[0][:64]
+        missing_since = None
+        for _ in range(2):
+            dead = await self._queues.dead_letter(arn, request, code, error, push.message_id, missing_since)
+            if dead is None:
+                return False
+            try:
+                await self._outbox.finish_delivery(
+                    delivery.id, DeliveryState.DEAD_LETTERED, self._clock.now_ms(), error, dead_letter=dead
+                )
+                return True
+            except QueuesGone as gone:
+                self._queues.forget(gone.queue_ids)
+                missing_since = self._queues.now()
+        return False
 
     async def _finish(self, delivery: Delivery, state: DeliveryState, error: str | None) -> None:
         if state is DeliveryState.DELIVERED:

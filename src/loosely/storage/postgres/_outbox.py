@@ -470,13 +470,18 @@ def _by_queue(queue_messages: Sequence[tuple[int, NewMessage]]) -> list[tuple[in
 async def finish_delivery(
     conn: Conn, fan: Fanout, delivery_id: int, now_ms: int, dead_letter: tuple[int, NewMessage] | None
 ) -> bool:
-    """Delete the delivery and send its dead letter, atomically; return whether a dead letter was sent."""
+    """Delete the delivery and send its dead letter, atomically; return whether a dead letter was sent.
+
+    A dead-letter queue that no longer exists raises `QueuesGone`, which rolls the deletion back.
+    """
     async with conn.transaction():
         cur = await conn.execute(fan.outbox.delete_delivery, (delivery_id,))
         if await cur.fetchone() is None or dead_letter is None:
             return False
         queue_id, message = dead_letter
-        return await fan.send(conn, queue_id, [message], now_ms, DEAD_LETTER_DEDUP_WINDOW_MS)
+        if not await fan.send(conn, queue_id, [message], now_ms, DEAD_LETTER_DEDUP_WINDOW_MS):
+            raise QueuesGone({queue_id})
+        return True
 
 
 class PostgresOutbox(OutboxStore):
@@ -600,7 +605,9 @@ class PostgresOutbox(OutboxStore):
     ) -> None:
         check_finished_state(state, dead_letter)
         fan = await self._fanout([] if dead_letter is None else [dead_letter[0]])
-        if await self._run(lambda conn: finish_delivery(conn, fan, delivery_id, now_ms, dead_letter)):
+        with self._forgetting_gone_queues():
+            sent = await self._run(lambda conn: finish_delivery(conn, fan, delivery_id, now_ms, dead_letter))
+        if sent:
             assert dead_letter is not None
             self._woken([dead_letter[0]], outbox=False)
 

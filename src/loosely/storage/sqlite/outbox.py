@@ -300,14 +300,18 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
 def finish_delivery(
     tx: Tx, waiters: QueueWaiters, delivery_id: int, now_ms: int, dead_letter: tuple[int, NewMessage] | None
 ) -> None:
-    """Delete the delivery, sending its dead letter in the same item; one already gone is left alone."""
+    """Delete the delivery, sending its dead letter in the same item; one already gone is left alone.
+
+    A dead-letter queue that no longer exists raises `QueuesGone` before anything is written.
+    """
     conn = tx.conn
+    if dead_letter is not None and not _queue_exists(conn, dead_letter[0]):
+        raise QueuesGone({dead_letter[0]})
     cursor = conn.execute("DELETE FROM deliveries WHERE id = ?", (delivery_id,))
     if cursor.rowcount == 0 or dead_letter is None:
         return
     queue_id, message = dead_letter
-    if _queue_exists(conn, queue_id):
-        messages.send_messages(tx, waiters, queue_id, [message], now_ms, DEAD_LETTER_DEDUP_WINDOW_MS)
+    messages.send_messages(tx, waiters, queue_id, [message], now_ms, DEAD_LETTER_DEDUP_WINDOW_MS)
 
 
 def finish_deliveries(tx: Tx, delivery_ids: Sequence[int]) -> None:
