@@ -19,17 +19,23 @@ from loosely.delivery.rendering import Renderer
 from loosely.delivery.signing import Signer
 
 
+class RecordingSigner:
+    """Signs with ``signer`` and notes the name of the thread each signature was made on."""
+
+    def __init__(self, signer: Signer, threads: list[str]) -> None:
+        self.certificate_name = signer.certificate_name
+        self._signer = signer
+        self._threads = threads
+
+    def sign(self, string_to_sign: bytes, signature_version: str) -> str:
+        self._threads.append(threading.current_thread().name)
+        return self._signer.sign(string_to_sign, signature_version)
+
+
 async def test_presigned_envelopes_are_signed_off_the_event_loop_and_verify(signer: Signer) -> None:
     threads: list[str] = []
 
-    class Recording:
-        certificate_name = signer.certificate_name
-
-        def sign(self, string_to_sign: bytes, signature_version: str) -> str:
-            threads.append(threading.current_thread().name)
-            return signer.sign(string_to_sign, signature_version)
-
-    renderer = Renderer(Recording(), PUBLIC_URL)
+    renderer = Renderer(RecordingSigner(signer, threads), PUBLIC_URL)
     try:
         message = published()
         await renderer.presign(message, message.message, "2")
@@ -49,14 +55,7 @@ async def test_presigned_envelopes_are_signed_off_the_event_loop_and_verify(sign
 async def test_presigning_many_envelopes_hands_the_threads_one_job_each(signer: Signer) -> None:
     calls: list[str] = []
 
-    class Recording:
-        certificate_name = signer.certificate_name
-
-        def sign(self, string_to_sign: bytes, signature_version: str) -> str:
-            calls.append(threading.current_thread().name)
-            return signer.sign(string_to_sign, signature_version)
-
-    renderer = Renderer(Recording(), PUBLIC_URL)
+    renderer = Renderer(RecordingSigner(signer, calls), PUBLIC_URL)
     jobs: list[int] = []
     try:
         messages = [published(message_id=f"m{i}") for i in range(6)]

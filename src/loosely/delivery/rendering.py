@@ -220,19 +220,33 @@ class Renderer:
         for published, text, signature_version in wanted:
             if (published.message_id, text, signature_version, None, False) in self._templates:
                 continue
-            envelope.notification(
-                message_id=published.message_id,
-                topic_arn=published.topic_arn,
-                message=text,
-                timestamp_ms=published.timestamp_ms,
-                signing_cert_url=self.signing_cert_url,
-                unsubscribe_url=self._slot,
-                signer=strings,
-                signature_version=signature_version,
-                subject=published.subject,
-                message_attributes=published.attributes,
-            )
+            self._notification(published, text, signature_version, strings)
         return strings.strings
+
+    def _notification(
+        self,
+        published: PublishedMessage,
+        text: str,
+        signature_version: str,
+        signer: envelope.EnvelopeSigner,
+        sequence_number: str | None = None,
+        replayed: bool = False,
+    ) -> envelope.Envelope:
+        """The Notification envelope of ``published`` with the unsubscribe URL left as a slot."""
+        return envelope.notification(
+            message_id=published.message_id,
+            topic_arn=published.topic_arn,
+            message=text,
+            timestamp_ms=published.timestamp_ms,
+            signing_cert_url=self.signing_cert_url,
+            unsubscribe_url=self._slot,
+            signer=signer,
+            signature_version=signature_version,
+            subject=published.subject,
+            message_attributes=published.attributes,
+            sequence_number=sequence_number,
+            replayed=replayed,
+        )
 
     async def sign_ahead(self, strings: list[tuple[bytes, str]]) -> None:
         """Sign these (string to sign, signature version) pairs on the signing threads, for rendering to find."""
@@ -255,20 +269,7 @@ class Renderer:
         key = (published.message_id, text, signature_version, sequence_number, replayed)
         template = self._templates.get(key)
         if template is None:
-            document = envelope.notification(
-                message_id=published.message_id,
-                topic_arn=published.topic_arn,
-                message=text,
-                timestamp_ms=published.timestamp_ms,
-                signing_cert_url=self.signing_cert_url,
-                unsubscribe_url=self._slot,
-                signer=self._signer,
-                signature_version=signature_version,
-                subject=published.subject,
-                message_attributes=published.attributes,
-                sequence_number=sequence_number,
-                replayed=replayed,
-            )
+            document = self._notification(published, text, signature_version, self._signer, sequence_number, replayed)
             template = envelope.render(document)
             self._templates[key] = template
             if len(self._templates) > _TEMPLATES:
