@@ -92,28 +92,35 @@ async def send_standard(
     A request to a queue that no longer exists gets ``QueueDoesNotExist``; the others are stored.
     ``notify``: the queues (in id order) whose waiters on other nodes must hear of the messages.
     """
-    rows = [
-        {
-            "q": queue_id,
-            "i": m.message_id,
-            "b": m.body,
-            "m": m.meta,
-            "s": m.sent_ms,
-            "v": m.visible_at_ms,
-            "g": m.group_id,
-            "d": m.dedup_key,
-        }
-        for queue_id, messages in sends
-        for m in messages
-    ]
-    params = {
-        "batch": orjson.dumps(rows).decode(),
-        "queue_ids": list(notify),
-        "channel": channel,
-        "wake_key": sql.wake_key,
-    }
+    params = {"batch": _send_batch(sends), "queue_ids": list(notify), "channel": channel, "wake_key": sql.wake_key}
     cur = await conn.execute(sql.send_standard, params)
-    ids = {message_id: row_id for row_id, message_id, _notified in await cur.fetchall()}
+    return _send_outcomes(sends, {message_id: row_id for row_id, message_id, _notified in await cur.fetchall()})
+
+
+def _send_batch(sends: Sequence[tuple[int, Sequence[NewMessage]]]) -> str:
+    """The messages of many requests as the JSON array the standard send statements read."""
+    return orjson.dumps(
+        [
+            {
+                "q": queue_id,
+                "i": m.message_id,
+                "b": m.body,
+                "m": m.meta,
+                "s": m.sent_ms,
+                "v": m.visible_at_ms,
+                "g": m.group_id,
+                "d": m.dedup_key,
+            }
+            for queue_id, messages in sends
+            for m in messages
+        ]
+    ).decode()
+
+
+def _send_outcomes(
+    sends: Sequence[tuple[int, Sequence[NewMessage]]], ids: dict[str, int]
+) -> list[list[SendOutcome] | BaseException]:
+    """Each request's outcomes from the row ids stored by message id (none: its queue was gone)."""
     outcomes: list[list[SendOutcome] | BaseException] = []
     for _queue_id, messages in sends:
         if messages[0].message_id in ids:
@@ -236,35 +243,55 @@ async def claim_standard_many(
     Each request gets its share of the rows in claim order (see _sql); a request left empty learns
     from the same statement when the queue next has something visible, or that the queue is gone.
     """
+    cur = await conn.execute(sql.claim_standard_many, _claim_params(queue_id, requests))
+    claims = _Claims(len(requests))
+    for row in await cur.fetchall():
+        claims.add(row[0], row[1:10], row[10], row[11])
+    return claims.results()
+
+
+def _claim_params(queue_id: int | None, requests: Sequence[ClaimRequest]) -> dict[str, Any]:
     nows = [r.now_ms for r in requests]
-    params = {
+    return {
         "q": queue_id,
         "ns": [r.max_messages for r in requests],
         "untils": [r.visible_until_ms for r in requests],
         "nows": nows,
-        "earliest": min(nows),
-        "latest": max(nows),
+        "earliest": min(nows, default=None),
+        "latest": max(nows, default=None),
         "total": sum(r.max_messages for r in requests),
     }
-    cur = await conn.execute(sql.claim_standard_many, params)
-    claimed: list[list[StoredMessage]] = [[] for _ in requests]
-    empty: ClaimResult | None = None
-    for row in await cur.fetchall():
-        if row[0] == 0:  # fewer rows than asked for: does the queue exist, when is something next visible?
-            if not row[10]:
-                return [QueueDoesNotExist() for _ in requests]  # gone: nothing was claimed either
-            empty = ClaimResult([], row[11])
+
+
+class _Claims:
+    """The rows of one statement's claims dealt back to its requests (see claim_standard_many)."""
+
+    __slots__ = ("_claimed", "_empty", "_gone")
+
+    def __init__(self, requests: int) -> None:
+        self._claimed: list[list[StoredMessage]] = [[] for _ in range(requests)]
+        self._empty: ClaimResult | None = None
+        self._gone = False
+
+    def add(self, k: int, message: Row, exists: bool | None, next_visible_ms: int | None) -> None:
+        if k == 0:  # fewer rows than asked for: does the queue exist, when is something next visible?
+            self._gone = not exists
+            self._empty = ClaimResult([], next_visible_ms)
         else:
-            claimed[row[0] - 1].append(stored_message(row[1:10]))
-    results: list[ClaimResult | BaseException] = []
-    for messages in claimed:
-        if messages:
-            results.append(ClaimResult(sorted(messages, key=lambda m: m.row_id)))
-        elif empty is not None:
-            results.append(empty)
-        else:
-            raise AssertionError("a receive got no rows although every receive was served")  # an invariant
-    return results
+            self._claimed[k - 1].append(stored_message(message))
+
+    def results(self) -> list[ClaimResult | BaseException]:
+        if self._gone:
+            return [QueueDoesNotExist() for _ in self._claimed]  # gone: nothing was claimed either
+        results: list[ClaimResult | BaseException] = []
+        for messages in self._claimed:
+            if messages:
+                results.append(ClaimResult(sorted(messages, key=lambda m: m.row_id)))
+            elif self._empty is not None:
+                results.append(self._empty)
+            else:
+                raise AssertionError("a receive got no rows although every receive was served")  # an invariant
+        return results
 
 
 async def claim_fifo(
@@ -413,19 +440,75 @@ async def delete_standard(
     conn: Conn, sql: Sql, deletes: Sequence[tuple[int, Sequence[MessageRef]]]
 ) -> list[list[DeleteOutcome]]:
     """One statement for many requests' deletes on standard queues (queue id, refs): each request's outcomes."""
-    params = {
-        "queue_ids": int_array(queue_id for queue_id, refs in deletes for _ in refs),
+    params = _delete_params(deletes)
+    cur = await conn.execute(
+        sql.delete_standard, {"queue_ids": params["del_queue_ids"], "ids": params["ids"], "counts": params["counts"]}
+    )
+    return _split_delete_outcomes(deletes, await cur.fetchall())
+
+
+def _delete_params(deletes: Sequence[tuple[int, Sequence[MessageRef]]]) -> dict[str, str]:
+    return {
+        "del_queue_ids": int_array(queue_id for queue_id, refs in deletes for _ in refs),
         "ids": int_array(r.row_id for _, refs in deletes for r in refs),
         "counts": int_array(r.receive_count for _, refs in deletes for r in refs),
     }
-    cur = await conn.execute(sql.delete_standard, params)
-    rows = await cur.fetchall()
+
+
+def _split_delete_outcomes(
+    deletes: Sequence[tuple[int, Sequence[MessageRef]]], rows: Sequence[Row]
+) -> list[list[DeleteOutcome]]:
+    """Each request's outcomes from the rows (ord, deleted, existed) of all refs, in ref order."""
     outcomes: list[list[DeleteOutcome]] = []
     start = 0
     for _, refs in deletes:
         outcomes.append(_delete_outcomes(refs, rows[start : start + len(refs)]))
         start += len(refs)
     return outcomes
+
+
+Round = tuple[list[list[SendOutcome] | BaseException], list[list[DeleteOutcome]], list[ClaimResult | BaseException]]
+
+
+async def round_standard(
+    conn: Conn,
+    sql: Sql,
+    channel: str,
+    sends: Sequence[tuple[int, Sequence[NewMessage]]],
+    notify: Sequence[int],
+    deletes: Sequence[tuple[int, Sequence[MessageRef]]],
+    claim_queue: int | None,
+    claims: Sequence[ClaimRequest],
+) -> Round:
+    """Sends, deletes and one queue's claims of many requests in one statement (see _sql.round_standard).
+
+    Each part's requests get the outcomes its own statement would have given them.
+    """
+    deleted = _delete_params(deletes)
+    params = {
+        "batch": _send_batch(sends),
+        "queue_ids": list(notify),
+        "channel": channel,
+        "wake_key": sql.wake_key,
+        "del_queue_ids": deleted["del_queue_ids"],
+        "del_ids": deleted["ids"],
+        "del_counts": deleted["counts"],
+        **_claim_params(claim_queue, claims),
+    }
+    cur = await conn.execute(sql.round_standard, params)
+    ids: dict[str, int] = {}
+    delete_rows: list[Row] = []
+    claimed = _Claims(len(claims))
+    for row in await cur.fetchall():
+        part = row[0]
+        if part == 1:
+            ids[row[3]] = row[2]
+        elif part == 2:
+            delete_rows.append((row[1], row[11], row[13]))
+        else:
+            claimed.add(row[1], row[2:11], row[11], row[12])
+    delete_rows.sort(key=lambda row: row[0])
+    return _send_outcomes(sends, ids), _split_delete_outcomes(deletes, delete_rows), claimed.results()
 
 
 async def delete_fifo(conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:

@@ -125,6 +125,7 @@ class Sql:
     lock_groups_of_rows: str
     delete_refs: str
     delete_standard: str
+    round_standard: str
     change_visibility: str
     expiry_candidates: str
     delete_expired: str
@@ -499,6 +500,76 @@ _TEMPLATES: dict[str, str] = {
         SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = r.q
         ORDER BY r.ord""",
+    # One round of a node's standard-queue writes (see PostgresStore._write_round): the sends of
+    # send_standard, the deletes of delete_standard and the claims of claim_standard_many on one
+    # queue, in one statement and one commit, where they would take three. The three parts touch
+    # disjoint rows: new rows are invisible to the claim (one snapshot), and a row being deleted is
+    # kept out of the claim's candidates (a statement must not change one row twice). Rows come
+    # back tagged by part (1 sent, 2 deleted, 3 claimed) in the columns of the part's own statement:
+    #   1: NULL, id, message_id, ..., notified (col 13)
+    #   2: ord, ..., deleted (col 12), ..., existed (col 14)
+    #   3: k, {M}, exists (col 12), next visible (col 13), as in claim_standard_many.
+    "round_standard": """
+        WITH t AS (
+            SELECT * FROM ROWS FROM (json_to_recordset(%(batch)s::json) AS (q bigint, {BATCH_COLUMNS}))
+                 WITH ORDINALITY AS t(queue_id, message_id, body, meta, sent_ms, visible_at_ms, group_id, dedup_key,
+                                      ord)),
+        ins AS (
+            INSERT INTO {s}.messages (queue_id, visible_at_ms, expires_at_ms, sent_ms, message_id, group_id, meta, body)
+            SELECT t.queue_id, t.visible_at_ms, t.sent_ms + q.retention_ms, t.sent_ms, t.message_id, t.group_id,
+                   t.meta, t.body
+            FROM t JOIN {s}.queues q ON q.id = t.queue_id
+            ORDER BY t.ord
+            RETURNING id, message_id),
+        w AS (
+            SELECT {s}.wake_waiters(%(channel)s, q.id, %(wake_key)s::integer) AS woke
+            FROM (SELECT id FROM {s}.queues WHERE id = ANY(%(queue_ids)s::bigint[]) ORDER BY id) q),
+        r AS (
+            SELECT * FROM unnest(%(del_queue_ids)s::bigint[], %(del_ids)s::bigint[], %(del_counts)s::int[])
+            WITH ORDINALITY AS r(q, id, rc, ord)),
+        d AS (
+            DELETE FROM {s}.messages m USING r
+            WHERE m.id = r.id AND m.queue_id = r.q AND m.receive_count = r.rc
+            RETURNING m.id, m.receive_count),
+        req AS (
+            SELECT k, n, until_ms, now_ms, sum(n) OVER (ORDER BY k) - n AS lo
+            FROM unnest(%(ns)s::int[], %(untils)s::bigint[], %(nows)s::bigint[])
+                 WITH ORDINALITY AS r(n, until_ms, now_ms, k)),
+        c AS (
+            SELECT id, visible_at_ms, expires_at_ms FROM {s}.messages
+            WHERE queue_id = %(q)s AND visible_at_ms <= %(earliest)s AND expires_at_ms > %(latest)s
+              AND id <> ALL(%(del_ids)s::bigint[])
+            ORDER BY visible_at_ms, id LIMIT %(total)s
+            FOR UPDATE SKIP LOCKED),
+        pick AS (
+            SELECT c.id, c.expires_at_ms, req.k, req.until_ms, req.now_ms
+            FROM (SELECT id, expires_at_ms, row_number() OVER (ORDER BY visible_at_ms, id) AS rn FROM c) c
+            JOIN req ON c.rn > req.lo AND c.rn <= req.lo + req.n),
+        u AS (
+            UPDATE {s}.messages m SET visible_at_ms = pick.until_ms, receive_count = m.receive_count + 1,
+                first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN pick.now_ms ELSE m.first_receive_ms END
+            FROM pick WHERE m.id = pick.id
+            RETURNING pick.k, {M})
+        SELECT 1, NULL::bigint, ins.id, ins.message_id, NULL::text, NULL::text, NULL::bigint, NULL::integer,
+               NULL::bigint, NULL::text, NULL::text, NULL::boolean, (SELECT count(*) FILTER (WHERE woke) FROM w),
+               NULL::boolean
+        FROM ins
+        UNION ALL
+        SELECT 2, r.ord, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               (r.id, r.rc) IN (SELECT id, receive_count FROM d), NULL, m.id IS NOT NULL
+        FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = r.q
+        UNION ALL
+        SELECT 3, u.*, NULL, NULL, NULL FROM u
+        UNION ALL
+        SELECT 3, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(q)s),
+               LEAST(
+                   (SELECT min(until_ms) FROM pick WHERE expires_at_ms > until_ms),
+                   (SELECT visible_at_ms FROM {s}.messages
+                    WHERE queue_id = %(q)s AND visible_at_ms > %(earliest)s AND expires_at_ms > visible_at_ms
+                    ORDER BY visible_at_ms LIMIT 1)),
+               NULL
+        WHERE %(total)s > 0 AND (SELECT count(*) FROM pick) < %(total)s""",
     # A current receipt changes the visibility even when its timeout ran out (as on AWS); an
     # outdated one (the message was received again) changes nothing. Only a change that makes a
     # message visible now wakes waiters, and only when some node has registered as waiting on the queue

@@ -51,7 +51,6 @@ from loosely.core.queues.models import (
 )
 from loosely.storage.postgres import _messages, _tasks
 from loosely.storage.postgres._archive import PostgresArchive
-from loosely.storage.postgres._coalesce import Coalescer
 from loosely.storage.postgres._deadline import Deadline
 from loosely.storage.postgres._documents import PostgresDocuments
 from loosely.storage.postgres._errors import UNAVAILABLE_MESSAGE, is_transient_conflict, map_errors
@@ -60,6 +59,7 @@ from loosely.storage.postgres._migrate import migrate
 from loosely.storage.postgres._notify import Listener, Waiters
 from loosely.storage.postgres._outbox import PostgresOutbox
 from loosely.storage.postgres._queuecache import QueueCache
+from loosely.storage.postgres._rounds import Rounds
 from loosely.storage.postgres._sql import Sql, channel_name, check_schema_name
 from loosely.storage.postgres._wake import REGISTRATION_TTL_S, Registrations
 
@@ -90,15 +90,11 @@ _DEFAULT_SCHEMA = "loosely"
 _URL_SETTINGS = ("schema", "pool_min", "pool_max", *_OPTIONS)
 _UNREGISTERED_POLL_S = 0.25  # longest wait while this node could not register as waiting
 _RETRIES = 3  # attempts of a transaction that hit a deadlock or serialization failure
-# Group commit of standard sends, deletes and claims (see _coalesce). Writers of one kind (claims: per
-# queue) running at once per node: at most half the pool, so the other kinds find connections too.
-# Measured on 2 cores: 1 writer halved send throughput, 4 beat 2 slightly (PostgreSQL shares the WAL
-# flush of concurrent commits). What one send statement carries: a message counts 1, plus 1 per
-# 16 KiB of body (at most a few MiB of JSON).
+# Group commit of standard sends, deletes and claims (see _coalesce and _rounds): rounds written at
+# once per node, at most half the pool, so other operations find connections too. Measured on 2
+# cores: 1 writer halved send throughput, 4 beat 2 slightly (PostgreSQL shares the WAL flush of
+# concurrent commits).
 _MAX_WRITERS = 4
-_SEND_BATCH_WEIGHT = 256
-_DELETE_BATCH = 500  # receipts one delete statement carries
-_CLAIM_BATCH = 100  # messages one claim statement hands out (ten receives of ten)
 
 
 class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchive):
@@ -156,19 +152,14 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         self._queues = QueueCache(self._settings["queue_cache_s"], self._listener.connected.is_set)
         self._fifo: dict[int, bool] = {}
         self._writers = max(1, min(_MAX_WRITERS, pool_max // 2))
-        self._standard_sends: Coalescer[_Send, list[SendOutcome]] = Coalescer(
-            self._write_standard_sends,
+        self._rounds = Rounds(
+            self._sql,
+            self._channel,
+            self._waiters,
+            self._run,
+            lambda queue_ids: self._in_background(self._notify(queue_ids)),
             max_writers=self._writers,
-            max_batch=_SEND_BATCH_WEIGHT,
-            weight=_send_weight,
         )
-        self._standard_deletes: Coalescer[_Delete, list[DeleteOutcome]] = Coalescer(
-            self._write_standard_deletes,
-            max_writers=self._writers,
-            max_batch=_DELETE_BATCH,
-            weight=lambda delete: len(delete[1]),
-        )
-        self._standard_claims: dict[int, Coalescer[ClaimRequest, ClaimResult]] = {}  # by queue id, while busy
         self._background: set[asyncio.Task[Any]] = set()
         self._checking = False
 
@@ -202,10 +193,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
             await asyncio.wait_for(self._listener.connected.wait(), self._settings["pool_timeout_s"])
 
     async def close(self) -> None:
-        await self._standard_sends.close()
-        await self._standard_deletes.close()
-        for claims in list(self._standard_claims.values()):
-            await claims.close()
+        await self._rounds.close()
         await self._unregister_waiting()
         await self._listener.stop()
         for task in list(self._background):
@@ -508,31 +496,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
                 )
                 self._waiters.wake(queue_id)
                 return outcomes
-            return await self._standard_sends.submit((queue_id, messages))  # the writer wakes the waiters
-
-    async def _write_standard_sends(self, sends: Sequence[_Send]) -> Sequence[list[SendOutcome] | BaseException]:
-        """The standard sends of many concurrent requests, in one statement and one commit.
-
-        A queue whose waiting receivers on this node have room for all its new messages gets no
-        NOTIFY: this node wakes them after the commit, and the other nodes' waiters would only
-        claim in vain (see `Waiters.reserve`). Should those receivers be gone by then (woken by
-        another send, timed out), the NOTIFY follows on its own, so no other node sleeps through it.
-        (A receiver parked at the in-flight limit counts the room of its last claim; the other nodes'
-        receivers then wait for ``wake_fallback_s`` at most.) The writer wakes the node's waiters
-        itself rather than each caller once answered, so a cancelled caller cannot skip it.
-        """
-        sql, channel = self._sql, self._channel
-        per_queue: dict[int, int] = {}
-        for queue_id, messages in sends:
-            per_queue[queue_id] = per_queue.get(queue_id, 0) + len(messages)
-        local = {queue_id for queue_id, count in per_queue.items() if self._waiters.reserve(queue_id, count)}
-        notify = sorted(set(per_queue) - local)
-        outcomes = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, sends, notify))
-        woken = {queue_id: self._waiters.wake(queue_id) for queue_id in per_queue}
-        late = [queue_id for queue_id in sorted(local) if woken[queue_id] < per_queue[queue_id]]
-        if late:
-            self._in_background(self._notify(late))
-        return outcomes
+            return await self._rounds.send(queue_id, messages)  # the writer wakes the waiters
 
     async def _notify(self, queue_ids: Sequence[int]) -> None:
         """Notify the other nodes' waiters on these queues: a send expected this node's to take its messages."""
@@ -551,7 +515,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         sql, channel = self._sql, self._channel
         if not fifo and request.dead_letter is None and request.attempt_id is None:
             with self._forget_if_gone(queue_id):
-                return await self._claim_together(queue_id, request)
+                return await self._rounds.claim(queue_id, request)
 
         async def claim(conn: Conn) -> tuple[ClaimResult, list[int]]:
             if request.attempt_id is not None:
@@ -579,33 +543,12 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
             self._waiters.wake(other)
         return result
 
-    async def _claim_together(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
-        """A standard claim without a dead-letter policy, in one statement with the node's concurrent ones."""
-        claims = self._standard_claims.get(queue_id)
-        if claims is None:
-
-            async def write(requests: Sequence[ClaimRequest]) -> list[ClaimResult | BaseException]:
-                sql = self._sql
-                return await self._run(lambda conn: _messages.claim_standard_many(conn, sql, queue_id, requests))
-
-            claims = Coalescer(write, max_writers=self._writers, max_batch=_CLAIM_BATCH, weight=_claim_weight)
-            self._standard_claims[queue_id] = claims
-        try:
-            return await claims.submit(request)
-        finally:
-            if claims.idle and self._standard_claims.get(queue_id) is claims:
-                del self._standard_claims[queue_id]
-
     async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
         if not refs:
             return []
         if await self._is_fifo(queue_id):
             return await self._run(lambda conn: _messages.delete_fifo(conn, self._sql, queue_id, refs))
-        return await self._standard_deletes.submit((queue_id, refs))
-
-    async def _write_standard_deletes(self, deletes: Sequence[_Delete]) -> list[list[DeleteOutcome]]:
-        """The standard-queue deletes of many concurrent requests, in one statement and one commit."""
-        return await self._run(lambda conn: _messages.delete_standard(conn, self._sql, deletes))
+        return await self._rounds.delete(queue_id, refs)
 
     async def change_visibility(
         self, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
@@ -709,18 +652,6 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         for queue_id in woken:
             self._waiters.wake(queue_id)
         return moved
-
-
-_Send = tuple[int, Sequence[NewMessage]]  # a request's standard send: queue id and messages
-_Delete = tuple[int, Sequence[MessageRef]]  # a request's delete on a standard queue: queue id and receipts
-
-
-def _claim_weight(request: ClaimRequest) -> int:
-    return request.max_messages
-
-
-def _send_weight(send: _Send) -> int:
-    return sum(1 + len(m.body) // 16_384 for m in send[1])
 
 
 def _queue_record(row: Row) -> QueueRecord:

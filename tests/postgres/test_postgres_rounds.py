@@ -1,0 +1,138 @@
+"""Rounds: a node's concurrent sends, deletes and claims written by one statement, each answered as alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from loosely.core.errors import QueueDoesNotExist
+from loosely.core.queues.models import ClaimRequest, DeleteOutcome, MessageRef, NewMessage, QueueKey
+from loosely.storage.postgres import PostgresStore, _messages
+
+pytestmark = pytest.mark.postgres
+
+NOW = 1_000_000
+DAY_MS = 86_400_000
+
+
+def message(body: str, now: int = NOW) -> NewMessage:
+    return NewMessage(message_id=str(uuid.uuid4()), body=body, meta="{}", sent_ms=now, visible_at_ms=now)
+
+
+async def make_queue(store: PostgresStore, name: str) -> int:
+    record, _ = await store.create_queue(QueueKey("000000000000", "us-east-1", name), {}, {}, 4 * DAY_MS, NOW)
+    await store.send_messages(record.id, [], NOW, 0)  # nothing sent; the queue's kind is now known
+    await store.claim_messages(record.id, ClaimRequest(1, NOW, NOW + 30_000))  # the kind, cached
+    return record.id
+
+
+@pytest.fixture
+async def store(open_node: Callable[..., Awaitable[PostgresStore]]) -> PostgresStore:
+    return await open_node()
+
+
+@pytest.fixture
+def rounds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """The rounds written by the combined statement: (sends, deletes, claims) requests in each."""
+    seen: list[tuple[int, int, int]] = []
+    original = _messages.round_standard
+
+    async def spy(conn: Any, sql: Any, channel: str, sends: Any, notify: Any, deletes: Any, q: Any, claims: Any) -> Any:
+        seen.append((len(sends), len(deletes), len(claims)))
+        return await original(conn, sql, channel, sends, notify, deletes, q, claims)
+
+    monkeypatch.setattr(_messages, "round_standard", spy)
+    return seen
+
+
+async def test_concurrent_sends_deletes_and_claims_share_one_statement(
+    store: PostgresStore, rounds: list[tuple[int, int, int]]
+) -> None:
+    q = await make_queue(store, "mixed")
+    await store.send_messages(q, [message("old-1"), message("old-2"), message("old-3")], NOW, 0)
+    first = await store.claim_messages(q, ClaimRequest(2, NOW, NOW + 30_000))
+    held = [MessageRef(m.row_id, m.receive_count) for m in first.messages]
+
+    sent, deleted, claimed, claimed_too = await asyncio.gather(
+        store.send_messages(q, [message("new-1"), message("new-2")], NOW, 0),
+        store.delete_messages(q, [held[0], MessageRef(held[1].row_id, held[1].receive_count + 1)]),
+        store.claim_messages(q, ClaimRequest(10, NOW, NOW + 30_000)),
+        store.claim_messages(q, ClaimRequest(10, NOW, NOW + 30_000)),
+    )
+
+    assert rounds == [(1, 1, 2)]
+    assert len(sent) == 2 and sent[0].sequence < sent[1].sequence
+    assert deleted == [DeleteOutcome.DELETED, DeleteOutcome.STALE]
+    # The claims see the queue as it was before the round: the one visible old message, not the new ones.
+    assert [m.body for m in claimed.messages] == ["old-3"]
+    assert claimed_too.messages == []
+    later = await store.claim_messages(q, ClaimRequest(10, NOW, NOW + 30_000))
+    assert sorted(m.body for m in later.messages) == ["new-1", "new-2"]
+
+
+async def test_a_message_deleted_in_the_round_is_not_claimed_by_it(
+    store: PostgresStore, rounds: list[tuple[int, int, int]]
+) -> None:
+    q = await make_queue(store, "expired-visibility")
+    await store.send_messages(q, [message("only")], NOW, 0)
+    received = await store.claim_messages(q, ClaimRequest(1, NOW, NOW + 1_000))
+    ref = MessageRef(received.messages[0].row_id, received.messages[0].receive_count)
+    later = NOW + 5_000  # its visibility ran out: claimable again, and its receipt still deletes it (as on AWS)
+
+    deleted, claimed = await asyncio.gather(
+        store.delete_messages(q, [ref]),
+        store.claim_messages(q, ClaimRequest(10, later, later + 30_000)),
+    )
+
+    assert rounds == [(0, 1, 1)]
+    assert deleted == [DeleteOutcome.DELETED]
+    assert claimed.messages == []
+    again = await store.claim_messages(q, ClaimRequest(10, later, later + 30_000))
+    assert again.messages == []
+
+
+async def test_a_gone_queue_fails_only_its_own_requests_in_a_round(
+    store: PostgresStore, rounds: list[tuple[int, int, int]]
+) -> None:
+    kept = await make_queue(store, "kept")
+    gone = await make_queue(store, "gone")
+    await store.send_messages(kept, [message("waiting")], NOW, 0)
+    await store.delete_queue(gone, NOW)
+
+    results = await asyncio.gather(
+        store.send_messages(gone, [message("lost")], NOW, 0),
+        store.send_messages(kept, [message("stored")], NOW, 0),
+        store.claim_messages(gone, ClaimRequest(10, NOW, NOW + 30_000)),
+        return_exceptions=True,
+    )
+
+    assert rounds == [(2, 0, 1)]
+    assert isinstance(results[0], QueueDoesNotExist)
+    assert isinstance(results[2], QueueDoesNotExist)
+    assert not isinstance(results[1], BaseException) and len(results[1]) == 1
+    claimed = await store.claim_messages(kept, ClaimRequest(10, NOW, NOW + 30_000))
+    assert sorted(m.body for m in claimed.messages) == ["stored", "waiting"]
+
+
+async def test_claims_on_several_queues_in_one_round_are_each_served(
+    store: PostgresStore, rounds: list[tuple[int, int, int]]
+) -> None:
+    a = await make_queue(store, "a")
+    b = await make_queue(store, "b")
+    await store.send_messages(a, [message("a-1")], NOW, 0)
+    await store.send_messages(b, [message("b-1")], NOW, 0)
+
+    sent, from_a, from_b = await asyncio.gather(
+        store.send_messages(a, [message("a-2")], NOW, 0),
+        store.claim_messages(a, ClaimRequest(10, NOW, NOW + 30_000)),
+        store.claim_messages(b, ClaimRequest(10, NOW, NOW + 30_000)),
+    )
+
+    assert rounds == [(1, 0, 1)]  # the first queue's claims ride with the sends; b's run beside them
+    assert len(sent) == 1
+    assert [m.body for m in from_a.messages] == ["a-1"]
+    assert [m.body for m in from_b.messages] == ["b-1"]
