@@ -320,10 +320,10 @@ def encode_response(
     return "".join(out).encode("utf-8")
 
 
-def encode_error(error: AwsError, message: str, request_id: str, namespace: str) -> bytes:
-    """The XML body of an error response, as AWS Query services return it."""
+def encode_error(error: AwsError, message: str, request_id: str, namespace: str, detail: bool = True) -> bytes:
+    """The XML body of an error response, as AWS Query services return it (``detail``: with ``<Detail/>``)."""
     return (
         f'<?xml version="1.0"?><ErrorResponse xmlns="{namespace}"><Error><Type>{error.fault}</Type>'
-        f"<Code>{xml_escape(error.query_code)}</Code><Message>{xml_escape(message)}</Message><Detail/></Error>"
-        f"<RequestId>{xml_escape(request_id)}</RequestId></ErrorResponse>"
+        f"<Code>{xml_escape(error.query_code)}</Code><Message>{xml_escape(message)}</Message>"
+        f"{'<Detail/>' if detail else ''}</Error><RequestId>{xml_escape(request_id)}</RequestId></ErrorResponse>"
     ).encode()

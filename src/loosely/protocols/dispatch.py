@@ -224,7 +224,9 @@ def _error_response(
     if protocol == "json":
         body, extra = awsjson.encode_error(error, message, service.json_error_namespace)
         return _response(error.status, awsjson.CONTENT_TYPE, body, request_id, extra)
-    body = awsquery.encode_error(error, error.query_message or message, request_id, service.model.xml_namespace)
+    body = awsquery.encode_error(
+        error, error.query_message or message, request_id, service.model.xml_namespace, service.query_error_detail
+    )
     return _response(error.status, awsquery.CONTENT_TYPE, body, request_id)
 
 

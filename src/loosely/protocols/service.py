@@ -80,7 +80,8 @@ class ServiceSpec:
 
     ``signing_name`` is the service in SigV4 credential scopes (``sqs``); ``json_target_prefix``
     is the ``X-Amz-Target`` prefix (``AmazonSQS``), None for Query-only services; ``protocols``
-    lists the wire families served, for the compatibility page.
+    lists the wire families served, for the compatibility page; ``query_error_detail`` says whether
+    the service's XML errors carry an empty ``<Detail/>`` (SQS's do, SNS's do not).
     """
 
     signing_name: str
@@ -90,6 +91,7 @@ class ServiceSpec:
     json_target_prefix: str | None = None
     json_error_namespace: str = ""
     protocols: tuple[str, ...] = ("query",)
+    query_error_detail: bool = True
 
     @property
     def query_version(self) -> str:

@@ -279,6 +279,13 @@ def test_xml_error_shape() -> None:
     assert root.findtext(f"{{{NS}}}RequestId") == "rid"
 
 
+def test_xml_error_without_detail_as_sns_writes_it() -> None:
+    body = awsquery.encode_error(AwsError("X", "NotFound", 404), "gone", "rid", NS, detail=False)
+    error = ET.fromstring(body).find(f"{{{NS}}}Error")
+    assert error is not None
+    assert [child.tag for child in error] == [f"{{{NS}}}{tag}" for tag in ("Type", "Code", "Message")]
+
+
 def test_xml_non_flattened_list_and_map_as_sns_uses_them() -> None:
     sns = load_service_model("sns-2010-03-31")
     op = sns.operations["ListTopics"]

@@ -30,4 +30,5 @@ SNS = ServiceSpec(
     operations=SNS_OPERATIONS,
     errors=SNS_ERROR_TABLE,
     protocols=("query",),
+    query_error_detail=False,  # AWS's SNS ErrorResponse has Type, Code and Message only
 )
