@@ -234,8 +234,11 @@ class Subscriptions:
             raise InvalidParameter("Invalid token")
         body = loads(doc.body) if doc is not None else {}
         expired = self._ctx.now() - int(body.get("created_ms", 0)) > self._ctx.settings.confirmation_token_ttl_ms
-        if doc is None or expired or body["topic_arn"].split(":")[3] != scope.region:
+        if doc is None or expired:
             raise check.invalid("Token")
+        if body["topic_arn"].split(":")[3] != scope.region:
+            # A SubscribeURL visited with the TopicArn of another region names the wrong topic (AWS).
+            raise check.invalid("Topic")
         if body["purpose"] == _PURPOSE_RESTORE:
             return await self._restore(token, Subscription.from_json(body["subscription"]))
         extra = {"ConfirmationWasAuthenticated": "true" if authenticated else "false"}
@@ -450,10 +453,11 @@ def _same_subscription(existing: Subscription, requested: dict[str, str]) -> Non
 
 
 def _check_subscription_arn(arn: str) -> None:
-    """AWS's complaints about a subscription ARN: too few elements, or a topic ARN (no subscription id)."""
+    """AWS's complaints about a subscription ARN: too few elements, or no SNS subscription id in it
+    (a topic ARN, or the ARN of another service such as a queue's with an id appended)."""
     parts = check.split_arn(arn, "SubscriptionArn")
     count = len(arn.split(":"))
-    if count == 6:
+    if count == 6 or parts[2] != "sns":
         raise check.invalid("SubscriptionId")
-    if count != 7 or parts[2] != "sns":
+    if count != 7:
         raise check.invalid("SubscriptionArn")

@@ -11,6 +11,7 @@ from loosely.core.errors import InvalidParameter
 from loosely.core.topics.errors import AuthorizationError, NotFound
 from loosely.core.topics.filter_policy import InvalidFilterPolicy
 from loosely.core.topics.models import PUSH_SUBSCRIPTION_CONFIRMATION, PUSH_UNSUBSCRIBE_CONFIRMATION
+from loosely.core.topics.values import AccountScope
 
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:q"
 
@@ -101,6 +102,13 @@ async def test_confirm_names_the_topic_by_a_well_formed_arn_of_the_callers_regio
     for bad in ("not-an-arn", topic.replace("us-east-1", "eu-central-1")):
         with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Topic$"):
             await h.service.confirm_subscription(SCOPE, bad, push.token or "", False, True)
+    # The SubscribeURL visited with the topic renamed into another region acts as that region, where the
+    # token names a topic of a region other than the one asked for: the topic is wrong, not the token.
+    elsewhere = AccountScope(SCOPE.account_id, "eu-central-1")
+    with pytest.raises(InvalidParameter, match=r"^Invalid parameter: Topic$"):
+        await h.service.confirm_subscription(
+            elsewhere, topic.replace("us-east-1", "eu-central-1"), push.token or "", False, False
+        )
     # As on AWS, the token alone decides which subscription is confirmed: any topic name of the region will do.
     assert await h.service.confirm_subscription(SCOPE, topic + "-other", push.token or "", False, True) == arn
 
@@ -268,9 +276,11 @@ async def test_filter_policy_scope_is_shown_only_beside_a_policy(h: Harness, top
 
 
 async def test_topic_arn_in_place_of_a_subscription_arn_is_invalid_subscription_id(h: Harness, topic: str) -> None:
+    queue_with_id = f"{QUEUE}:66d97e76-31e5-444f-8fa7-b60b680d0d39"  # another service's ARN, 7 elements
     for call in (h.service.get_subscription_attributes, h.service.unsubscribe):
-        with pytest.raises(InvalidParameter, match=r"^Invalid parameter: SubscriptionId$"):
-            await call(SCOPE, topic)
+        for arn in (topic, queue_with_id):
+            with pytest.raises(InvalidParameter, match=r"^Invalid parameter: SubscriptionId$"):
+                await call(SCOPE, arn)
 
 
 async def test_subscription_delivery_policy_is_stored_with_every_section(h: Harness, topic: str) -> None:
