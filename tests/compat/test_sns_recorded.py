@@ -377,3 +377,38 @@ def test_filter_policy_scope_errors(sns: Any, sqs: Any) -> None:
         ' at [Source: (String)"{"key_a":"value_one"}"; line: 1, column: 11]',
         400,
     )
+
+
+def test_an_x_ray_trace_header_reaches_the_queue(sns: Any, sqs: Any) -> None:
+    # TestSNSSubscriptionSQS::test_publish_sqs_from_sns_with_xray_propagation: xray-msg (the Publish request's
+    # X-Amzn-Trace-Id arrives unchanged as the SQS message's AWSTraceHeader system attribute)
+    trace = "Root=1-3152b799-8954dae64eda91bc9a23a7e8;Parent=7fa8c0f79203be72;Sampled=1"
+    topic = sns.create_topic(Name=_name())["TopicArn"]
+    url = sqs.create_queue(QueueName=_name("q"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+    def add_trace_header(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = trace
+
+    sns.meta.events.register("before-send.sns.Publish", add_trace_header)
+    sns.meta.events.register("before-send.sns.PublishBatch", add_trace_header)
+    try:
+        sns.publish(TargetArn=topic, Message="X-Ray propagation test msg")
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[{"Id": "1", "Message": "batched"}])
+    finally:
+        sns.meta.events.unregister("before-send.sns.Publish", add_trace_header)
+        sns.meta.events.unregister("before-send.sns.PublishBatch", add_trace_header)
+    sns.publish(TopicArn=topic, Message="untraced")
+
+    received: dict[str, dict[str, str]] = {}
+    while len(received) < 3:
+        response = sqs.receive_message(
+            QueueUrl=url, AttributeNames=["SentTimestamp", "AWSTraceHeader"], MaxNumberOfMessages=10, WaitTimeSeconds=5
+        )
+        assert response.get("Messages"), received
+        for message in response["Messages"]:
+            received[json.loads(message["Body"])["Message"]] = message["Attributes"]
+    assert received["X-Ray propagation test msg"]["AWSTraceHeader"] == trace
+    assert received["batched"]["AWSTraceHeader"] == trace
+    assert "AWSTraceHeader" not in received["untraced"]

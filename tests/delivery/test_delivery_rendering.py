@@ -134,6 +134,14 @@ def test_sqs_request_envelope_or_raw_with_attributes(renderer: Renderer, signer:
     assert raw.message_attributes["n"].data_type == "Number"
     assert raw.message_attributes["n"].string_value == "7"
     assert raw.message_attributes["b"].binary_value == b"\x00\x01"
+    assert enveloped.system_attributes == raw.system_attributes == {}
+
+
+def test_sqs_request_carries_the_publish_trace_header_raw_or_not(renderer: Renderer) -> None:
+    message = published(trace_header="Root=1-3152b799-8954dae64eda91bc9a23a7e8;Sampled=1")
+    for sub in (subscription("sqs", "q"), subscription("sqs", "q", RawMessageDelivery="true")):
+        [(name, value)] = renderer.sqs_request(message, sub, "1", None, False).system_attributes.items()
+        assert (name, value.data_type, value.string_value) == ("AWSTraceHeader", "String", message.trace_header)
 
 
 def test_sqs_request_to_fifo_queue_keeps_group_and_dedup_ids(renderer: Renderer) -> None:

@@ -381,7 +381,15 @@ class Renderer:
         dedup_id = None
         if fifo_queue:
             dedup_id = published.dedup_id or _content_digest(published.message)
-        return SendRequest(body=body, message_attributes=attributes, group_id=group_id, deduplication_id=dedup_id)
+        trace = published.trace_header
+        system = {"AWSTraceHeader": MessageAttributeValue("String", string_value=trace)} if trace else {}
+        return SendRequest(
+            body=body,
+            message_attributes=attributes,
+            system_attributes=system,
+            group_id=group_id,
+            deduplication_id=dedup_id,
+        )
 
     # ---- confirmations ----
 

@@ -149,6 +149,7 @@ class Publishing:
             attributes=_envelope_attributes(request),
             group_id=request.group_id,
             dedup_id=request.dedup_id if fifo else None,
+            trace_header=request.trace_header,
         )
         return NewPublication(
             topic_arn=topic.arn,

@@ -115,11 +115,17 @@ class PublishedMessage:
     sequence_number: str | None = None
     # A replay's redelivery of an archived message: to this subscription only, marked as replayed.
     replay_subscription: str | None = None
+    # The Publish request's X-Amzn-Trace-Id: SQS subscribers' messages carry it as AWSTraceHeader.
+    trace_header: str | None = None
 
     def to_json(self) -> str:
         # Field by field rather than `asdict`, whose deep copy cost more than the encoding (once per Publish).
         # Written only when set: a node of an earlier release (rolling upgrade) still reads every other payload.
-        extra = {} if self.replay_subscription is None else {"replay_subscription": self.replay_subscription}
+        extra: dict[str, str] = {}
+        if self.replay_subscription is not None:
+            extra["replay_subscription"] = self.replay_subscription
+        if self.trace_header is not None:
+            extra["trace_header"] = self.trace_header
         return json.dumps(
             {
                 "message_id": self.message_id,

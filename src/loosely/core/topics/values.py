@@ -71,6 +71,7 @@ class PublishRequest:
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     group_id: str | None = None
     dedup_id: str | None = None
+    trace_header: str | None = None  # the request's X-Amzn-Trace-Id, passed on to SQS as AWSTraceHeader
 
 
 @dataclass(frozen=True, slots=True)

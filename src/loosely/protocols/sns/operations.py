@@ -73,7 +73,15 @@ def _attribute_values(p: Params, path: str = "") -> dict[str, AttributeValue]:
     return values
 
 
-def _publish_request(p: Params, topic_arn: str | None = None, path: str = "") -> PublishRequest:
+def _trace_header(ctx: OperationContext) -> str | None:
+    """The request's X-Ray trace header, which SNS passes on to SQS subscribers (as AWSTraceHeader)."""
+    value = ctx.request.headers.get("x-amzn-trace-id")
+    return value if value and value.isprintable() else None
+
+
+def _publish_request(
+    p: Params, topic_arn: str | None = None, path: str = "", trace_header: str | None = None
+) -> PublishRequest:
     return PublishRequest(
         message=p.opt_string("Message") or "",
         topic_arn=topic_arn or p.opt_string("TopicArn"),
@@ -84,6 +92,7 @@ def _publish_request(p: Params, topic_arn: str | None = None, path: str = "") ->
         attributes=_attribute_values(p, path),
         group_id=p.opt_string("MessageGroupId"),
         dedup_id=p.opt_string("MessageDeduplicationId"),
+        trace_header=trace_header,
     )
 
 
@@ -251,14 +260,16 @@ async def list_subscriptions_by_topic(ctx: OperationContext, p: Params) -> Out:
 
 @operation("Publish")
 async def publish(ctx: OperationContext, p: Params) -> Out:
-    return _published(await _svc(ctx).publish(_scope(ctx), _publish_request(p)))
+    request = _publish_request(p, trace_header=_trace_header(ctx))
+    return _published(await _svc(ctx).publish(_scope(ctx), request))
 
 
 @operation("PublishBatch")
 async def publish_batch(ctx: OperationContext, p: Params) -> Out:
     topic_arn = _arn(p, "TopicArn")
+    trace = _trace_header(ctx)
     entries = [
-        (e.string("Id"), _publish_request(e, topic_arn, f"publishBatchRequestEntries.{i}.member."))
+        (e.string("Id"), _publish_request(e, topic_arn, f"publishBatchRequestEntries.{i}.member.", trace))
         for i, e in enumerate(p.structs("PublishBatchRequestEntries"), 1)
     ]
     outcome = await _svc(ctx).publish_batch(_scope(ctx), topic_arn, entries)

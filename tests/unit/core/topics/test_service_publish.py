@@ -285,6 +285,7 @@ def test_published_message_json_round_trips_every_field() -> None:
         dedup_id="d",
         sequence_number="00000000000000000001",
         replay_subscription="arn:aws:sns:us-east-1:000000000000:t.fifo:s",
+        trace_header="Root=1-3152b799-8954dae64eda91bc9a23a7e8",
     )
 
     assert PublishedMessage.from_json(message.to_json()) == message
