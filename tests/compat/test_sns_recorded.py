@@ -161,11 +161,12 @@ class _Endpoint:
     """An HTTP subscriber on this machine: it answers 200 and hands over what it was sent."""
 
     def __init__(self) -> None:
-        received: queue.Queue[bytes] = queue.Queue()
+        received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                received.put(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.put(({name.lower(): value for name, value in self.headers.items()}, body))
                 self.send_response(200)
                 self.end_headers()
 
@@ -178,8 +179,11 @@ class _Endpoint:
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sns-endpoint"
 
+    def next(self) -> tuple[dict[str, str], bytes]:
+        return self.received.get(timeout=10)
+
     def next_json(self) -> dict[str, Any]:
-        return dict(json.loads(self.received.get(timeout=10)))
+        return dict(json.loads(self.next()[1]))
 
     def close(self) -> None:
         self.server.shutdown()
@@ -412,3 +416,42 @@ def test_an_x_ray_trace_header_reaches_the_queue(sns: Any, sqs: Any) -> None:
     assert received["X-Ray propagation test msg"]["AWSTraceHeader"] == trace
     assert received["batched"]["AWSTraceHeader"] == trace
     assert "AWSTraceHeader" not in received["untraced"]
+
+
+def test_http_deliveries_carry_aws_headers(sns: Any, endpoint: _Endpoint) -> None:
+    # TestSNSSubscriptionHttp::test_subscribe_external_http_endpoint[True]: http-confirm-sub-headers and
+    # http-message-headers-raw (Connection, Content-Length and Host are the HTTP client's framing)
+    topic = sns.create_topic(Name=_name())["TopicArn"]
+    subscription = sns.subscribe(
+        TopicArn=topic,
+        Protocol="http",
+        Endpoint=endpoint.url,
+        Attributes={"RawMessageDelivery": "true"},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    headers, body = endpoint.next()
+    confirmation = json.loads(body)
+    common = {
+        "accept-encoding": "gzip,deflate",
+        "content-type": "text/plain; charset=UTF-8",
+        "user-agent": "Amazon Simple Notification Service Agent",
+        "x-amz-sns-topic-arn": topic,
+    }
+    framing = {"connection", "content-length", "host"}
+    assert {k: v for k, v in headers.items() if k not in framing} == {
+        **common,
+        "x-amz-sns-message-id": confirmation["MessageId"],
+        "x-amz-sns-message-type": "SubscriptionConfirmation",
+    }
+    sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])
+
+    message_id = sns.publish(TopicArn=topic, Message="test_external_http_endpoint")["MessageId"]
+    headers, body = endpoint.next()
+    assert body == b"test_external_http_endpoint"
+    assert {k: v for k, v in headers.items() if k not in framing} == {
+        **common,
+        "x-amz-sns-message-id": message_id,
+        "x-amz-sns-message-type": "Notification",
+        "x-amz-sns-rawdelivery": "true",
+        "x-amz-sns-subscription-arn": subscription,
+    }

@@ -106,8 +106,10 @@ async def test_chunked_and_interim_answers_keep_the_connection() -> None:
     assert f"Host: 127.0.0.1:{port}\r\n" in head
     assert "Content-Length: 6\r\n" in head  # UTF-8 bytes of the body
     names = sorted(line.split(":", 1)[0].lower() for line in head.split("\r\n")[1:] if line)
-    assert names == ["content-length", "content-type", "host", "x-amz-sns-message-type"]  # nothing of the client's
+    # nothing of the client's; Accept-Encoding is AWS's (recorded from its deliveries)
+    assert names == ["accept-encoding", "content-length", "content-type", "host", "x-amz-sns-message-type"]
     assert "x-amz-sns-message-type: Notification\r\n" in head
+    assert "Accept-Encoding: gzip,deflate\r\n" in head
 
 
 async def test_close_delimited_answers_count_and_their_connections_are_not_reused() -> None:

@@ -10,9 +10,9 @@ origin (scheme://host:port, also the worker's `lane`, which bounds concurrency p
 busy endpoint costs one TCP (and TLS) handshake, not one per message. That only works when each
 answer is read to its end, so the body is read and discarded, up to `MAX_DRAINED_BYTES`; a longer
 answer is abandoned (its connection closed) rather than read on. The request carries only the SNS
-headers, ``Host``, ``Content-Length`` and, from the URL's user info, basic authentication: the
-client's own ``User-Agent``, ``Accept`` and ``Accept-Encoding`` are left out, and answers are never
-decompressed (they are discarded anyway).
+headers, ``Host``, ``Content-Length``, AWS's ``Accept-Encoding: gzip,deflate`` and, from the URL's
+user info, basic authentication: the client's own ``User-Agent``, ``Accept`` and ``Accept-Encoding``
+are left out, and answers are never decompressed (they are discarded anyway).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def new_session(timeout_s: float, tls: ssl.SSLContext) -> aiohttp.ClientSession:
     """A client session fit for deliveries: kept-alive connections, one deadline, nothing automatic.
 
     No proxies or certificates from the environment, no cookies kept between deliveries, no
-    decompression, and none of the client's own headers.
+    decompression, and none of the client's own headers: only the Accept-Encoding AWS's deliveries carry.
     """
     connector = aiohttp.TCPConnector(
         limit=0, limit_per_host=MAX_CONNECTIONS_PER_ORIGIN, keepalive_timeout=KEEPALIVE_S, ssl=tls
@@ -100,6 +100,7 @@ def new_session(timeout_s: float, tls: ssl.SSLContext) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=timeout_s),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
+        headers={"Accept-Encoding": "gzip,deflate"},
         skip_auto_headers=_SKIPPED_AUTO_HEADERS,
         trust_env=False,
     )
