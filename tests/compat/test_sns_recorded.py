@@ -145,7 +145,7 @@ def test_a_subscription_arn_of_another_service_has_no_subscription_id(sns: Any, 
         "Invalid parameter: SubscriptionId",
         400,
     )
-    # test_unsubscribe_wrong_arn_format: invalid-unsubscribe-arn-1, -2, -3 (the same checks, for Unsubscribe)
+    # test_unsubscribe_wrong_arn_format: invalid-unsubscribe-arn-3, -2 (Unsubscribe checks ARNs as the above does)
     assert raised(raw_sns.unsubscribe, SubscriptionArn=queue_arn)[1] == "Invalid parameter: SubscriptionId"
     assert raised(raw_sns.unsubscribe, SubscriptionArn="arn:aws:sns:us-east-1:111111111111:random") == (
         "InvalidParameter",
