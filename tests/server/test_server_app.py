@@ -226,18 +226,25 @@ async def test_lifespan_startup_failure_is_reported(settings: Settings) -> None:
     assert "disk on fire" in sent[0]["message"]
 
 
-async def test_lifespan_startup_refuses_an_unusable_signing_key(settings: Settings) -> None:
-    # The key loads on a thread while the store opens; its failure still fails the start-up, loudly.
+async def test_an_unusable_signing_key_stops_sns_and_is_never_overwritten(settings: Settings) -> None:
+    # SNS starts after the server answers (the key loads then); its failure is loud: SNS requests get
+    # 503, `sns_ready` raises it, and `loosely serve` stops with status 1 (see test_server_process).
     assert settings.data_dir is not None
     key_file = settings.data_dir / "sns-signing.pem"
     key_file.write_bytes(b"garbage -----BEGIN CERTIFICATE-----\nnope\n")
     app = build_app(settings)
     try:
-        sent = await _lifespan_startup(app)
+        await app.startup()  # the store opens and the server answers: the key is not read yet
+        with pytest.raises(Exception, match=r"sns-signing\.pem"):
+            await app.sns_ready()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            sns = await client.post("/", content=b"Action=ListTopics&Version=2010-03-31")
+            health = await client.get("/_loosely/health")
     finally:
         await app.shutdown()
-    assert sent[0]["type"] == "lifespan.startup.failed"
-    assert "sns-signing.pem" in sent[0]["message"]
+    assert sns.status_code == 503
+    assert b"<Code>ServiceUnavailable</Code>" in sns.content
+    assert health.status_code == 200
     assert key_file.read_bytes().startswith(b"garbage")  # never overwritten
 
 

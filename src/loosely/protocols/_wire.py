@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from loosely.core.queues.service import QueueService
-from loosely.core.topics.service import TopicService
+if TYPE_CHECKING:  # the services are imported by those who build them (SNS's only once it starts)
+    from loosely.core.queues.service import QueueService
+    from loosely.core.topics.service import TopicService
 
 
 @dataclass(frozen=True, slots=True)

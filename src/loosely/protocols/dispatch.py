@@ -10,7 +10,10 @@ Order of work for every request:
 4. turn any error into the AWS shape of that wire family. Unknown actions get AWS's error, never a
    guess; an unexpected exception is logged and becomes a 500 ``InternalFailure`` without details.
 
-Services plug in through `ServiceSpec` (SNS will add itself to `SERVICES`).
+Services plug in through `ServiceSpec`; `SERVICES` lists the default ones. SQS is imported with this
+module; SNS, which a node needs only once SNS requests come, when first asked for (`default_services`),
+so that a server starts without building its tables: AWS JSON requests route among SQS alone until SNS
+is loaded (SNS speaks Query only), and Query requests, which may be for either, load it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from loosely.core.errors import LooselyError
 from loosely.core.ids import RandomIds
@@ -40,15 +44,38 @@ from loosely.protocols.service import (
     caller_from_request,
     credential_scope,
 )
-from loosely.protocols.sns import SNS
 from loosely.protocols.sqs import SQS
 from loosely.protocols.sqs.urls import queue_path
 
-__all__ = ["SERVICES", "handle"]
+__all__ = ["SERVICES", "default_services", "handle"]
 
 logger = logging.getLogger(__name__)
 
-SERVICES: tuple[ServiceSpec, ...] = (SQS, SNS)
+if TYPE_CHECKING:
+    SERVICES: tuple[ServiceSpec, ...]  # the default services, SQS then SNS: see `__getattr__`
+
+# The default services once SNS is loaded; until then AWS JSON requests route among these alone.
+_DEFAULTS: tuple[ServiceSpec, ...] | None = None
+_SQS_ONLY: tuple[ServiceSpec, ...] = (SQS,)
+
+
+def default_services() -> tuple[ServiceSpec, ...]:
+    """SQS and SNS, loading SNS's tables on the first call."""
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        from loosely.protocols.sns import SNS
+
+        _DEFAULTS = (SQS, SNS)
+    return _DEFAULTS
+
+
+def __getattr__(name: str) -> Any:
+    """``SERVICES``, the default services, loaded when first named."""
+    if name == "SERVICES":
+        return default_services()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _FORM_TYPE = "application/x-www-form-urlencoded"
 # Request ids are random UUIDs like AWS's; drawn from a pooled urandom source, not a syscall each.
 _REQUEST_IDS = RandomIds()
@@ -100,33 +127,42 @@ _JSON_ROUTES: dict[str, _Call] = {}
 _JSON_ROUTES_MAX = 1_024
 
 
-def _route_json(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
+def _route_json(request: WireRequest, services: Sequence[ServiceSpec] | None) -> _Call:
+    """The JSON call ``X-Amz-Target`` names; ``services`` None means the defaults (routes kept)."""
     target = request.headers["x-amz-target"]
-    if services is SERVICES:
+    if services is None:
         cached = _JSON_ROUTES.get(target)
         if cached is not None:
             return cached
     prefix, _, action = target.partition(".")
+    call = _json_call(services if services is not None else (_DEFAULTS or _SQS_ONLY), prefix, action)
+    if call is None and services is None and _DEFAULTS is None:  # not SQS's: SNS, once loaded, may know it
+        call = _json_call(default_services(), prefix, action)
+    if call is None:
+        raise WireError(UNKNOWN_OPERATION, f"Unknown operation {target}.")
+    if services is None and len(_JSON_ROUTES) < _JSON_ROUTES_MAX:
+        _JSON_ROUTES[target] = call
+    return call
+
+
+def _json_call(services: Sequence[ServiceSpec], prefix: str, action: str) -> _Call | None:
     for service in services:
         if service.json_target_prefix == prefix and service.operations.get(action) is not None:
-            call = _routed(service, "json", action, {})
-            if services is SERVICES and len(_JSON_ROUTES) < _JSON_ROUTES_MAX:
-                _JSON_ROUTES[target] = call
-            return call
-    raise WireError(UNKNOWN_OPERATION, f"Unknown operation {target}.")
+            return _routed(service, "json", action, {})
+    return None
 
 
-def _query_service(request: WireRequest, form: dict[str, str], services: Sequence[ServiceSpec]) -> ServiceSpec:
+def _query_service(request: WireRequest, form: dict[str, str], services: Sequence[ServiceSpec] | None) -> ServiceSpec:
     version = form.get("Version")
     scope = credential_scope(request)
     signing = scope[2] if scope else None
     action = form.get("Action", "")
-    if services is not SERVICES:
+    if services is not None:
         return _pick_query_service(version, signing, action, services)
     key = (version, signing, action)
     service = _QUERY_SERVICES.get(key)
     if service is None:
-        service = _pick_query_service(version, signing, action, services)
+        service = _pick_query_service(version, signing, action, default_services())
         if len(_QUERY_SERVICES) < _QUERY_SERVICES_MAX:
             _QUERY_SERVICES[key] = service
     return service
@@ -154,7 +190,7 @@ def _pick_query_service(
     return query_services[0]
 
 
-def _route_query(request: WireRequest, services: Sequence[ServiceSpec]) -> _Call:
+def _route_query(request: WireRequest, services: Sequence[ServiceSpec] | None) -> _Call:
     content_type = request.headers.get("content-type", "")
     is_form = _is_form(content_type) or (request.method == "POST" and not content_type.partition(";")[0].strip())
     form = awsquery.parse_form(request.body if is_form else b"", request.query_string)
@@ -230,11 +266,16 @@ def _error_response(
     return _response(error.status, awsquery.CONTENT_TYPE, body, request_id)
 
 
-async def handle(request: WireRequest, ctx: ServerContext, services: Sequence[ServiceSpec] = SERVICES) -> WireResponse:
-    """Serve one AWS API request. Never raises: every failure becomes an AWS-shaped error response."""
+async def handle(
+    request: WireRequest, ctx: ServerContext, services: Sequence[ServiceSpec] | None = None
+) -> WireResponse:
+    """Serve one AWS API request. Never raises: every failure becomes an AWS-shaped error response.
+
+    ``services`` defaults to `SERVICES` (SQS, then SNS once a request may be for it).
+    """
     request_id = _REQUEST_IDS.uuid()
     protocol = "json" if _is_json(request) else "query"
-    service = services[0]
+    service = services[0] if services else SQS
     bare = _bare_queue_request(request)
     if bare is not None:
         return bare

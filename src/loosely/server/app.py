@@ -4,6 +4,11 @@
 starts the background workers (retention expiry, message move tasks) and, at shutdown, stops them
 and closes the store, so that everything acknowledged is on disk before the process exits.
 
+SNS starts after that, in the background (`App.start_sns`): its modules, its signing key and its
+delivery workers are not needed to answer health or SQS, and importing them would cost start-up
+about a third of its time. Until SNS is up, a request that may need it (any request that is not
+AWS JSON, and the delivery endpoints) waits for it; health and SQS over AWS JSON never wait.
+
 Requests take one short path: ``/_loosely/health`` is answered here; every other request becomes a
 `WireRequest` for `loosely.protocols.dispatch.handle`. The body is read with a cap, and no
 exception reaches the client as a traceback: it becomes an AWS-shaped ``InternalFailure``.
@@ -15,12 +20,13 @@ message, so it allocates only what the request needs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -30,10 +36,13 @@ from loosely.core.clock import SystemClock
 from loosely.core.ids import RandomIds
 from loosely.core.ports import DocumentStore, OutboxStore, QueueStore
 from loosely.core.queues.service import QueueService, QueueSettings
-from loosely.core.topics.service import TopicService
 from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
-from loosely.server.delivery import CERTIFICATE_PREFIX, DeliveryEndpoints, build_delivery, link_context, load_signer
 from loosely.server.errors import aws_error
+from loosely.server.links import CERTIFICATE_PREFIX, link_context
+
+if TYPE_CHECKING:
+    from loosely.delivery.signing import Signer
+    from loosely.server.delivery import DeliveryEndpoints
 
 __all__ = ["MAX_BODY_BYTES", "App", "Handler", "StoreFactory", "build_app"]
 
@@ -103,6 +112,11 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self._delivery: DeliveryEndpoints | None = None  # SNS delivery workers and endpoints
         self._health = orjson.dumps({"status": "ok", "version": __version__, "services": ["sqs"]})
+        # SNS: True from start-up until it is up (or has failed); the task that starts it, once begun.
+        self._sns_pending = False
+        self._sns: asyncio.Task[None] | None = None
+        self._public_url: str | None = None
+        self.start_sns_when_listening = False  # set by `loosely.server.run`: SNS starts once the port is bound
 
     @property
     def context(self) -> ServerContext:
@@ -122,9 +136,16 @@ class App:
                 await self._lifespan(receive, send)
             return
         path: str = scope["path"]
-        if path.startswith(_DELIVERY_PREFIXES) and await self._serve_internal(scope, path, send):
-            return
+        if path.startswith(_DELIVERY_PREFIXES):
+            if self._sns_pending and path != HEALTH_PATH and not await self._sns_up():
+                await _respond(send, _sns_unavailable(_decode_headers(scope["headers"])))
+                return
+            if await self._serve_internal(scope, path, send):
+                return
         headers = _decode_headers(scope["headers"])
+        if self._sns_pending and _may_be_sns(headers) and not await self._sns_up():
+            await _respond(send, _sns_unavailable(headers))
+            return
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
             await _respond(send, _too_large(headers))
@@ -168,17 +189,13 @@ class App:
     # ---- life cycle ----
 
     async def startup(self) -> None:
-        """Open the store, build the services and start the workers."""
-        signer = None
-        if self._background:  # the signing key loads (or is made) on a thread meanwhile: see `load_signer`
-            signer = asyncio.get_running_loop().run_in_executor(None, load_signer, self.settings)
-        try:
-            store = self._store_factory(self.settings)
-            await store.open()
-        except BaseException:
-            if signer is not None:
-                signer.cancel()  # its outcome no longer matters (the thread itself runs to its end)
-            raise
+        """Open the store, build the queue service and start its workers; then begin starting SNS.
+
+        SNS starts in the background (see `start_sns`), at once, or once the port is bound when
+        `start_sns_when_listening` is set.
+        """
+        store = self._store_factory(self.settings)
+        await store.open()
         self._store = store
         queues = QueueService(
             store,
@@ -194,9 +211,9 @@ class App:
             default_account_id=self.settings.account_id,
             default_region=self.settings.region,
             public_url=self.settings.public_url,
-            topics=_topic_service(store),
         )
-        services = ["sqs"] if self._context.topics is None else ["sqs", "sns"]
+        self._sns_pending = _serves_sns(store)
+        services = ["sqs", "sns"] if self._sns_pending else ["sqs"]
         self._health = orjson.dumps({"status": "ok", "version": __version__, "services": services})
         if self._handler is None:
             from loosely.protocols.dispatch import handle
@@ -208,13 +225,65 @@ class App:
                 asyncio.create_task(_expiry_worker(queues), name="loosely-expiry"),
                 asyncio.create_task(_move_worker(queues, owner), name="loosely-move-tasks"),
             ]
-            self._delivery = build_delivery(self.settings, store, queues, await signer if signer else None)
-            if self._delivery is not None:
-                await self._delivery.start()
         log.info("store open: %s", _redact(self.settings.store_url))
+        if not self.start_sns_when_listening:
+            self.start_sns()
+
+    def start_sns(self) -> asyncio.Task[None] | None:
+        """Begin starting SNS (once); the task doing it, or None when this node serves no SNS.
+
+        On a thread, so that the event loop keeps answering: import the SNS protocol table, the
+        topic service and the delivery modules, and load (or make) the signing key. Then, on the
+        loop: the topic service, and with background workers the delivery workers, which resume
+        the deliveries pending from before a restart.
+        """
+        if self._sns is None and self._sns_pending:
+            self._sns = asyncio.create_task(self._start_sns(), name="loosely-sns-start")
+        return self._sns
+
+    async def sns_ready(self) -> None:
+        """Wait until SNS is up; raise what stopped it from starting. Returns at once without SNS."""
+        task = self.start_sns()
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _start_sns(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+            signer = await loop.run_in_executor(None, _prepare_sns, self.settings, self._background)
+            from loosely.core.topics.service import TopicService
+            from loosely.server.delivery import build_delivery
+
+            store = self._store
+            context = self._context
+            assert store is not None and context is not None
+            topics = TopicService(cast(DocumentStore, store), cast(OutboxStore, store), SystemClock(), RandomIds())
+            if self._background:
+                delivery = build_delivery(self.settings, store, context.queues, signer)
+                if delivery is not None:
+                    if self._public_url is not None:
+                        delivery.runtime.advertise(self._public_url)
+                    await delivery.start()
+                    self._delivery = delivery
+        except Exception:
+            log.exception("SNS failed to start")  # SNS requests get 503 from now on; `serve` stops the server
+            raise
+        self._context = dataclasses.replace(context, topics=topics)
+        self._sns_pending = False
+        log.info("SNS started")
+
+    async def _sns_up(self) -> bool:
+        """Wait for SNS to start (see `start_sns`); False when it failed to."""
+        try:
+            await self.sns_ready()
+        except Exception:
+            return False
+        return True
 
     async def shutdown(self) -> None:
         """Stop the workers, then close the store (which finishes its pending writes)."""
+        if self._sns is not None:  # starting SNS is short: let it finish, so that its workers stop below
+            await asyncio.gather(self._sns, return_exceptions=True)
         if self._delivery is not None:
             await self._delivery.stop()
             self._delivery = None
@@ -229,6 +298,7 @@ class App:
 
     def advertise(self, public_url: str) -> None:
         """Tell the SNS workers where subscribers reach this server (once its port is bound)."""
+        self._public_url = public_url
         if self._delivery is not None:
             self._delivery.runtime.advertise(public_url)
 
@@ -395,8 +465,29 @@ def _redact(url: str) -> str:
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
-def _topic_service(store: QueueStore) -> TopicService | None:
-    """SNS runs over the same store when it keeps documents and an outbox (every shipped backend will)."""
-    if isinstance(store, DocumentStore) and isinstance(store, OutboxStore):
-        return TopicService(store, store, SystemClock(), RandomIds())
-    return None
+def _serves_sns(store: QueueStore) -> bool:
+    """SNS runs over the same store when it keeps documents and an outbox (every shipped backend does)."""
+    return isinstance(store, DocumentStore) and isinstance(store, OutboxStore)
+
+
+def _prepare_sns(settings: Settings, with_signer: bool) -> Signer | None:
+    """What starting SNS needs that takes time, for a thread: the modules, and the signing key.
+
+    Imports hold the interpreter lock most of the time, but give it up every few milliseconds, so
+    the event loop goes on answering meanwhile; making a key is OpenSSL work that releases it.
+    """
+    import loosely.core.topics.service  # noqa: F401  (the topic service, built on the loop afterwards)
+    from loosely.protocols.dispatch import default_services
+    from loosely.server.delivery import load_signer
+
+    default_services()  # the SNS protocol table
+    return load_signer(settings) if with_signer else None
+
+
+def _may_be_sns(headers: dict[str, str]) -> bool:
+    """Whether a request may be for SNS: anything but AWS JSON (a target, not a form), which SNS does not speak."""
+    return "x-amz-target" not in headers or "x-www-form-urlencoded" in headers.get("content-type", "").lower()
+
+
+def _sns_unavailable(headers: dict[str, str]) -> WireResponse:
+    return aws_error(headers, 503, "ServiceUnavailable", "SNS is unavailable: it failed to start on this server.")

@@ -19,7 +19,6 @@ Endpoints:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import socket
@@ -36,7 +35,7 @@ from loosely.delivery.runtime import DeliveryRuntime, build_transports
 from loosely.delivery.signing import Signer
 from loosely.delivery.transports.email import SmtpConfig
 from loosely.delivery.transports.outbox import clear_outbox, read_outbox
-from loosely.protocols._wire import ServerContext, WireRequest
+from loosely.server.links import CERTIFICATE_PREFIX, DELIVERY_PATH, OUTBOX_PATH, advertised_url, link_context, reachable
 
 __all__ = [
     "CERTIFICATE_PREFIX",
@@ -50,16 +49,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CERTIFICATE_PREFIX = "/SimpleNotificationService-"
 CERTIFICATE_KIND = "loosely-signing-certificate"
-OUTBOX_PATH = "/_loosely/outbox"
-DELIVERY_PATH = "/_loosely/delivery"
 MAX_OUTBOX_LIMIT = 10_000
 
 RawResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
 _JSON = [(b"content-type", b"application/json")]
 _PEM = [(b"content-type", b"application/x-pem-file")]
-_LINK_ARNS = {"ConfirmSubscription": "TopicArn", "Unsubscribe": "SubscriptionArn"}
 
 
 def load_signer(settings: Settings) -> Signer:
@@ -100,7 +95,7 @@ def build_delivery(
     owner = f"{socket.gethostname()}:{os.getpid()}:sns:{uuid.uuid4().hex[:8]}"
     public_url = settings.public_url
     if public_url is None and settings.port != 0:
-        public_url = f"http://{_reachable(settings.host)}:{settings.port}"
+        public_url = f"http://{reachable(settings.host)}:{settings.port}"
     runtime = DeliveryRuntime(
         outbox=store,
         documents=store,
@@ -113,16 +108,6 @@ def build_delivery(
         archive=store if isinstance(store, ArchiveStore) else None,
     )
     return DeliveryEndpoints(runtime, signer.certificate_pem, signer.certificate_name, store)
-
-
-def advertised_url(host: str, port: int) -> str:
-    """The URL of a server bound to ``host``:``port``, as subscribers on this machine reach it."""
-    shown = _reachable(host)
-    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-
-
-def _reachable(host: str) -> str:
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 
 class DeliveryEndpoints:
@@ -182,19 +167,3 @@ class DeliveryEndpoints:
             limit=int(limit_text),
         )
         return 200, _JSON, orjson.dumps({"messages": messages})
-
-
-def link_context(request: WireRequest, context: ServerContext) -> ServerContext:
-    """For an unsigned SubscribeURL/UnsubscribeURL visit, the context of the ARN's account and region."""
-    if request.method != "GET" or request.path != "/" or not request.query_string:
-        return context
-    if "authorization" in request.headers or b"X-Amz-Credential" in request.query_string:
-        return context
-    query = parse_qs(request.query_string.decode("utf-8", "replace"))
-    action = (query.get("Action") or [""])[-1]
-    member = _LINK_ARNS.get(action)
-    arn = (query.get(member) or [""])[-1] if member else ""
-    parts = arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "sns" or not parts[3] or not parts[4]:
-        return context
-    return dataclasses.replace(context, default_account_id=parts[4], default_region=parts[3])

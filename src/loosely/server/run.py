@@ -4,6 +4,9 @@ Once the store is open and the socket listens, exactly one line goes to standard
 ``loosely listening on http://HOST:PORT``, with the real port when port 0 was asked for: scripts and
 tests read it instead of guessing a free port. Logs go to standard error.
 
+SNS starts once the socket listens (see `App.start_sns`); if it cannot (an unusable signing key, say),
+the error is logged and the server stops with status 1, as it would have had it failed to start.
+
 On SIGTERM or SIGINT uvicorn stops accepting connections, lets in-flight requests finish (a long
 poll ends at its wait time), then the lifespan stops the workers and closes the store; the process
 then exits with status 0.
@@ -16,6 +19,7 @@ over the headers and one more coroutine.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import signal
@@ -27,7 +31,7 @@ import uvicorn
 
 from loosely.config import Settings
 from loosely.server.app import App, build_app
-from loosely.server.delivery import advertised_url
+from loosely.server.links import advertised_url
 
 __all__ = ["serve"]
 
@@ -41,13 +45,15 @@ KEEP_ALIVE_S = 75
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, announcing the bound address once it accepts connections."""
+    """uvicorn's server, announcing the bound address once it accepts connections, then starting SNS."""
+
+    failed = False  # SNS could not start
+    _settling: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets=sockets)
         if not self.started:
             return
-        _freeze_start_up_objects()
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         app = self.config.app
@@ -55,17 +61,32 @@ class _Server(uvicorn.Server):
             app.advertise(advertised_url(host, port))
         sys.stdout.write(f"loosely listening on http://{shown}:{port}\n")
         sys.stdout.flush()
+        self._settling = asyncio.create_task(self._settle(app if isinstance(app, App) else None))
+
+    async def _settle(self, app: App | None) -> None:
+        """Start SNS in the background, then freeze what start-up built; stop the server if SNS fails."""
+        if app is not None:
+            try:
+                await app.sns_ready()
+            except Exception:  # logged by the app
+                self.failed = True
+                self.should_exit = True
+                return
+        _freeze_start_up_objects()
 
 
 def serve(settings: Settings) -> int:
     """Serve until told to stop; return the process exit status."""
     _configure_logging(settings.log_level)
+    app = build_app(settings)
+    app.start_sns_when_listening = True
     config = uvicorn.Config(
-        build_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        ws="none",
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -78,7 +99,7 @@ def serve(settings: Settings) -> int:
     server = _Server(config)
     _absorb_stop_signals()
     server.run()
-    return 0 if server.started else 1
+    return 0 if server.started and not server.failed else 1
 
 
 def _freeze_start_up_objects() -> None:
@@ -87,7 +108,8 @@ def _freeze_start_up_objects() -> None:
     A full collection walks every tracked object: about 40,000 after start-up, 5-12 ms with the event
     loop stopped, which every request in flight and every long poll's wake-up waits for. Frozen, they
     are never walked again and a full collection takes microseconds. Start-up garbage is collected first
-    so that nothing unreachable is kept for good.
+    so that nothing unreachable is kept for good. This runs once SNS has started, after the server
+    answers, so that the SNS modules are frozen too and the pause does not delay readiness.
     """
     gc.collect()
     gc.freeze()
