@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from xml.sax.saxutils import escape
 
 import orjson
 
 from loosely.protocols._wire import WireResponse
+from loosely.protocols.awsquery import xml_escape as escape
 
 __all__ = ["aws_error"]
 
