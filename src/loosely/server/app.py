@@ -261,10 +261,10 @@ class App:
             if self._background:
                 delivery = build_delivery(self.settings, store, context.queues, signer)
                 if delivery is not None:
+                    self._delivery = delivery  # from now on `advertise` reaches it
                     if self._public_url is not None:
                         delivery.runtime.advertise(self._public_url)
                     await delivery.start()
-                    self._delivery = delivery
         except Exception:
             log.exception("SNS failed to start")  # SNS requests get 503 from now on; `serve` stops the server
             raise
