@@ -40,13 +40,14 @@ LAZY = (
 )
 
 # Start-up as `loosely serve` runs it (the CLI, the server, the store, the protocol tables), short of
-# binding the port: what is in `sys.modules` once the node could answer.
+# binding the port, and one SQS request over AWS JSON: what is in `sys.modules` then.
 _STARTUP_SCRIPT = """
 import asyncio, json, sys
 from pathlib import Path
 
 from loosely.cli import main  # noqa: F401  (the command's own imports)
 from loosely.config import Settings
+from loosely.protocols._wire import WireRequest
 from loosely.server import run  # noqa: F401  (what `serve` imports: uvicorn, the app)
 from loosely.server.app import build_app
 
@@ -55,6 +56,12 @@ async def start() -> list[str]:
     app = build_app(Settings(data_dir=Path(sys.argv[1])))
     app.start_sns_when_listening = True  # as `loosely.server.run.serve` builds it
     await app.startup()
+    headers = {"x-amz-target": "AmazonSQS.CreateQueue", "content-type": "application/x-amz-json-1.0"}
+    request = WireRequest("POST", "/", b"", headers, b'{"QueueName": "q"}')
+    from loosely.protocols.dispatch import handle
+
+    response = await handle(request, app.context)
+    assert response.status == 200, response.body
     loaded = sorted(sys.modules)
     await app.shutdown()
     return loaded
@@ -64,7 +71,7 @@ print(json.dumps(asyncio.run(start())))
 """
 
 
-def test_start_up_imports_nothing_of_sns(tmp_path: Path) -> None:
+def test_start_up_and_sqs_over_json_import_nothing_of_sns(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", _STARTUP_SCRIPT, str(tmp_path)],
         capture_output=True,
