@@ -152,6 +152,41 @@ async def test_delivery_endpoints_wait_for_sns(node: App) -> None:
     assert isinstance(stats.json(), dict)
 
 
+async def test_a_store_failing_while_the_delivery_workers_start_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers start after the server answers; a store away then (a database restarting) must
+    # neither fail SNS nor stop the node: SNS requests are served, the workers start once it is back.
+    from loosely.core.errors import ServiceUnavailable
+    from loosely.server.delivery import DeliveryEndpoints
+
+    monkeypatch.setattr(app_module, "DELIVERY_START_FIRST_PAUSE_S", 0.001)
+    original = DeliveryEndpoints.start
+    attempts = 0
+    started = asyncio.Event()
+
+    async def flaky_start(self: DeliveryEndpoints) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ServiceUnavailable("the store is away")
+        await original(self)
+        started.set()
+
+    monkeypatch.setattr(DeliveryEndpoints, "start", flaky_start)
+    app = build_app(Settings(data_dir=tmp_path, public_url="http://node.test"))
+    await app.startup()
+    try:
+        await app.sns_ready()
+        async with _client(app) as client:
+            created = await client.post("/", data={"Action": "CreateTopic", "Name": "t", "Version": "2010-03-31"})
+        assert created.status_code == 200, created.text
+        await asyncio.wait_for(started.wait(), 10)
+    finally:
+        await app.shutdown()
+    assert attempts == 3
+
+
 @pytest.mark.compat
 def test_first_sns_requests_of_a_fresh_server_deliver(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOSELY_")}

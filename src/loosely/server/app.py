@@ -65,6 +65,8 @@ INTERNAL_PREFIX = "/_loosely/"
 EXPIRY_INTERVAL_S = 1.0
 MOVE_BUSY_INTERVAL_S = 0.2
 MOVE_IDLE_INTERVAL_S = 1.0
+DELIVERY_START_FIRST_PAUSE_S = 0.2
+DELIVERY_START_MAX_PAUSE_S = 5.0
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _DELIVERY_PREFIXES = (CERTIFICATE_PREFIX, INTERNAL_PREFIX)
@@ -115,6 +117,7 @@ class App:
         # SNS: True from start-up until it is up (or has failed); the task that starts it, once begun.
         self._sns_pending = False
         self._sns: asyncio.Task[None] | None = None
+        self._delivery_start: asyncio.Task[None] | None = None  # publishes the certificate, starts the workers
         self._public_url: str | None = None
         self.start_sns_when_listening = False  # set by `loosely.server.run`: SNS starts once the port is bound
 
@@ -234,8 +237,11 @@ class App:
 
         On a thread, so that the event loop keeps answering: import the SNS protocol table, the
         topic service and the delivery modules, and load (or make) the signing key. Then, on the
-        loop: the topic service, and with background workers the delivery workers, which resume
-        the deliveries pending from before a restart.
+        loop: the topic service and the delivery endpoints, and SNS requests are served. Last, with
+        background workers, the node's certificate is published in the store and the delivery
+        workers start, resuming the deliveries pending from before a restart (`_start_delivery`,
+        retried while the store fails: only what SNS needs of its own, such as a usable signing
+        key, makes SNS fail to start).
         """
         if self._sns is None and self._sns_pending:
             self._sns = asyncio.create_task(self._start_sns(), name="loosely-sns-start")
@@ -264,12 +270,13 @@ class App:
                     self._delivery = delivery  # from now on `advertise` reaches it
                     if self._public_url is not None:
                         delivery.runtime.advertise(self._public_url)
-                    await delivery.start()
         except Exception:
             log.exception("SNS failed to start")  # SNS requests get 503 from now on; `serve` stops the server
             raise
         self._context = dataclasses.replace(context, topics=topics)
         self._sns_pending = False
+        if self._delivery is not None:
+            self._delivery_start = asyncio.create_task(_start_delivery(self._delivery), name="loosely-sns-workers")
         log.info("SNS started")
 
     async def _sns_up(self) -> bool:
@@ -284,6 +291,10 @@ class App:
         """Stop the workers, then close the store (which finishes its pending writes)."""
         if self._sns is not None:  # starting SNS is short: let it finish, so that its workers stop below
             await asyncio.gather(self._sns, return_exceptions=True)
+        if self._delivery_start is not None:  # still waiting for the store, perhaps
+            self._delivery_start.cancel()
+            await asyncio.gather(self._delivery_start, return_exceptions=True)
+            self._delivery_start = None
         if self._delivery is not None:
             await self._delivery.stop()
             self._delivery = None
@@ -436,6 +447,30 @@ async def _move_worker(queues: QueueService, owner: str) -> None:
         return await queues.run_move_tasks_once(owner)
 
     await _repeat("message move tasks", step, lambda did: MOVE_BUSY_INTERVAL_S if did else MOVE_IDLE_INTERVAL_S)
+
+
+async def _start_delivery(delivery: DeliveryEndpoints) -> None:
+    """Publish the node's certificate and start the SNS delivery workers, retrying while the store fails.
+
+    Why retried rather than fatal: this runs after the server answers, and a store that is away for a
+    while (a database restarting) must not stop a node that serves everything else; requests meanwhile
+    fail fast with the store's own retryable errors, and deliveries resume once the workers start.
+    """
+    failing = False
+    pause = DELIVERY_START_FIRST_PAUSE_S
+    while True:
+        try:
+            await delivery.start()
+        except Exception:
+            if not failing:
+                log.exception("starting the SNS delivery workers failed; retrying")
+            failing = True
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, DELIVERY_START_MAX_PAUSE_S)
+            continue
+        if failing:
+            log.info("SNS delivery workers started")
+        return
 
 
 async def _repeat(name: str, step: Callable[[], Awaitable[Any]], pause: Callable[[Any], float]) -> None:
