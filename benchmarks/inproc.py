@@ -28,7 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from loosely.server.app import App, build_app
 
 ACTIONS = ("send", "batch", "receive", "delete")
 HOST = "localhost:4566"
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 
 
 @dataclass(slots=True)
