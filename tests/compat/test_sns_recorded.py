@@ -455,3 +455,26 @@ def test_http_deliveries_carry_aws_headers(sns: Any, endpoint: _Endpoint) -> Non
         "x-amz-sns-rawdelivery": "true",
         "x-amz-sns-subscription-arn": subscription,
     }
+
+
+def test_an_unknown_action_names_the_operation_and_the_api_version(loosely: Any) -> None:
+    # AWS's answer to an SNS action it does not know, as SDK issue threads quote it verbatim
+    # (ex-aws/ex_aws#177: "Could not find operation publish for version 2010-03-31", InvalidAction, 400,
+    # in AWS's generic fault namespace rather than SNS's own).
+    form = {"Action": "publish", "Version": "2010-03-31", "TopicArn": "arn:aws:sns:us-east-1:000000000000:t"}
+    credential = "AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/sns/aws4_request"
+    response = httpx.post(
+        loosely.endpoint,
+        data=form,
+        headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"},
+        timeout=10,
+    )
+
+    assert response.status_code == 400
+    root = ET.fromstring(response.content)
+    assert root.tag == "{http://webservices.amazon.com/AWSFault/2005-15-09}ErrorResponse"
+    assert _error_fields(root) == {
+        "Type": "Sender",
+        "Code": "InvalidAction",
+        "Message": "Could not find operation publish for version 2010-03-31",
+    }

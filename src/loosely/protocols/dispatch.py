@@ -199,10 +199,30 @@ def _route_query(request: WireRequest, services: Sequence[ServiceSpec] | None) -
     if not action:
         raise WireError(MISSING_ACTION, "The request must contain the parameter Action.")
     if service.operations.get(action) is None or action not in service.model.operations:
-        raise WireError(INVALID_ACTION, f"The action {action} is not valid for this endpoint.")
+        raise _UnknownAction(service, _invalid_action_message(service, action, form))
     if not _valid_on_path(service, action, request.path):
         raise WireError(INVALID_ACTION, f"The action {action} is not valid for this endpoint.")
     return _routed(service, "query", action, form)
+
+
+# The XML namespace of SNS's answer to an action it does not know (AWS's generic fault document).
+_AWS_FAULT_NAMESPACE = "http://webservices.amazon.com/AWSFault/2005-15-09"
+
+
+class _UnknownAction(WireError):
+    """An action the request's service does not have: answered as that service answers it."""
+
+    def __init__(self, service: ServiceSpec, message: str) -> None:
+        super().__init__(INVALID_ACTION, message)
+        self.service = service
+        self.namespace = _AWS_FAULT_NAMESPACE if service.signing_name == "sns" else None
+
+
+def _invalid_action_message(service: ServiceSpec, action: str, form: dict[str, str]) -> str:
+    """SQS and SNS word an unknown action differently (SNS's wording as AWS answers it)."""
+    if service.signing_name == "sns":
+        return f"Could not find operation {action} for version {form.get('Version') or service.query_version}"
+    return f"The action {action} is not valid for this endpoint."
 
 
 def _valid_on_path(service: ServiceSpec, action: str, path: str) -> bool:
@@ -255,14 +275,14 @@ def _response(
 
 
 def _error_response(
-    error: AwsError, message: str, protocol: str, service: ServiceSpec, request_id: str
+    error: AwsError, message: str, protocol: str, service: ServiceSpec, request_id: str, namespace: str | None = None
 ) -> WireResponse:
     if protocol == "json":
         body, extra = awsjson.encode_error(error, message, service.json_error_namespace)
         return _response(error.status, awsjson.CONTENT_TYPE, body, request_id, extra)
-    body = awsquery.encode_error(
-        error, error.query_message or message, request_id, service.model.xml_namespace, service.query_error_detail
-    )
+    xml_namespace = namespace or service.model.xml_namespace
+    detail = service.query_error_detail
+    body = awsquery.encode_error(error, error.query_message or message, request_id, xml_namespace, detail)
     return _response(error.status, awsquery.CONTENT_TYPE, body, request_id)
 
 
@@ -285,7 +305,10 @@ async def handle(
         octx = OperationContext(ctx, request, request_id, caller_from_request(request, ctx))
         return await _execute(call, octx)
     except (LooselyError, WireError) as exc:
-        return _error_response(service.errors.lookup(exc), exc.message, protocol, service, request_id)
+        namespace = None
+        if isinstance(exc, _UnknownAction):
+            service, namespace = exc.service, exc.namespace
+        return _error_response(service.errors.lookup(exc), exc.message, protocol, service, request_id, namespace)
     except Exception:
         logger.exception("internal failure serving request %s", request_id)
         message = "We encountered an internal error. Please try again."
