@@ -9,6 +9,7 @@ from delivery_support import ACCOUNT, PUBLIC_URL, SCOPE, Stack
 
 from loosely.core.queues.models import MessageAttributeValue, SendRequest
 from loosely.core.topics.models import PushDelivery
+from loosely.delivery.fanout import FanOut
 
 
 def body(message: Any) -> dict[str, Any]:
@@ -229,3 +230,68 @@ async def test_direct_sms_becomes_one_delivery(stack: Stack) -> None:
     [push] = stack.sent_to("+15555550123")
     assert isinstance(push, PushDelivery)
     assert (push.protocol, push.body) == ("sms", "code 1234")
+
+
+class _RecreatingOutbox:
+    """The store, except that before the first chunk is completed a queue is deleted and created again.
+
+    The chunk was planned with the old queue's record, so the store refuses it (`QueuesGone`) and
+    fan-out plans it again: the situation of a cached record outliving its queue.
+    """
+
+    def __init__(self, stack: Stack, name: str) -> None:
+        self._stack = stack
+        self._name = name
+        self.recreated = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stack.store, name)
+
+    async def complete_publications(self, results: Any, now_ms: int, dedup_window_ms: int) -> None:
+        if not self.recreated:
+            self.recreated = True
+            old = await self._stack.queue(self._name)
+            await self._stack.queues.delete_queue(old.key)
+            await self._stack.queue(self._name)
+        await self._stack.store.complete_publications(results, now_ms, dedup_window_ms)
+
+
+async def test_a_chunk_planned_again_counts_its_filtered_failed_and_dead_lettered_subscribers_once(
+    stack: Stack,
+) -> None:
+    topic = await stack.topic("replanned")
+    moving = await stack.queue("moving")
+    picky = await stack.queue("picky")
+    dlq = await stack.queue("replanned-dlq")
+    lost = await stack.queue("lost-for-good")
+    lost_dead = await stack.queue("lost-with-dlq")
+    await stack.subscribe(topic, "sqs", moving.key.arn)
+    await stack.subscribe(topic, "sqs", picky.key.arn, FilterPolicy=json.dumps({"colour": ["red"]}))
+    await stack.subscribe(topic, "sqs", lost.key.arn)
+    redrive = json.dumps({"deadLetterTargetArn": dlq.key.arn})
+    await stack.subscribe(topic, "sqs", lost_dead.key.arn, RedrivePolicy=redrive)
+    await stack.queues.delete_queue(lost.key)
+    await stack.queues.delete_queue(lost_dead.key)
+    message_id = await stack.publish(topic, "once", attributes={"colour": ("String", "blue")})
+
+    outbox = _RecreatingOutbox(stack, "moving")
+    fanout = FanOut(
+        outbox,  # type: ignore[arg-type]
+        stack.fanout._directory,
+        stack.fanout._queues,
+        stack.fanout._renderer,
+        stack.clock,
+        "test",
+        stack.fanout.options,
+        stack.stats,
+    )
+    assert await fanout.run_once() == 1
+
+    assert outbox.recreated
+    [received] = await stack.receive_all(await stack.queue("moving"))
+    assert body(received)["MessageId"] == message_id
+    [dead] = await stack.receive_all(dlq)
+    assert body(dead)["MessageId"] == message_id
+    stats = stack.stats
+    assert (stats.publications, stats.sqs_messages) == (1, 2)
+    assert (stats.filtered_out, stats.failed, stats.dead_lettered) == (1, 1, 1)

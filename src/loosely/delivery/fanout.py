@@ -74,10 +74,17 @@ _BUSY_MEMORY_S = 0.01
 
 @dataclass(slots=True)
 class _Plan:
-    """What one publication turns into."""
+    """What one publication turns into, and what it counts once it is retired.
+
+    The counters are added to the node's stats only when the plan's chunk is stored: a chunk planned
+    again (queues gone) or left to its lease must not count its subscribers twice.
+    """
 
     queue_messages: list[tuple[int, NewMessage]] = field(default_factory=list)
     deliveries: list[NewDelivery] = field(default_factory=list)
+    filtered_out: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
 
     @property
     def rows(self) -> int:
@@ -340,10 +347,14 @@ class FanOut:
         except Exception:
             log.exception("fan-out of publications %s failed", [p.id for p, _ in chunk])
             return False
+        stats = self.stats
         for _, plan in chunk:
-            self.stats.publications += 1
-            self.stats.sqs_messages += len(plan.queue_messages)
-            self.stats.deliveries_created += len(plan.deliveries)
+            stats.publications += 1
+            stats.sqs_messages += len(plan.queue_messages)
+            stats.deliveries_created += len(plan.deliveries)
+            stats.filtered_out += plan.filtered_out
+            stats.failed += plan.failed
+            stats.dead_lettered += plan.dead_lettered
         return True
 
     async def _complete_chunk(
@@ -394,13 +405,13 @@ class FanOut:
         queue = await self._queues.get(push.endpoint, self._claimed_at)
         if queue is None:
             log.warning("confirmation for %s: queue %s does not exist", push.subscription_arn, push.endpoint)
-            self.stats.failed += 1
+            plan.failed += 1
             return
         try:
             plan.queue_messages.append(self._queues.build(queue, _confirmation_request(push, queue.key.fifo)))
         except LooselyError as exc:
             log.warning("confirmation for %s refused by %s: %s", push.subscription_arn, push.endpoint, exc)
-            self.stats.failed += 1
+            plan.failed += 1
 
     # ---- a topic's message ----
 
@@ -420,7 +431,7 @@ class FanOut:
             if not subscriber.subscription.confirmed:
                 continue
             if not _matches(subscriber, fields):
-                self.stats.filtered_out += 1
+                plan.filtered_out += 1
                 continue
             protocol = subscriber.subscription.protocol
             if protocol == "sqs":
@@ -476,10 +487,10 @@ class FanOut:
         )
         if dead is not None:
             plan.queue_messages.append(dead)
-            self.stats.dead_lettered += 1
+            plan.dead_lettered += 1
             log.info("message %s for %s dead-lettered: %s", message.message_id, arn, error)
             return
-        self.stats.failed += 1
+        plan.failed += 1
         log.warning("message %s for %s failed: %s", message.message_id, arn, error)
 
     def _delivery(self, subscription_arn: str, push: PushDelivery) -> NewDelivery:
