@@ -197,6 +197,58 @@ async def test_claim_ordering_key_next_waits_for_the_rest_of_its_batch(outbox: S
     assert ids(await take(outbox, "b", now_ms=T0 + LEASE_MS)) == ["f1", "f2"]
 
 
+async def test_release_hands_claimed_publications_back_at_once(outbox: Store) -> None:
+    await add(outbox, pub("m1"), pub("m2"), pub("m3"))
+    m1, m2, _m3 = await take(outbox, "a")
+
+    await outbox.release_publications("a", [m1.id, m2.id])
+
+    assert ids(await take(outbox, "b", now_ms=T0 + 1)) == ["m1", "m2"]  # m3 stays leased to a
+
+
+async def test_release_leaves_publications_leased_to_another_owner(outbox: Store) -> None:
+    await add(outbox, pub("m1"))
+    [m1] = await take(outbox, "a")
+    [again] = await take(outbox, "b", now_ms=T0 + LEASE_MS)  # a's lease ran out; b took it over
+
+    await outbox.release_publications("a", [m1.id])
+
+    assert again.id == m1.id
+    assert await take(outbox, "c", now_ms=T0 + LEASE_MS + 1) == []
+
+
+async def test_release_of_a_fifo_batch_hands_it_out_again_in_order(outbox: Store) -> None:
+    await add(outbox, *(pub(f"f{i}", FIFO_TOPIC, ordered=True) for i in range(3)))
+    batch = await take(outbox, "a")
+
+    await outbox.release_publications("a", [p.id for p in batch])
+
+    assert ids(await take(outbox, "b", now_ms=T0 + 1)) == ["f0", "f1", "f2"]
+
+
+async def test_release_of_unknown_or_retired_publications_does_nothing(outbox: Store) -> None:
+    [seq] = await add(outbox, pub("m1"))
+    await take(outbox, "a")
+    await outbox.complete_publication(seq, [], [], T0, DEDUP_WINDOW_MS)
+
+    await outbox.release_publications("a", [seq, 999_999])
+    await outbox.release_publications("a", [])
+
+    assert await take(outbox, "b", now_ms=T0 + 1) == []
+
+
+async def test_release_wakes_outbox_waiters(outbox: Store) -> None:
+    await add(outbox, pub("m1"))
+    [m1] = await take(outbox, "a")
+    assert await take(outbox, "b") == []
+    waiter = asyncio.create_task(outbox.wait_for_outbox(30))
+    await asyncio.sleep(0.05)
+
+    await outbox.release_publications("a", [m1.id])
+
+    assert await _returns_within(waiter, 5) < 3
+
+
 async def test_claim_ordering_keys_are_independent(outbox: Store) -> None:
     other = FIFO_TOPIC.replace("t.fifo", "u.fifo")
     await add(outbox, pub("t1", FIFO_TOPIC, ordered=True), pub("u1", other, ordered=True))

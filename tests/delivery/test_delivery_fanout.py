@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import json
 from typing import Any
 
-from delivery_support import ACCOUNT, PUBLIC_URL, SCOPE, Stack
+from delivery_support import ACCOUNT, PUBLIC_URL, SCOPE, Stack, until
 
+from loosely.core.documents import Publication
 from loosely.core.queues.models import MessageAttributeValue, SendRequest
 from loosely.core.topics.models import PushDelivery
 from loosely.delivery.fanout import FanOut
@@ -295,3 +299,56 @@ async def test_a_chunk_planned_again_counts_its_filtered_failed_and_dead_lettere
     stats = stack.stats
     assert (stats.publications, stats.sqs_messages) == (1, 2)
     assert (stats.filtered_out, stats.failed, stats.dead_lettered) == (1, 1, 1)
+
+
+class _StuckOutbox:
+    """The store, except that completing publications never returns (a commit that hangs)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self.claims = 0
+        self.completing = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stack.store, name)
+
+    async def claim_publications(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:
+        claimed: list[Publication] = await self._stack.store.claim_publications(owner, now_ms, lease_ms, limit)
+        self.claims += 1
+        return claimed
+
+    async def complete_publications(self, results: Any, now_ms: int, dedup_window_ms: int) -> None:
+        self.completing.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_stopped_fan_out_hands_back_what_it_claimed_and_did_not_start_writing(stack: Stack) -> None:
+    queue = await stack.queue("stopping")
+    topic = await stack.topic("stopping")
+    await stack.subscribe(topic, "sqs", queue.key.arn)
+    published = [await stack.publish(topic, f"m{i}") for i in range(10)]
+
+    outbox = _StuckOutbox(stack)
+    options = dataclasses.replace(stack.fanout.options, fanout_batch=4, fanout_rows=2, fanout_rows_yielding=2)
+    fanout = FanOut(
+        outbox,  # type: ignore[arg-type]
+        stack.fanout._directory,
+        stack.fanout._queues,
+        stack.fanout._renderer,
+        stack.clock,
+        "stopping-node",
+        options,
+        stack.stats,
+    )
+    running = asyncio.create_task(fanout.run())
+    # The first publication's chunk is being written; the rest of its batch is claimed, the next
+    # batch claimed ahead.
+    await asyncio.wait_for(outbox.completing.wait(), 30)
+    await until(lambda: outbox.claims >= 2)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+    # No time has passed: only what was handed back (or never claimed) can be claimed again.
+    again = await stack.store.claim_publications("other-node", stack.clock.now_ms(), 30_000, 100)
+    assert [p.message_id for p in again] == published[1:]

@@ -260,6 +260,15 @@ class OutboxStore(ABC):
         """Lease up to ``limit`` publications whose lease is free, oldest first. For one ordering key,
         no publication is handed out while an earlier one of that key is leased elsewhere."""
 
+    async def release_publications(self, owner: str, publication_ids: Sequence[int]) -> None:
+        """Hand back publications ``owner`` claimed and will not fan out (it is stopping), so they can
+        be claimed again at once, here or on another node, instead of when their lease ends.
+
+        Publications retired since, or leased to another owner, are left alone; outbox workers are
+        woken. Backends should override this; the fallback leaves the publications to their lease.
+        """
+        return None
+
     @abstractmethod
     async def complete_publication(
         self,

@@ -156,6 +156,9 @@ class FanOut:
         # When the publications being planned were claimed (`QueueDirectory.get`'s ``missing_since``).
         self._claimed_at: float | None = None
         self._chunk_rows = self.options.fanout_rows_yielding
+        # Publications this node leased and has not begun to write: handed back if fan-out stops.
+        self._held: set[int] = set()
+        self._claiming: set[asyncio.Task[list[Publication]]] = set()
 
     async def run(self) -> None:
         """Fan out until cancelled: straight on while there is a backlog, else wait to be woken.
@@ -192,6 +195,24 @@ class FanOut:
         finally:
             if upcoming is not None:
                 upcoming.cancel()
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        """Release the leases of publications claimed and not yet being written (fan-out is stopping).
+
+        Without this they would wait for their lease to end (``fanout_lease_ms``) before this node,
+        after a restart, or another node could fan them out. A chunk whose write had begun keeps its
+        lease: its transaction may still commit.
+        """
+        if self._claiming:
+            await asyncio.wait(set(self._claiming))
+        held, self._held = sorted(self._held), set()
+        if not held:
+            return
+        try:
+            await self._outbox.release_publications(self._owner, held)
+        except Exception:
+            log.warning("could not hand back %d claimed publications; their lease will end", len(held), exc_info=True)
 
     async def run_once(self) -> int:
         """Claim one batch of publications, fan each out and retire them; return how many were claimed."""
@@ -203,9 +224,11 @@ class FanOut:
         """Claim a batch, decode it, read its topics and subscriptions, and sign its envelopes."""
         now = self._clock.now_ms()
         claimed_at = self._queues.now()
-        publications = await self._outbox.claim_publications(
-            self._owner, now, self.options.fanout_lease_ms, self.options.fanout_batch
-        )
+        # Shielded: when fan-out stops during the claim, the claim still completes and is handed back.
+        claim = asyncio.create_task(self._claim(now))
+        self._claiming.add(claim)
+        claim.add_done_callback(self._claiming.discard)
+        publications = await asyncio.shield(claim)
         with self.loop_share.own():
             payloads = {publication.id: _decode(publication) for publication in publications}
             arns = {p.topic_arn for p in payloads.values() if isinstance(p, PublishedMessage)}
@@ -213,6 +236,13 @@ class FanOut:
         batch = _Batch(publications, payloads, dict(zip(arns, views, strict=True)), now, claimed_at)
         await self._presign(batch)
         return batch
+
+    async def _claim(self, now: int) -> list[Publication]:
+        publications = await self._outbox.claim_publications(
+            self._owner, now, self.options.fanout_lease_ms, self.options.fanout_batch
+        )
+        self._held.update(p.id for p in publications)
+        return publications
 
     async def _topic_view(self, arn: str, claimed_at: float | None = None) -> _TopicView:
         topic = await self._directory.topic(arn)
@@ -262,8 +292,13 @@ class FanOut:
             if chunk:
                 await retiring.submit(chunk)
             await retiring.finish()
+        except Exception:  # not a cancellation: then what was not being written stays held, to be handed back
+            self._held.difference_update(p.id for p in batch.publications)
+            raise
         finally:
             retiring.abandon()
+        # Publications left unretired (their plan or chunk failed) wait for their lease, as intended.
+        self._held.difference_update(p.id for p in batch.publications)
 
     def _pace(self, batch: _Batch) -> None:
         """Give way to requests unless fan-out has fallen too far behind; then take the lead, in larger chunks.
@@ -334,6 +369,10 @@ class FanOut:
         if delay > 0 and share.busy_within(_BUSY_MEMORY_S):
             await asyncio.sleep(delay)
             share.resume()
+
+    def writing(self, chunk: list[tuple[Publication, _Plan]]) -> None:
+        """The chunk's transaction is about to begin: it keeps its lease even if fan-out stops."""
+        self._held.difference_update(p.id for p, _ in chunk)
 
     def used_store(self, started: float, ended: float) -> None:
         self._store_free_at = ended + self.loop_share.rest_for(ended - started)
@@ -520,6 +559,7 @@ class _Retirer:
         chunk = [(p, plan) for p, plan in chunk if p.topic_arn not in self.failed_topics]
         if chunk:
             await self._fanout.store_turn()
+            self._fanout.writing(chunk)
             self._writing = asyncio.create_task(self._retire(chunk))
 
     async def finish(self) -> None:

@@ -126,6 +126,12 @@ _TEMPLATES = {
     "lease_publications": f"""
         UPDATE {{s}}.publications SET lease_owner = %(owner)s, lease_until_ms = %(until)s
         WHERE id = ANY(%(ids)s::bigint[]) RETURNING {_PUBLICATION_COLUMNS}""",
+    # Leases handed back by a stopping fan-out: other nodes are woken when any was released.
+    "release_publications": """
+        WITH u AS (
+            UPDATE {s}.publications SET lease_owner = NULL, lease_until_ms = 0
+            WHERE id = ANY(%(ids)s::bigint[]) AND lease_owner = %(owner)s RETURNING id)
+        SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer) WHERE EXISTS (SELECT 1 FROM u)""",
     "publication_key": "SELECT ordering_key FROM {s}.publications WHERE id = %s",
     "publication_keys": "SELECT id, ordering_key FROM {s}.publications WHERE id = ANY(%s::bigint[])",
     "retire_many": "DELETE FROM {s}.publications WHERE id = ANY(%s::bigint[]) RETURNING id, ordering_key",
@@ -184,6 +190,7 @@ class OutboxSql:
     claim_heads: str
     followers: str
     lease_publications: str
+    release_publications: str
     publication_key: str
     publication_keys: str
     retire: str
@@ -547,6 +554,23 @@ class PostgresOutbox(OutboxStore):
         if limit <= 0:
             return []
         return await self._run(lambda conn: claim_publications(conn, self._outbox_sql, owner, now_ms, lease_ms, limit))
+
+    async def release_publications(self, owner: str, publication_ids: Sequence[int]) -> None:
+        params = {
+            "ids": list(publication_ids),
+            "owner": owner,
+            "channel": self._channel,
+            "wake_key": self._sql.wake_key,
+        }
+        if not params["ids"]:
+            return
+
+        async def release(conn: Conn) -> Row | None:
+            cur = await conn.execute(self._outbox_sql.release_publications, params)
+            return await cur.fetchone()
+
+        if await self._run(release) is not None:
+            self._woken()
 
     async def complete_publication(
         self,

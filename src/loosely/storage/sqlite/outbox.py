@@ -139,6 +139,21 @@ def claim_publications(tx: Tx, owner: str, now_ms: int, lease_ms: int, limit: in
     return [_publication(row) for row in rows]
 
 
+def release_publications(tx: Tx, outbox_waiters: QueueWaiters, owner: str, publication_ids: Sequence[int]) -> None:
+    """End ``owner``'s leases of these publications (those retired or leased to another are left alone)."""
+    released = 0
+    for start in range(0, len(publication_ids), _IDS_PER_STATEMENT):
+        part = publication_ids[start : start + _IDS_PER_STATEMENT]
+        marks = ", ".join("?" * len(part))
+        cursor = tx.conn.execute(
+            f"UPDATE publications SET lease_owner = NULL, lease_until_ms = 0 WHERE id IN ({marks}) AND lease_owner = ?",
+            (*part, owner),
+        )
+        released += cursor.rowcount
+    if released:
+        tx.on_commit(lambda: outbox_waiters.wake((OUTBOX_WAKE_KEY,)))
+
+
 def _followers(conn: sqlite3.Connection, ordering_key: str, head_id: int, now_ms: int, room: int) -> list[int]:
     """The rows after the head of one key, in order, up to the first still leased (or ``room`` of them)."""
     if room <= 0:
@@ -358,6 +373,11 @@ class SqliteOutbox(OutboxStore):
     async def claim_publications(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Publication]:
         self._outbox_waiters.before_claim(OUTBOX_WAKE_KEY)
         return await self._writer.submit(lambda tx: claim_publications(tx, owner, now_ms, lease_ms, limit))
+
+    async def release_publications(self, owner: str, publication_ids: Sequence[int]) -> None:
+        ids = list(publication_ids)
+        if ids:
+            await self._writer.submit(lambda tx: release_publications(tx, self._outbox_waiters, owner, ids))
 
     async def complete_publication(
         self,
