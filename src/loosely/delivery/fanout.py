@@ -25,6 +25,10 @@ Publications of one FIFO topic are planned and retired in claim order (the store
 publications out in order and never to two nodes at once); after one of them fails, the later ones
 wait for their lease to end.
 
+When fan-out stops (shutdown), it hands back the publications it claimed, including the batch
+claimed ahead, and had not begun to write (`OutboxStore.release_publications`), so another node, or
+this one after a restart, takes them at once instead of after their lease.
+
 A publication whose payload is a single `PushDelivery` (a confirmation, a direct SMS or mobile push,
 a sandbox code) is not a topic message: it becomes that one delivery (rendered and signed here when
 it is a confirmation), or a message in the queue for an SQS confirmation to another account.
@@ -292,7 +296,8 @@ class FanOut:
             if chunk:
                 await retiring.submit(chunk)
             await retiring.finish()
-        except Exception:  # not a cancellation: then what was not being written stays held, to be handed back
+        except Exception:
+            # Left to their lease, as below. (A cancellation leaves them held, to be handed back.)
             self._held.difference_update(p.id for p in batch.publications)
             raise
         finally:
