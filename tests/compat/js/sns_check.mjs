@@ -8,6 +8,7 @@ import {
   CreateTopicCommand,
   DeleteTopicCommand,
   GetTopicAttributesCommand,
+  InvalidParameterException,
   ListSubscriptionsByTopicCommand,
   NotFoundException,
   PublishBatchCommand,
@@ -155,11 +156,18 @@ async function fanOut() {
   );
   checks.push("list-subscriptions");
 
-  await sns.send(new DeleteTopicCommand({ TopicArn }));
   return TopicArn;
 }
 
-async function missingTopic(TopicArn) {
+// Errors arrive as the SDK's modelled exception classes; the topic is deleted on the way.
+async function typedErrors(TopicArn) {
+  await assert.rejects(sns.send(new PublishCommand({ TopicArn, Message: "" })), (err) => {
+    assert.ok(err instanceof InvalidParameterException, `expected InvalidParameterException, got ${err?.name}`);
+    assert.equal(err.message, "Invalid parameter: Empty message");
+    assert.equal(err.$metadata.httpStatusCode, 400);
+    return true;
+  });
+  await sns.send(new DeleteTopicCommand({ TopicArn }));
   try {
     await sns.send(new PublishCommand({ TopicArn, Message: "m" }));
   } catch (err) {
@@ -175,8 +183,7 @@ async function missingTopic(TopicArn) {
 }
 
 try {
-  const deleted = await fanOut();
-  await missingTopic(deleted);
+  await typedErrors(await fanOut());
   console.log(JSON.stringify({ ok: true, checks }));
 } catch (err) {
   console.error(err?.stack ?? String(err));
