@@ -248,6 +248,17 @@ def test_visiting_a_subscribe_url_with_a_wrong_topic_arn_or_token(sns: Any, endp
     assert sns.get_subscription_attributes(SubscriptionArn=subscription)["Attributes"]["PendingConfirmation"] == "false"
 
 
+def _post_sns_form(loosely: Any, form: dict[str, str]) -> httpx.Response:
+    """A Query request as an SDK signs it for SNS (the credential scope names the service)."""
+    credential = "AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/sns/aws4_request"
+    return httpx.post(
+        loosely.endpoint,
+        data=form,
+        headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"},
+        timeout=10,
+    )
+
+
 def test_an_sns_error_is_xml_without_a_query_error_header(loosely: Any) -> None:
     # botocore's SNS model has no awsQueryCompatible trait: SNS answers XML only, and no SDK reads an
     # x-amzn-query-error header from it. The ErrorResponse holds Type, Code and Message
@@ -258,13 +269,7 @@ def test_an_sns_error_is_xml_without_a_query_error_header(loosely: Any) -> None:
         "Version": "2010-03-31",
         "TopicArn": f"arn:aws:sns:us-east-1:000000000000:{_name()}",
     }
-    credential = "AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/sns/aws4_request"
-    response = httpx.post(
-        loosely.endpoint,
-        data=form,
-        headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"},
-        timeout=10,
-    )
+    response = _post_sns_form(loosely, form)
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "text/xml"
@@ -462,13 +467,7 @@ def test_an_unknown_action_names_the_operation_and_the_api_version(loosely: Any)
     # (ex-aws/ex_aws#177: "Could not find operation publish for version 2010-03-31", InvalidAction, 400,
     # in AWS's generic fault namespace rather than SNS's own).
     form = {"Action": "publish", "Version": "2010-03-31", "TopicArn": "arn:aws:sns:us-east-1:000000000000:t"}
-    credential = "AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/sns/aws4_request"
-    response = httpx.post(
-        loosely.endpoint,
-        data=form,
-        headers={"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"},
-        timeout=10,
-    )
+    response = _post_sns_form(loosely, form)
 
     assert response.status_code == 400
     root = ET.fromstring(response.content)
