@@ -440,18 +440,15 @@ async def delete_standard(
     conn: Conn, sql: Sql, deletes: Sequence[tuple[int, Sequence[MessageRef]]]
 ) -> list[list[DeleteOutcome]]:
     """One statement for many requests' deletes on standard queues (queue id, refs): each request's outcomes."""
-    params = _delete_params(deletes)
-    cur = await conn.execute(
-        sql.delete_standard, {"queue_ids": params["del_queue_ids"], "ids": params["ids"], "counts": params["counts"]}
-    )
+    cur = await conn.execute(sql.delete_standard, _delete_params(deletes))
     return _split_delete_outcomes(deletes, await cur.fetchall())
 
 
 def _delete_params(deletes: Sequence[tuple[int, Sequence[MessageRef]]]) -> dict[str, str]:
     return {
         "del_queue_ids": int_array(queue_id for queue_id, refs in deletes for _ in refs),
-        "ids": int_array(r.row_id for _, refs in deletes for r in refs),
-        "counts": int_array(r.receive_count for _, refs in deletes for r in refs),
+        "del_ids": int_array(r.row_id for _, refs in deletes for r in refs),
+        "del_counts": int_array(r.receive_count for _, refs in deletes for r in refs),
     }
 
 
@@ -484,15 +481,12 @@ async def round_standard(
 
     Each part's requests get the outcomes its own statement would have given them.
     """
-    deleted = _delete_params(deletes)
     params = {
         "batch": _send_batch(sends),
         "queue_ids": list(notify),
         "channel": channel,
         "wake_key": sql.wake_key,
-        "del_queue_ids": deleted["del_queue_ids"],
-        "del_ids": deleted["ids"],
-        "del_counts": deleted["counts"],
+        **_delete_params(deletes),
         **_claim_params(claim_queue, claims),
     }
     cur = await conn.execute(sql.round_standard, params)

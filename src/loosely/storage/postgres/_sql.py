@@ -77,6 +77,8 @@ class Sql:
         s = f'"{check_schema_name(schema)}"'
         self.wake_key = wake_lock_key(schema)
         for name, template in _TEMPLATES.items():
+            for part, fragment in _PARTS.items():
+                template = template.replace(part, fragment)
             text = template.replace("{s}", s).replace("{M}", MESSAGE_COLUMNS).replace("{BATCH_COLUMNS}", BATCH_COLUMNS)
             setattr(self, name, _BINARY_PARAMETER.sub(r"%\1b", text))
 
@@ -150,6 +152,70 @@ _MOVE_DESTINATION = """(
         AND d.region = split_part(m.dead_letter_source_arn, ':', 4)
         AND d.account_id = split_part(m.dead_letter_source_arn, ':', 5)
         AND d.name = split_part(m.dead_letter_source_arn, ':', 6)))"""
+
+# Parts shared by the standard send, delete and claim statements and by round_standard, which runs
+# all three in one statement (placeholders in _TEMPLATES, filled in before {s} and {M}).
+_SEND_CTES = """t AS (
+            SELECT * FROM ROWS FROM (json_to_recordset(%(batch)s::json) AS (q bigint, {BATCH_COLUMNS}))
+                 WITH ORDINALITY AS t(queue_id, message_id, body, meta, sent_ms, visible_at_ms, group_id, dedup_key,
+                                      ord)),
+        ins AS (
+            INSERT INTO {s}.messages (queue_id, visible_at_ms, expires_at_ms, sent_ms, message_id, group_id, meta, body)
+            SELECT t.queue_id, t.visible_at_ms, t.sent_ms + q.retention_ms, t.sent_ms, t.message_id, t.group_id,
+                   t.meta, t.body
+            FROM t JOIN {s}.queues q ON q.id = t.queue_id
+            ORDER BY t.ord
+            RETURNING id, message_id),
+        w AS (
+            SELECT {s}.wake_waiters(%(channel)s, q.id, %(wake_key)s::integer) AS woke
+            FROM (SELECT id FROM {s}.queues WHERE id = ANY(%(queue_ids)s::bigint[]) ORDER BY id) q)"""
+_DELETE_CTES = """r AS (
+            SELECT * FROM unnest(%(del_queue_ids)s::bigint[], %(del_ids)s::bigint[], %(del_counts)s::int[])
+            WITH ORDINALITY AS r(q, id, rc, ord)),
+        d AS (
+            DELETE FROM {s}.messages m USING r
+            WHERE m.id = r.id AND m.queue_id = r.q AND m.receive_count = r.rc
+            RETURNING m.id, m.receive_count)"""
+_CLAIM_CTES = """req AS (
+            SELECT k, n, until_ms, now_ms, sum(n) OVER (ORDER BY k) - n AS lo
+            FROM unnest(%(ns)s::int[], %(untils)s::bigint[], %(nows)s::bigint[])
+                 WITH ORDINALITY AS r(n, until_ms, now_ms, k)),
+        c AS (
+            SELECT id, visible_at_ms, expires_at_ms FROM {s}.messages
+            WHERE queue_id = %(q)s AND visible_at_ms <= %(earliest)s AND expires_at_ms > %(latest)s
+            ORDER BY visible_at_ms, id LIMIT %(total)s
+            FOR UPDATE SKIP LOCKED),
+        pick AS (
+            SELECT c.id, c.expires_at_ms, req.k, req.until_ms, req.now_ms
+            FROM (SELECT id, expires_at_ms, row_number() OVER (ORDER BY visible_at_ms, id) AS rn FROM c) c
+            JOIN req ON c.rn > req.lo AND c.rn <= req.lo + req.n),
+        u AS (
+            UPDATE {s}.messages m SET visible_at_ms = pick.until_ms, receive_count = m.receive_count + 1,
+                first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN pick.now_ms ELSE m.first_receive_ms END
+            FROM pick WHERE m.id = pick.id
+            RETURNING pick.k, {M})"""
+# In a round, a row being deleted must not be claimed too (a statement must not change one row twice).
+_CLAIM_CTES_EXCLUDING_DELETED = _CLAIM_CTES.replace(
+    "expires_at_ms > %(latest)s\n",
+    "expires_at_ms > %(latest)s\n              AND id <> ALL(%(del_ids)s::bigint[])\n",
+    1,
+)
+# The extra row of a claim that handed out fewer rows than asked for: does the queue exist, and
+# when does something next become visible?
+_CLAIM_EMPTY = """EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(q)s),
+               LEAST(
+                   (SELECT min(until_ms) FROM pick WHERE expires_at_ms > until_ms),
+                   (SELECT visible_at_ms FROM {s}.messages
+                    WHERE queue_id = %(q)s AND visible_at_ms > %(earliest)s AND expires_at_ms > visible_at_ms
+                    ORDER BY visible_at_ms LIMIT 1))"""
+_PARTS = {
+    "{SEND_CTES}": _SEND_CTES,
+    "{DELETE_CTES}": _DELETE_CTES,
+    "{CLAIM_CTES_EXCLUDING_DELETED}": _CLAIM_CTES_EXCLUDING_DELETED,
+    "{CLAIM_CTES}": _CLAIM_CTES,
+    "{CLAIM_EMPTY}": _CLAIM_EMPTY,
+}
+
 
 _TEMPLATES: dict[str, str] = {
     # ---- queues ----
@@ -226,20 +292,7 @@ _TEMPLATES: dict[str, str] = {
     # migrations/0002_wake_waiters.sql; advisory locks in queue id order), so they wake once the
     # messages are durable. (w is read in the output list: a CTE nobody reads is never run.)
     "send_standard": """
-        WITH t AS (
-            SELECT * FROM ROWS FROM (json_to_recordset(%(batch)s::json) AS (q bigint, {BATCH_COLUMNS}))
-                 WITH ORDINALITY AS t(queue_id, message_id, body, meta, sent_ms, visible_at_ms, group_id, dedup_key,
-                                      ord)),
-        ins AS (
-            INSERT INTO {s}.messages (queue_id, visible_at_ms, expires_at_ms, sent_ms, message_id, group_id, meta, body)
-            SELECT t.queue_id, t.visible_at_ms, t.sent_ms + q.retention_ms, t.sent_ms, t.message_id, t.group_id,
-                   t.meta, t.body
-            FROM t JOIN {s}.queues q ON q.id = t.queue_id
-            ORDER BY t.ord
-            RETURNING id, message_id),
-        w AS (
-            SELECT {s}.wake_waiters(%(channel)s, q.id, %(wake_key)s::integer) AS woke
-            FROM (SELECT id FROM {s}.queues WHERE id = ANY(%(queue_ids)s::bigint[]) ORDER BY id) q)
+        WITH {SEND_CTES}
         SELECT ins.id, ins.message_id, (SELECT count(*) FILTER (WHERE woke) FROM w) FROM ins""",
     # Lock (creating when missing) the rows of the given FIFO groups, in key order. New rows carry
     # NOT_READY until settle_new_groups sets them, before the transaction commits.
@@ -349,33 +402,11 @@ _TEMPLATES: dict[str, str] = {
     # visible (the rows claimed here count with their new deadline), so receives left empty need no
     # second statement.
     "claim_standard_many": """
-        WITH req AS (
-            SELECT k, n, until_ms, now_ms, sum(n) OVER (ORDER BY k) - n AS lo
-            FROM unnest(%(ns)s::int[], %(untils)s::bigint[], %(nows)s::bigint[])
-                 WITH ORDINALITY AS r(n, until_ms, now_ms, k)),
-        c AS (
-            SELECT id, visible_at_ms, expires_at_ms FROM {s}.messages
-            WHERE queue_id = %(q)s AND visible_at_ms <= %(earliest)s AND expires_at_ms > %(latest)s
-            ORDER BY visible_at_ms, id LIMIT %(total)s
-            FOR UPDATE SKIP LOCKED),
-        pick AS (
-            SELECT c.id, c.expires_at_ms, req.k, req.until_ms, req.now_ms
-            FROM (SELECT id, expires_at_ms, row_number() OVER (ORDER BY visible_at_ms, id) AS rn FROM c) c
-            JOIN req ON c.rn > req.lo AND c.rn <= req.lo + req.n),
-        u AS (
-            UPDATE {s}.messages m SET visible_at_ms = pick.until_ms, receive_count = m.receive_count + 1,
-                first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN pick.now_ms ELSE m.first_receive_ms END
-            FROM pick WHERE m.id = pick.id
-            RETURNING pick.k, {M})
+        WITH {CLAIM_CTES}
         SELECT u.*, NULL::boolean, NULL::bigint FROM u
         UNION ALL
         SELECT 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-               EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(q)s),
-               LEAST(
-                   (SELECT min(until_ms) FROM pick WHERE expires_at_ms > until_ms),
-                   (SELECT visible_at_ms FROM {s}.messages
-                    WHERE queue_id = %(q)s AND visible_at_ms > %(earliest)s AND expires_at_ms > visible_at_ms
-                    ORDER BY visible_at_ms LIMIT 1))
+               {CLAIM_EMPTY}
         WHERE (SELECT count(*) FROM pick) < %(total)s""",
     # The claim with a dead-letter queue: of the first `scan` visible candidates, those already
     # received max_receive_count times move to the DLQ in the same statement and the first n others
@@ -490,17 +521,11 @@ _TEMPLATES: dict[str, str] = {
     # The standard-queue deletes of many requests (group commit, see _coalesce): each ref names its
     # queue. One row per ref, in order: deleted now, and whether the message existed.
     "delete_standard": """
-        WITH r AS (
-            SELECT * FROM unnest(%(queue_ids)s::bigint[], %(ids)s::bigint[], %(counts)s::int[])
-            WITH ORDINALITY AS r(q, id, rc, ord)),
-        d AS (
-            DELETE FROM {s}.messages m USING r
-            WHERE m.id = r.id AND m.queue_id = r.q AND m.receive_count = r.rc
-            RETURNING m.id, m.receive_count)
+        WITH {DELETE_CTES}
         SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = r.q
         ORDER BY r.ord""",
-    # One round of a node's standard-queue writes (see PostgresStore._write_round): the sends of
+    # One round of a node's standard-queue writes (see _rounds.Rounds): the sends of
     # send_standard, the deletes of delete_standard and the claims of claim_standard_many on one
     # queue, in one statement and one commit, where they would take three. The three parts touch
     # disjoint rows: new rows are invisible to the claim (one snapshot), and a row being deleted is
@@ -510,46 +535,9 @@ _TEMPLATES: dict[str, str] = {
     #   2: ord, ..., deleted (col 12), ..., existed (col 14)
     #   3: k, {M}, exists (col 12), next visible (col 13), as in claim_standard_many.
     "round_standard": """
-        WITH t AS (
-            SELECT * FROM ROWS FROM (json_to_recordset(%(batch)s::json) AS (q bigint, {BATCH_COLUMNS}))
-                 WITH ORDINALITY AS t(queue_id, message_id, body, meta, sent_ms, visible_at_ms, group_id, dedup_key,
-                                      ord)),
-        ins AS (
-            INSERT INTO {s}.messages (queue_id, visible_at_ms, expires_at_ms, sent_ms, message_id, group_id, meta, body)
-            SELECT t.queue_id, t.visible_at_ms, t.sent_ms + q.retention_ms, t.sent_ms, t.message_id, t.group_id,
-                   t.meta, t.body
-            FROM t JOIN {s}.queues q ON q.id = t.queue_id
-            ORDER BY t.ord
-            RETURNING id, message_id),
-        w AS (
-            SELECT {s}.wake_waiters(%(channel)s, q.id, %(wake_key)s::integer) AS woke
-            FROM (SELECT id FROM {s}.queues WHERE id = ANY(%(queue_ids)s::bigint[]) ORDER BY id) q),
-        r AS (
-            SELECT * FROM unnest(%(del_queue_ids)s::bigint[], %(del_ids)s::bigint[], %(del_counts)s::int[])
-            WITH ORDINALITY AS r(q, id, rc, ord)),
-        d AS (
-            DELETE FROM {s}.messages m USING r
-            WHERE m.id = r.id AND m.queue_id = r.q AND m.receive_count = r.rc
-            RETURNING m.id, m.receive_count),
-        req AS (
-            SELECT k, n, until_ms, now_ms, sum(n) OVER (ORDER BY k) - n AS lo
-            FROM unnest(%(ns)s::int[], %(untils)s::bigint[], %(nows)s::bigint[])
-                 WITH ORDINALITY AS r(n, until_ms, now_ms, k)),
-        c AS (
-            SELECT id, visible_at_ms, expires_at_ms FROM {s}.messages
-            WHERE queue_id = %(q)s AND visible_at_ms <= %(earliest)s AND expires_at_ms > %(latest)s
-              AND id <> ALL(%(del_ids)s::bigint[])
-            ORDER BY visible_at_ms, id LIMIT %(total)s
-            FOR UPDATE SKIP LOCKED),
-        pick AS (
-            SELECT c.id, c.expires_at_ms, req.k, req.until_ms, req.now_ms
-            FROM (SELECT id, expires_at_ms, row_number() OVER (ORDER BY visible_at_ms, id) AS rn FROM c) c
-            JOIN req ON c.rn > req.lo AND c.rn <= req.lo + req.n),
-        u AS (
-            UPDATE {s}.messages m SET visible_at_ms = pick.until_ms, receive_count = m.receive_count + 1,
-                first_receive_ms = CASE WHEN m.first_receive_ms = 0 THEN pick.now_ms ELSE m.first_receive_ms END
-            FROM pick WHERE m.id = pick.id
-            RETURNING pick.k, {M})
+        WITH {SEND_CTES},
+        {DELETE_CTES},
+        {CLAIM_CTES_EXCLUDING_DELETED}
         SELECT 1, NULL::bigint, ins.id, ins.message_id, NULL::text, NULL::text, NULL::bigint, NULL::integer,
                NULL::bigint, NULL::text, NULL::text, NULL::boolean, (SELECT count(*) FILTER (WHERE woke) FROM w),
                NULL::boolean
@@ -562,12 +550,7 @@ _TEMPLATES: dict[str, str] = {
         SELECT 3, u.*, NULL, NULL, NULL FROM u
         UNION ALL
         SELECT 3, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-               EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(q)s),
-               LEAST(
-                   (SELECT min(until_ms) FROM pick WHERE expires_at_ms > until_ms),
-                   (SELECT visible_at_ms FROM {s}.messages
-                    WHERE queue_id = %(q)s AND visible_at_ms > %(earliest)s AND expires_at_ms > visible_at_ms
-                    ORDER BY visible_at_ms LIMIT 1)),
+               {CLAIM_EMPTY},
                NULL
         WHERE %(total)s > 0 AND (SELECT count(*) FROM pick) < %(total)s""",
     # A current receipt changes the visibility even when its timeout ran out (as on AWS); an
