@@ -200,6 +200,10 @@ def test_message_structure_json(sns: Any, topic: str) -> None:
             "Length of message attribute name must be less than 256 bytes.",
         ),
         (
+            {"": {"DataType": "String", "StringValue": "123"}},
+            "The request must contain non-empty message attribute name.",
+        ),
+        (
             {"a^*?": {"DataType": "String", "StringValue": "123"}},
             "Invalid non-alphanumeric character '#x5E' was found in the message attribute name. Can only include "
             "alphanumeric characters, hyphens, underscores, or dots.",

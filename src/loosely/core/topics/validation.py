@@ -546,6 +546,8 @@ def check_message_attributes(attributes: Mapping[str, AttributeValue]) -> None:
 
 
 def _check_attribute_name(name: str) -> None:
+    if not name:
+        raise InvalidParameterValue("The request must contain non-empty message attribute name.")
     if len(name.encode("utf-8")) > 256:
         raise InvalidParameterValue("Length of message attribute name must be less than 256 bytes.")
     if name.startswith("."):
