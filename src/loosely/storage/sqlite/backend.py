@@ -29,7 +29,7 @@ from loosely.storage.sqlite import claims, messages, moves, queues
 from loosely.storage.sqlite.archive import SqliteArchive
 from loosely.storage.sqlite.documents import SqliteDocuments
 from loosely.storage.sqlite.outbox import SqliteOutbox
-from loosely.storage.sqlite.parked import ParkedReceives
+from loosely.storage.sqlite.parked import ParkedReceive, ParkedReceives
 from loosely.storage.sqlite.reader import Reader
 from loosely.storage.sqlite.schema import connect, migrate, pipelined
 from loosely.storage.sqlite.wal import WalFile
@@ -182,7 +182,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
             lambda tx: messages.send_messages(tx, self._waiters, queue_id, batch, now_ms, dedup_window_ms)
         )
         # Receives parked on the queue claim right behind the send, in its group (see parked.py).
-        self._parked.serve(queue_id, batch, now_ms, lambda request: self._enqueue_claim(queue_id, request))
+        self._parked.serve(queue_id, batch, now_ms, self._enqueue_parked_claim)
         return await sent
 
     async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
@@ -201,6 +201,14 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
 
     def _enqueue_claim(self, queue_id: int, request: ClaimRequest) -> asyncio.Future[ClaimResult]:
         return self._writer.enqueue(lambda tx: claims.claim_messages(tx, self._waiters, queue_id, request))
+
+    def _enqueue_parked_claim(self, parked: ParkedReceive, request: ClaimRequest) -> asyncio.Future[ClaimResult]:
+        def work(tx: Tx) -> ClaimResult:
+            if parked.gone:  # its client went away before the group started: leave the messages visible
+                return ClaimResult(messages=[])
+            return claims.claim_messages(tx, self._waiters, parked.queue_id, request)
+
+        return self._writer.enqueue(work)
 
     async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
         self._require(queue_id)

@@ -9,15 +9,21 @@ them, and are answered by the same fsync; the woken receive finds its claim made
 
 How a receive parks: the service claims, finds nothing and waits (`QueueStore.wait_for_messages`).
 The store remembers the claim request of the task's last claim (a context variable, as
-`loosely.storage._common.QueueWaiters` does for its generations) and, while the task waits, lists
-it as parked on that queue. The claim made for it is the same request moved to the send's instant
-(the same visibility timeout from then). The task's next `claim_messages` on that queue takes it;
-an empty or failed one falls back to a claim of its own, so nothing changes for the caller.
+`loosely.storage._common.QueueWaiters` does for its generations) and, for the one wait that follows
+it, lists the task as parked on that queue. A wait with no claim before it (the service waits
+without claiming at the in-flight limit) does not park, so no claim is made for a receive that may
+take no more. The claim made for a receive is the same request moved to the send's instant (the
+same visibility timeout from then). The task's next `claim_messages` on that queue takes it; an
+empty or failed one falls back to a claim of its own, so nothing changes for the caller.
 
 Only as many parked receives are served as the visible messages sent can fill; the others are
-woken as before and claim for themselves. A receive abandoned after its claim was enqueued (its
-client went away during that group's commit) leaves the claimed messages in flight until their
-visibility timeout, as on AWS when a receive's answer is lost.
+woken as before and claim for themselves. A receive that goes away (its client disconnected)
+before the group of its claim started takes nothing: the claim finds it gone and leaves the
+messages visible. One that goes away later, during that group's commit, leaves the claimed
+messages in flight until their visibility timeout, as on AWS when a receive's answer is lost.
+
+Not done, measured: a send already waiting in the writer serving a receive that parks after it
+(docs/architecture.md, "Where the time goes (pipeline): which bound holds").
 """
 
 from __future__ import annotations
@@ -40,11 +46,15 @@ _parked: contextvars.ContextVar[ParkedReceive | None] = contextvars.ContextVar(
 
 @dataclasses.dataclass(eq=False, slots=True)
 class ParkedReceive:
-    """One waiting receive: the claim it last made, and the claim a send made for it (if one did)."""
+    """One waiting receive: the claim it last made, and the claim a send made for it (if one did).
+
+    ``gone``: the receive went away while parked; a claim made for it that has not run yet takes nothing.
+    """
 
     queue_id: int
     request: ClaimRequest
     claim: asyncio.Future[ClaimResult] | None = None
+    gone: bool = False
 
 
 class ParkedReceives:
@@ -67,14 +77,14 @@ class ParkedReceives:
 
     @contextmanager
     def parking(self, queue_id: int, timeout_s: float) -> Iterator[None]:
-        """List this task as parked on ``queue_id`` while it waits (after a claim on that queue only).
+        """List this task as parked on ``queue_id`` while it waits (in the one wait after a claim on it).
 
         A task whose claim was made but not yet taken (the service waited again without claiming,
-        at the in-flight limit) keeps it for its next claim instead of parking again.
+        at the in-flight limit) keeps it for its next claim.
         """
         last = _last_claim.get()
-        made = _parked.get()
-        if last is None or last[0] != queue_id or timeout_s <= 0 or (made is not None and made.claim is not None):
+        _last_claim.set(None)
+        if last is None or last[0] != queue_id or timeout_s <= 0:
             yield
             return
         parked = ParkedReceive(queue_id, last[1])
@@ -82,6 +92,9 @@ class ParkedReceives:
         _parked.set(parked)
         try:
             yield
+        except BaseException:
+            parked.gone = True
+            raise
         finally:
             self._unpark(parked)
 
@@ -90,7 +103,7 @@ class ParkedReceives:
         queue_id: int,
         messages: Sequence[NewMessage],
         now_ms: int,
-        enqueue: Callable[[ClaimRequest], asyncio.Future[ClaimResult]],
+        enqueue: Callable[[ParkedReceive, ClaimRequest], asyncio.Future[ClaimResult]],
     ) -> None:
         """A send to ``queue_id`` was just enqueued: enqueue claims for the receives its messages can fill."""
         waiting = self._by_queue.get(queue_id)
@@ -100,7 +113,7 @@ class ParkedReceives:
         while visible > 0 and waiting:
             parked = waiting.pop(0)
             request = _moved_to(parked.request, now_ms)
-            parked.claim = enqueue(request)
+            parked.claim = enqueue(parked, request)
             parked.claim.add_done_callback(_observe)
             visible -= request.max_messages
         if not waiting:

@@ -1,0 +1,123 @@
+"""SQLite parked receives: which waits park, and what a receive that went away leaves behind.
+
+The tests drive the store as the service does for a long poll (claim, find nothing, wait, claim
+again). To keep a claim made for a receive from running yet, they hold the writer's thread with a
+bulk item that blocks until released; instants are the caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from loosely.core.queues.models import ClaimRequest, ClaimResult, NewMessage, QueueKey
+from loosely.storage.sqlite.backend import SqliteStore
+from loosely.storage.sqlite.writer import Tx
+
+NOW = 1_700_000_000_000
+VISIBILITY_MS = 30_000
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(str(tmp_path / "q.db"))
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _queue(store: SqliteStore) -> int:
+    record, _ = await store.create_queue(
+        QueueKey("000000000000", "us-east-1", "q"), {"DelaySeconds": "0"}, {}, 3_600_000, NOW
+    )
+    return record.id
+
+
+def _claim(now_ms: int, max_messages: int = 10) -> ClaimRequest:
+    return ClaimRequest(max_messages=max_messages, now_ms=now_ms, visible_until_ms=now_ms + VISIBILITY_MS)
+
+
+def _message(body: str, sent_ms: int, delay_ms: int = 0) -> NewMessage:
+    return NewMessage(message_id=f"id-{body}", body=body, meta="{}", sent_ms=sent_ms, visible_at_ms=sent_ms + delay_ms)
+
+
+async def _long_poll(store: SqliteStore, queue_id: int, max_messages: int = 10) -> ClaimResult:
+    """What the service does: claim, find nothing, wait, claim again."""
+    first = await store.claim_messages(queue_id, _claim(NOW, max_messages))
+    assert first.messages == []
+    await store.wait_for_messages(queue_id, 20)
+    return await store.claim_messages(queue_id, _claim(NOW + 2, max_messages))
+
+
+class _Hold:
+    """A bulk work item, enqueued at once, that keeps the writer's thread (so no later group starts) until released."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._entered = threading.Event()
+        self._release = threading.Event()
+        self.done = store._writer.enqueue(self._work, bulk=True)
+
+    def _work(self, tx: Tx) -> None:
+        self._entered.set()
+        assert self._release.wait(10)
+
+    async def entered(self) -> None:
+        assert await asyncio.to_thread(self._entered.wait, 10)
+
+    async def release(self) -> None:
+        self._release.set()
+        await self.done
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+async def test_a_wait_without_a_claim_before_it_does_not_park(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    first_wait_over = asyncio.Event()
+
+    async def waits_twice() -> ClaimResult:
+        assert (await store.claim_messages(queue_id, _claim(NOW))).messages == []
+        await store.wait_for_messages(queue_id, 0.001)  # runs out: nothing is sent
+        first_wait_over.set()
+        # The service may wait again without claiming (at the in-flight limit): no claim may be made for it.
+        await store.wait_for_messages(queue_id, 20)
+        return await store.claim_messages(queue_id, _claim(NOW + 2))
+
+    poll = asyncio.ensure_future(waits_twice())
+    await first_wait_over.wait()
+    await _until(lambda: store._waiters.waiting(queue_id) == 1)
+
+    assert store.parked_receives(queue_id) == 0
+    await store.send_messages(queue_id, [_message("now", NOW + 1)], NOW + 1, 300_000)
+    assert [(m.body, m.receive_count) for m in (await poll).messages] == [("now", 1)]  # its own claim, once woken
+
+
+async def test_a_receive_gone_before_the_claim_made_for_it_ran_takes_nothing(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    poll = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    hold = _Hold(store)
+    await hold.entered()
+    sent = asyncio.ensure_future(store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000))
+    await _until(lambda: store.parked_receives(queue_id) == 0)  # served: its claim is enqueued behind the send
+
+    poll.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+    await hold.release()
+    await sent
+
+    result = await store.claim_messages(queue_id, _claim(NOW + 3))
+    assert [(m.body, m.receive_count) for m in result.messages] == [("a", 1)]
