@@ -57,6 +57,21 @@ async def test_wait_does_not_miss_send_between_empty_claim_and_wait(store: Queue
     assert elapsed < 2.0
 
 
+async def test_a_second_wait_without_a_claim_waits_for_a_new_wake_up(store: QueueStore) -> None:
+    """A long poll at the in-flight limit waits again without claiming: an old wake-up must not end it.
+
+    Otherwise every such wait would return at once and the receive would spin until its deadline.
+    """
+    queue = await make_queue(store)
+    assert (await claim(store, queue)).messages == []
+    await store.send_messages(queue.id, [msg("raced")], T0, DEDUP_WINDOW_MS)
+    assert await timed_wait(store, queue.id, 5.0) < 2.0  # the wake-up since the claim ends this one
+
+    second = asyncio.create_task(timed_wait(store, queue.id, 0.3))
+
+    assert await second >= 0.25
+
+
 async def test_wait_only_wakes_its_queue(store: QueueStore) -> None:
     quiet, busy = await make_queue(store, "quiet"), await make_queue(store, "busy")
     waiter = asyncio.create_task(timed_wait(store, quiet.id, 0.5))

@@ -27,7 +27,9 @@ class QueueWaiters:
     `before_claim` just before it claims, which remembers (in the calling task's context) the
     generation the claim started from. A later `wait` by the same task for the same queue returns
     at once if a wake-up happened since: a message sent between an empty claim and the start of
-    the wait is not missed (no lost wake-up), and nobody polls.
+    the wait is not missed (no lost wake-up), and nobody polls. The claim counts for one wait only:
+    a task that waits again without claiming (a long poll at the in-flight limit) waits for a new
+    wake-up instead of returning at once, over and over, until its deadline.
     """
 
     def __init__(self) -> None:
@@ -68,8 +70,9 @@ class QueueWaiters:
             return
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop, loop.create_future())
+        last = _last_claim.get()
+        _last_claim.set(None)  # one wait per claim: a second wait without a claim waits for a new wake-up
         with self._lock:
-            last = _last_claim.get()
             if last is not None and last[0] == queue_id and self._generations.get(queue_id, 0) != last[1]:
                 return
             self._waiters.setdefault(queue_id, set()).add(waiter)

@@ -580,6 +580,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         if timeout_s <= 0:
             return
         claimed = self._claim_epoch.get()
+        self._claim_epoch.set(None)  # one wait per claim: a wait without a claim before it waits for a wake-up
         since, want = (claimed[1], claimed[2]) if claimed is not None and claimed[0] == queue_id else (None, 0)
         if not self._registrations.covers(queue_id, timeout_s):
             if not await self._try_register(queue_id):
