@@ -121,3 +121,56 @@ async def test_a_receive_gone_before_the_claim_made_for_it_ran_takes_nothing(sto
 
     result = await store.claim_messages(queue_id, _claim(NOW + 3))
     assert [(m.body, m.receive_count) for m in result.messages] == [("a", 1)]
+
+
+async def test_a_send_the_served_receives_drain_leaves_the_other_parked_receives_asleep(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    first = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    second = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 2)
+
+    await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
+
+    assert [m.body for m in (await first).messages] == ["a"]
+    # The other one would only have claimed and found nothing: it was not woken.
+    assert not second.done()
+    assert store.parked_receives(queue_id) == 1
+    assert store._waiters.waiting(queue_id) == 1
+    await store.send_messages(queue_id, [_message("b", NOW + 2)], NOW + 2, 300_000)
+    assert [m.body for m in (await second).messages] == ["b"]
+
+
+async def test_messages_left_visible_by_a_served_receive_wake_the_others(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    gone = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    other = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 2)
+    hold = _Hold(store)
+    await hold.entered()
+    sent = asyncio.ensure_future(store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000))
+    await _until(lambda: store.parked_receives(queue_id) == 1)  # the first is served, its claim waits
+
+    gone.cancel()  # its claim will take nothing: "a" stays visible, and the other receive must hear of it
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await hold.release()
+    await sent
+
+    assert [m.body for m in (await asyncio.wait_for(other, 10)).messages] == ["a"]
+
+
+async def test_a_send_with_a_delayed_message_wakes_every_parked_receive(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    first = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    second = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 2)
+
+    sent = [_message("now", NOW + 1), _message("later", NOW + 1, delay_ms=60_000)]
+    await store.send_messages(queue_id, sent, NOW + 1, 300_000)
+
+    assert [m.body for m in (await first).messages] == ["now"]
+    # Woken: it claims again (and learns when the delayed message is due, for its next wait).
+    assert (await asyncio.wait_for(second, 10)).messages == []

@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 _last_claim: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
@@ -18,6 +18,7 @@ _last_claim: contextvars.ContextVar[tuple[int, int] | None] = contextvars.Contex
 class _Waiter:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
+    token: object | None = None
 
 
 class QueueWaiters:
@@ -50,6 +51,26 @@ class QueueWaiters:
             for queue_id in set(queue_ids):
                 self._generations[queue_id] = self._generations.get(queue_id, 0) + 1
                 woken.extend(self._waiters.pop(queue_id, ()))
+        self._settle_all(woken)
+
+    def wake_except(self, queue_id: int, kept: Collection[object]) -> None:
+        """Wake the queue's waiters but those that waited with a token in ``kept``, which wait on.
+
+        For a wake-up that a store knows is of no use to some waiters (they would claim and find
+        nothing); everything else is as `wake`: later waits of earlier claims return at once.
+        """
+        woken: list[_Waiter] = []
+        with self._lock:
+            self._generations[queue_id] = self._generations.get(queue_id, 0) + 1
+            waiting = self._waiters.get(queue_id)
+            if waiting:
+                woken = [w for w in waiting if w.token is None or w.token not in kept]
+                waiting.difference_update(woken)
+                if not waiting:
+                    del self._waiters[queue_id]
+        self._settle_all(woken)
+
+    def _settle_all(self, woken: list[_Waiter]) -> None:
         if not woken:
             return
         # Usually the wake-up comes from the waiters' own loop (an after-commit hook): settle their futures
@@ -64,12 +85,15 @@ class QueueWaiters:
             except RuntimeError:  # that loop is closed: nobody waits there any more
                 pass
 
-    async def wait(self, queue_id: int, timeout_s: float) -> None:
-        """Return on the queue's next wake-up or after ``timeout_s``, whichever comes first."""
+    async def wait(self, queue_id: int, timeout_s: float, token: object | None = None) -> None:
+        """Return on the queue's next wake-up or after ``timeout_s``, whichever comes first.
+
+        ``token`` names this wait for `wake_except`.
+        """
         if timeout_s <= 0:
             return
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(loop, loop.create_future())
+        waiter = _Waiter(loop, loop.create_future(), token)
         last = _last_claim.get()
         _last_claim.set(None)  # one wait per claim: a second wait without a claim waits for a new wake-up
         with self._lock:

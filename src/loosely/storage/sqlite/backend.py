@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sqlite3
 import time
@@ -34,6 +35,14 @@ from loosely.storage.sqlite.reader import Reader
 from loosely.storage.sqlite.schema import connect, migrate, pipelined
 from loosely.storage.sqlite.wal import WalFile
 from loosely.storage.sqlite.writer import Tx, Writer
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class _Served:
+    """What a send's long-poll wake-up needs to know of the parked receives it served (parked.py)."""
+
+    last: ParkedReceive | None = None
+    drained: bool = False
 
 
 class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
@@ -178,11 +187,21 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     ) -> list[SendOutcome]:
         self._require(queue_id)
         batch = list(messages_)
+        served = _Served()
+
+        def wake() -> None:
+            if served.drained:  # the served claims took everything: the receives still parked would find nothing
+                self._waiters.wake_except(queue_id, self._parked.still_parked(queue_id))
+            else:
+                self._waiters.wake((queue_id,))
+
         sent = self._writer.enqueue(
-            lambda tx: messages.send_messages(tx, self._waiters, queue_id, batch, now_ms, dedup_window_ms)
+            lambda tx: messages.send_messages(tx, self._waiters, queue_id, batch, now_ms, dedup_window_ms, wake)
         )
         # Receives parked on the queue claim right behind the send, in its group (see parked.py).
-        self._parked.serve(queue_id, batch, now_ms, self._enqueue_parked_claim)
+        served.last = self._parked.serve(
+            queue_id, batch, now_ms, lambda parked, request: self._enqueue_parked_claim(parked, request, served)
+        )
         return await sent
 
     async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
@@ -202,11 +221,18 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     def _enqueue_claim(self, queue_id: int, request: ClaimRequest) -> asyncio.Future[ClaimResult]:
         return self._writer.enqueue(lambda tx: claims.claim_messages(tx, self._waiters, queue_id, request))
 
-    def _enqueue_parked_claim(self, parked: ParkedReceive, request: ClaimRequest) -> asyncio.Future[ClaimResult]:
+    def _enqueue_parked_claim(
+        self, parked: ParkedReceive, request: ClaimRequest, served: _Served
+    ) -> asyncio.Future[ClaimResult]:
         def work(tx: Tx) -> ClaimResult:
+            if served.last is parked:
+                served.drained = False  # until this claim has run (again, if the group is run again)
             if parked.gone:  # its client went away before the group started: leave the messages visible
                 return ClaimResult(messages=[])
-            return claims.claim_messages(tx, self._waiters, parked.queue_id, request)
+            result = claims.claim_messages(tx, self._waiters, parked.queue_id, request)
+            if served.last is parked:
+                served.drained = claims.nothing_visible(tx, parked.queue_id, request.now_ms)
+            return result
 
         return self._writer.enqueue(work)
 
@@ -228,8 +254,8 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         return await self._writer.submit(lambda tx: messages.expire_messages(tx, now_ms, limit), bulk=True)
 
     async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None:
-        with self._parked.parking(queue_id, timeout_s):
-            await self._waiters.wait(queue_id, timeout_s)
+        with self._parked.parking(queue_id, timeout_s) as parked:
+            await self._waiters.wait(queue_id, timeout_s, parked)
 
     # ---- message move tasks ----
 

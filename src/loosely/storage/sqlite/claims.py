@@ -113,6 +113,19 @@ def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimR
     )
 
 
+def nothing_visible(tx: Tx, queue_id: int, now_ms: int) -> bool:
+    """Whether a claim now would certainly find nothing: a standard queue without a visible message.
+
+    False for FIFO queues (visible messages may sit in blocked groups: not worth telling apart).
+    """
+    if queue_of(tx, queue_id).key.fifo:
+        return False
+    row = tx.conn.execute(
+        "SELECT 1 FROM messages WHERE queue_id = ? AND visible_at_ms <= ? LIMIT 1", (queue_id, now_ms)
+    ).fetchone()
+    return row is None
+
+
 def _dead_letter_queue(tx: Tx, queue: QueueRecord, request: ClaimRequest) -> QueueRecord | None:
     """The dead-letter queue to move to, or None (no policy, a missing queue, or the queue itself)."""
     target = request.dead_letter

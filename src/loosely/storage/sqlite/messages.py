@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from loosely.core.queues.models import (
@@ -74,8 +74,15 @@ _INSERT_CHUNK = 100
 
 
 def send_messages(
-    tx: Tx, waiters: QueueWaiters, queue_id: int, messages: Sequence[NewMessage], now_ms: int, dedup_window_ms: int
+    tx: Tx,
+    waiters: QueueWaiters,
+    queue_id: int,
+    messages: Sequence[NewMessage],
+    now_ms: int,
+    dedup_window_ms: int,
+    wake: Callable[[], None] | None = None,
 ) -> list[SendOutcome]:
+    """Store the messages; once committed, ``wake`` runs, or else every long poll of the queue wakes."""
     queue = queue_of(tx, queue_id)
     if queue.key.fifo or any(m.dedup_key is not None for m in messages):
         outcomes = [_send_one(tx.conn, queue, m, now_ms, dedup_window_ms) for m in messages]
@@ -86,7 +93,7 @@ def send_messages(
             outcomes.extend(_insert_plain(tx.conn, queue, messages[start : start + _INSERT_CHUNK]))
         inserted = len(outcomes)
     note_added(tx.conn, queue_id, inserted)
-    tx.on_commit(lambda: waiters.wake((queue_id,)))
+    tx.on_commit(wake if wake is not None else lambda: waiters.wake((queue_id,)))
     return outcomes
 
 

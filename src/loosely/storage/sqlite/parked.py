@@ -16,8 +16,12 @@ take no more. The claim made for a receive is the same request moved to the send
 same visibility timeout from then). The task's next `claim_messages` on that queue takes it; an
 empty or failed one falls back to a claim of its own, so nothing changes for the caller.
 
-Only as many parked receives are served as the visible messages sent can fill; the others are
-woken as before and claim for themselves. A receive that goes away (its client disconnected)
+Only as many parked receives are served as the visible messages sent can fill. The others would
+wake, claim and find nothing when the served claims took everything: so the last served claim
+checks, in the same group, whether anything is left visible on the (standard) queue, and if
+nothing is, the send's wake-up leaves the receives still parked asleep (`QueueWaiters.wake_except`).
+Otherwise, and for FIFO queues or sends with delayed messages, they are woken and claim for
+themselves. A receive that goes away (its client disconnected)
 before the group of its claim started takes nothing: the claim finds it gone and leaves the
 messages visible. One that goes away later, during that group's commit, leaves the claimed
 messages in flight until their visibility timeout, as on AWS when a receive's answer is lost.
@@ -76,7 +80,7 @@ class ParkedReceives:
         return parked.claim if parked.queue_id == queue_id else None
 
     @contextmanager
-    def parking(self, queue_id: int, timeout_s: float) -> Iterator[None]:
+    def parking(self, queue_id: int, timeout_s: float) -> Iterator[ParkedReceive | None]:
         """List this task as parked on ``queue_id`` while it waits (in the one wait after a claim on it).
 
         A task whose claim was made but not yet taken (the service waited again without claiming,
@@ -85,13 +89,13 @@ class ParkedReceives:
         last = _last_claim.get()
         _last_claim.set(None)
         if last is None or last[0] != queue_id or timeout_s <= 0:
-            yield
+            yield None
             return
         parked = ParkedReceive(queue_id, last[1])
         self._by_queue.setdefault(queue_id, []).append(parked)
         _parked.set(parked)
         try:
-            yield
+            yield parked
         except BaseException:
             parked.gone = True
             raise
@@ -104,20 +108,32 @@ class ParkedReceives:
         messages: Sequence[NewMessage],
         now_ms: int,
         enqueue: Callable[[ParkedReceive, ClaimRequest], asyncio.Future[ClaimResult]],
-    ) -> None:
-        """A send to ``queue_id`` was just enqueued: enqueue claims for the receives its messages can fill."""
+    ) -> ParkedReceive | None:
+        """A send to ``queue_id`` was just enqueued: enqueue claims for the receives its messages can fill.
+
+        Returns the last receive served when every message sent is visible now (None otherwise): once
+        its claim has run, whether anything is left visible tells if the receives still parked
+        need waking at all (`still_parked`).
+        """
         waiting = self._by_queue.get(queue_id)
         if not waiting:
-            return
+            return None
         visible = sum(1 for m in messages if m.visible_at_ms <= now_ms)
+        all_visible = visible == len(messages)
+        served: ParkedReceive | None = None
         while visible > 0 and waiting:
-            parked = waiting.pop(0)
-            request = _moved_to(parked.request, now_ms)
-            parked.claim = enqueue(parked, request)
-            parked.claim.add_done_callback(_observe)
+            served = waiting.pop(0)
+            request = _moved_to(served.request, now_ms)
+            served.claim = enqueue(served, request)
+            served.claim.add_done_callback(_observe)
             visible -= request.max_messages
         if not waiting:
             del self._by_queue[queue_id]
+        return served if all_visible and visible <= 0 else None
+
+    def still_parked(self, queue_id: int) -> list[ParkedReceive]:
+        """The receives parked on the queue and not served (the tokens of their waits)."""
+        return list(self._by_queue.get(queue_id, ()))
 
     def parked(self, queue_id: int) -> int:
         """How many receives are parked on the queue and not yet served (for tests)."""
