@@ -60,8 +60,8 @@ from loosely.core.topics.models import (
 from loosely.delivery.directory import Directory, Subscriber
 from loosely.delivery.loopshare import LoopShare
 from loosely.delivery.options import DeliveryOptions, DeliveryStats
-from loosely.delivery.rendering import Renderer, message_for
-from loosely.delivery.sqs import QueueDirectory
+from loosely.delivery.rendering import Renderer, SqsRequests, message_for
+from loosely.delivery.sqs import UNKNOWN, QueueDirectory, SharedBody
 
 __all__ = ["PUSH_PROTOCOLS", "FanOut"]
 
@@ -471,20 +471,26 @@ class FanOut:
         if message.replay_subscription is not None:  # a replay: its subscriber only, with the original number
             subscribers = [s for s in subscribers if s.subscription.arn == message.replay_subscription]
             sequence = message.sequence_number or sequence
+        sends: _QueueSends | None = None  # made for the first SQS subscriber
+        checkpoint = self.loop_share.checkpoint
         for subscriber in subscribers:
-            if not subscriber.subscription.confirmed:
+            subscription = subscriber.subscription
+            if not subscription.confirmed:
                 continue
             if not _matches(subscriber, fields):
                 plan.filtered_out += 1
                 continue
-            protocol = subscriber.subscription.protocol
+            protocol = subscription.protocol
             if protocol == "sqs":
-                await self._to_queue(message, subscriber, topic, sequence, plan)
+                if sends is None:
+                    version = topic[0].attributes.get("SignatureVersion") or "1"
+                    sends = _QueueSends(self._renderer.sqs_requests(message, version, sequence))
+                await self._to_queue(message, subscriber, sends, plan)
             elif protocol in PUSH_PROTOCOLS:
                 plan.deliveries.append(self._push(message, subscriber, topic))
             else:
-                log.debug("no delivery for protocol %s (%s)", protocol, subscriber.subscription.arn)
-            await self.loop_share.checkpoint()
+                log.debug("no delivery for protocol %s (%s)", protocol, subscription.arn)
+            await checkpoint()
         return plan
 
     def _push(self, message: PublishedMessage, subscriber: Subscriber, topic: tuple[Topic, int]) -> NewDelivery:
@@ -496,23 +502,30 @@ class FanOut:
         return self._delivery(sub.arn, push)
 
     async def _to_queue(
-        self,
-        message: PublishedMessage,
-        subscriber: Subscriber,
-        topic: tuple[Topic, int],
-        sequence: str | None,
-        plan: _Plan,
+        self, message: PublishedMessage, subscriber: Subscriber, sends: _QueueSends, plan: _Plan
     ) -> None:
         sub = subscriber.subscription
-        queue = await self._queues.get(sub.endpoint, self._claimed_at)
-        version = topic[0].attributes.get("SignatureVersion") or "1"
-        request = self._renderer.sqs_request(message, sub, version, sequence, bool(queue and queue.key.fifo))
+        queues = self._queues
+        queue = queues.known(sub.endpoint, self._claimed_at)
+        if queue is UNKNOWN:
+            queue = await queues.get(sub.endpoint, self._claimed_at)
+        requests = sends.requests
         if queue is None:
+            request = requests.request(sub, False)
             await self._client_error(plan, subscriber, request, message, "EndpointNotFound", "queue does not exist")
             return
+        fifo = queue.key.fifo
+        parts = requests.body_parts(sub)
         try:
-            plan.queue_messages.append(self._queues.build(queue, request))
+            if fifo:
+                plan.queue_messages.append(queues.build(queue, requests.request(sub, True, parts)))
+            else:
+                shared = sends.shared(parts)
+                plan.queue_messages.append(
+                    queues.build_shared(queue, shared, parts[1], lambda: requests.request(sub, False, parts))
+                )
         except LooselyError as exc:
+            request = requests.request(sub, fifo, parts)
             await self._client_error(plan, subscriber, request, message, "InvalidMessage", exc.message)
 
     async def _client_error(
@@ -541,6 +554,24 @@ class FanOut:
         return NewDelivery(
             subscription_arn=subscription_arn, payload=push.to_json(), next_attempt_ms=self._clock.now_ms()
         )
+
+
+class _QueueSends:
+    """One publication's messages to SQS queues: its requests, and the bodies its subscribers share."""
+
+    __slots__ = ("_shared", "requests")
+
+    def __init__(self, requests: SqsRequests) -> None:
+        self.requests = requests
+        self._shared: dict[tuple[str, str], SharedBody] = {}
+
+    def shared(self, parts: tuple[str, str, str]) -> SharedBody:
+        """What the bodies that share ``parts``' prefix and suffix (the envelope's, or the raw text) have in common."""
+        key = (parts[0], parts[2])
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared[key] = SharedBody(parts[0], parts[2])
+        return shared
 
 
 class _Retirer:

@@ -50,6 +50,7 @@ __all__ = [
     "USER_AGENT",
     "Renderer",
     "SigningKey",
+    "SqsRequests",
     "message_for",
 ]
 
@@ -64,9 +65,11 @@ DISPLAY_NAME_HEADER = "x-loosely-display-name"
 
 _HTTP = frozenset({"http", "https"})
 _TEMPLATES = 128
+_UNSIGNED = 256  # envelopes rendered ahead of their signature (two batches of fan-out, with room)
 _SIGNING_THREADS = 2
 _LINKS = 10_000
 _EMAIL = frozenset({"email", "email-json"})
+_TemplateKey = tuple[str, str, str, str | None, bool]  # message id, text, signature version, sequence, replayed
 _KIND_TYPES = {
     PUSH_NOTIFICATION: envelope.NOTIFICATION,
     PUSH_SUBSCRIPTION_CONFIRMATION: envelope.SUBSCRIPTION_CONFIRMATION,
@@ -164,14 +167,19 @@ class _SignatureCache:
 
 
 class _Wanted:
-    """A signer that signs nothing: it notes what an envelope would have signed (see `Renderer.presign`)."""
+    """A signer that signs nothing: it notes what an envelope would have signed and leaves ``slot`` instead.
 
-    def __init__(self) -> None:
-        self.strings: list[tuple[bytes, str]] = []
+    `Renderer.strings_to_sign` renders each envelope once this way; rendering it for a subscriber
+    later only puts the signature (base64, the same inside JSON) in the slot.
+    """
+
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+        self.last: tuple[bytes, str] = (b"", "")
 
     def sign(self, string_to_sign: bytes, signature_version: str) -> str:
-        self.strings.append((string_to_sign, signature_version))
-        return ""
+        self.last = (string_to_sign, signature_version)
+        return self.slot
 
 
 class Renderer:
@@ -183,7 +191,11 @@ class Renderer:
         # Envelopes differ between a publication's subscribers only in UnsubscribeURL (unsigned): each
         # is rendered once with a slot no message can contain (a random nonce), which is then filled.
         self._slot = f"unsubscribe-{secrets.token_hex(16)}"
-        self._templates: OrderedDict[tuple[str, str, str, str | None, bool], str] = OrderedDict()
+        self._templates: OrderedDict[_TemplateKey, str] = OrderedDict()
+        # Envelopes rendered ahead of their signature (`strings_to_sign`), with a slot for it: the
+        # rendered text, and what to sign. Taken by `notification_envelope` once signed.
+        self._signature_slot = f"signature-{secrets.token_hex(16)}"
+        self._unsigned: OrderedDict[_TemplateKey, tuple[str, bytes, str]] = OrderedDict()
         self._links: dict[str, str] = {}  # subscription ARN -> its UnsubscribeURL, JSON-escaped
         self._pool: ThreadPoolExecutor | None = None
         self.public_url = ""
@@ -195,6 +207,7 @@ class Renderer:
         self.public_url = public_url.rstrip("/")
         self.signing_cert_url = f"{self.public_url}/{self._certificate_name}"
         self._templates.clear()
+        self._unsigned.clear()
         self._links.clear()
 
     def close(self) -> None:
@@ -215,13 +228,23 @@ class Renderer:
         await self.sign_ahead(self.strings_to_sign(wanted))
 
     def strings_to_sign(self, wanted: Sequence[tuple[PublishedMessage, str, str]]) -> list[tuple[bytes, str]]:
-        """What `sign_ahead` must sign for these envelopes (message, text, signature version): none made yet."""
-        strings = _Wanted()
+        """What `sign_ahead` must sign for these envelopes (message, text, signature version): none made yet.
+
+        Each envelope is rendered here, once, with a slot where its signature goes: rendering it for
+        its subscribers afterwards (`notification_envelope`) only fills the slot.
+        """
+        strings: list[tuple[bytes, str]] = []
+        wanting = _Wanted(self._signature_slot)
         for published, text, signature_version in wanted:
-            if (published.message_id, text, signature_version, None, False) in self._templates:
+            key = (published.message_id, text, signature_version, None, published.replay_subscription is not None)
+            if key in self._templates or key in self._unsigned:
                 continue
-            self._notification(published, text, signature_version, strings)
-        return strings.strings
+            document = self._notification(published, text, signature_version, wanting, None, key[4])
+            self._unsigned[key] = (envelope.render(document), *wanting.last)
+            if len(self._unsigned) > _UNSIGNED:
+                self._unsigned.popitem(last=False)
+            strings.append(wanting.last)
+        return strings
 
     def _notification(
         self,
@@ -265,18 +288,38 @@ class Renderer:
         sequence_number: str | None = None,
     ) -> str:
         """The signed Notification JSON a subscriber receives (unless its delivery is raw)."""
+        return self.template(published, text, signature_version, sequence_number).replace(
+            self._slot, self.unsubscribe_link(subscription_arn), 1
+        )
+
+    def template(
+        self, published: PublishedMessage, text: str, signature_version: str, sequence_number: str | None = None
+    ) -> str:
+        """The signed Notification JSON with the unsubscribe URL left as a slot (`unsubscribe_slot`)."""
         replayed = published.replay_subscription is not None
         key = (published.message_id, text, signature_version, sequence_number, replayed)
         template = self._templates.get(key)
         if template is None:
-            document = self._notification(published, text, signature_version, self._signer, sequence_number, replayed)
-            template = envelope.render(document)
+            unsigned = self._unsigned.pop(key, None)
+            if unsigned is not None:
+                rendered, string_to_sign, version = unsigned
+                template = rendered.replace(self._signature_slot, self._signer.sign(string_to_sign, version), 1)
+            else:
+                document = self._notification(
+                    published, text, signature_version, self._signer, sequence_number, replayed
+                )
+                template = envelope.render(document)
             self._templates[key] = template
             if len(self._templates) > _TEMPLATES:
                 self._templates.popitem(last=False)
-        return template.replace(self._slot, self._unsubscribe_link(subscription_arn), 1)
+        return template
 
-    def _unsubscribe_link(self, subscription_arn: str) -> str:
+    @property
+    def unsubscribe_slot(self) -> str:
+        """What stands in a `template` for a subscriber's UnsubscribeURL (`unsubscribe_link`)."""
+        return self._slot
+
+    def unsubscribe_link(self, subscription_arn: str) -> str:
         """A subscription's UnsubscribeURL as it sits inside a JSON string, made once per subscription."""
         link = self._links.get(subscription_arn)
         if link is None:
@@ -367,29 +410,13 @@ class Renderer:
         fifo_queue: bool,
     ) -> SendRequest:
         """The SendMessage an SQS subscriber's queue gets: the envelope, or the raw message and its attributes."""
-        text = message_for(published, "sqs")
-        if _is_raw(subscription):
-            body = text
-            attributes = sqs_attributes(published.attributes)
-        else:
-            body = self.notification_envelope(published, subscription.arn, text, signature_version, sequence_number)
-            attributes = {}
-        # From a standard topic the group id reaches standard queues too (fair queues); a FIFO topic's
-        # groups order FIFO queues only, as AWS does.
-        fifo_topic = published.topic_arn.endswith(".fifo")
-        group_id = published.group_id if fifo_queue or not fifo_topic else None
-        dedup_id = None
-        if fifo_queue:
-            dedup_id = published.dedup_id or _content_digest(published.message)
-        trace = published.trace_header
-        system = {"AWSTraceHeader": MessageAttributeValue("String", string_value=trace)} if trace else {}
-        return SendRequest(
-            body=body,
-            message_attributes=attributes,
-            system_attributes=system,
-            group_id=group_id,
-            deduplication_id=dedup_id,
-        )
+        return self.sqs_requests(published, signature_version, sequence_number).request(subscription, fifo_queue)
+
+    def sqs_requests(
+        self, published: PublishedMessage, signature_version: str, sequence_number: str | None
+    ) -> SqsRequests:
+        """What one publication sends its SQS subscribers (`sqs_request` for each of them, sharing the work)."""
+        return SqsRequests(self, published, signature_version, sequence_number)
 
     # ---- confirmations ----
 
@@ -454,6 +481,82 @@ class Renderer:
             signer=self._signer,
             signature_version=signature_version,
         )
+
+
+class SqsRequests:
+    """The SendMessage requests one publication makes of its SQS subscribers, with what they share made once.
+
+    Every subscriber without raw delivery gets the same envelope but for its ``UnsubscribeURL``;
+    every raw subscriber gets the same text and attributes. `body_parts` gives a subscriber's body
+    as ``prefix + link + suffix``, where only ``link`` depends on the subscriber (empty for raw
+    delivery), so the queue side can work out what the bodies have in common once too
+    (`loosely.delivery.sqs.SharedBody`).
+    """
+
+    __slots__ = (
+        "_envelope",
+        "_published",
+        "_raw_attributes",
+        "_renderer",
+        "_sequence_number",
+        "_signature_version",
+        "_system",
+        "text",
+    )
+
+    def __init__(
+        self, renderer: Renderer, published: PublishedMessage, signature_version: str, sequence_number: str | None
+    ) -> None:
+        self._renderer = renderer
+        self._published = published
+        self._signature_version = signature_version
+        self._sequence_number = sequence_number
+        self.text = message_for(published, "sqs")
+        self._envelope: tuple[str, str] | None = None  # the envelope before and after its UnsubscribeURL
+        self._raw_attributes: dict[str, MessageAttributeValue] | None = None
+        trace = published.trace_header
+        self._system = {"AWSTraceHeader": MessageAttributeValue("String", string_value=trace)} if trace else {}
+
+    def body_parts(self, subscription: Subscription) -> tuple[str, str, str]:
+        """The subscriber's body as (prefix, link, suffix): only ``link`` differs between subscribers."""
+        if _is_raw(subscription):
+            return self.text, "", ""
+        envelope_parts = self._envelope
+        if envelope_parts is None:
+            renderer = self._renderer
+            template = renderer.template(self._published, self.text, self._signature_version, self._sequence_number)
+            head, _, tail = template.partition(renderer.unsubscribe_slot)
+            envelope_parts = self._envelope = (head, tail)
+        return envelope_parts[0], self._renderer.unsubscribe_link(subscription.arn), envelope_parts[1]
+
+    def request(
+        self, subscription: Subscription, fifo_queue: bool, parts: tuple[str, str, str] | None = None
+    ) -> SendRequest:
+        """The SendMessage for one subscriber's queue (``parts``: its `body_parts`, when already known)."""
+        prefix, link, suffix = parts or self.body_parts(subscription)
+        attributes: dict[str, MessageAttributeValue] = {}
+        if _is_raw(subscription):
+            attributes = self.raw_attributes()
+        published = self._published
+        # From a standard topic the group id reaches standard queues too (fair queues); a FIFO topic's
+        # groups order FIFO queues only, as AWS does.
+        group_id = published.group_id if fifo_queue or not published.topic_arn.endswith(".fifo") else None
+        dedup_id = None
+        if fifo_queue:
+            dedup_id = published.dedup_id or _content_digest(published.message)
+        return SendRequest(
+            body=prefix + link + suffix,
+            message_attributes=attributes,
+            system_attributes=self._system,
+            group_id=group_id,
+            deduplication_id=dedup_id,
+        )
+
+    def raw_attributes(self) -> dict[str, MessageAttributeValue]:
+        """The published attributes as SQS message attributes, made once (raw delivery carries them over)."""
+        if self._raw_attributes is None:
+            self._raw_attributes = sqs_attributes(self._published.attributes)
+        return self._raw_attributes
 
 
 def confirmation_email_text(topic_arn: str, link: str) -> str:

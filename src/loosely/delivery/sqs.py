@@ -14,6 +14,13 @@ exists now, or fails as above when none does. "Does not exist" is remembered onl
 published before it was looked up (see `QueueDirectory.get`), so a queue just created is never taken
 for a missing one.
 
+A publication's standard queues mostly get bodies that differ only in a short part: an envelope's
+``UnsubscribeURL``, or nothing at all with raw delivery (`SqsRequests.body_parts`). For those,
+`build_shared` builds the first message of each kind of queue (its size limit and delay) with
+`QueueService.build_message`, and the others from it: the same checks hold for the part they share,
+so only the differing part is checked, and only its bytes are added to the shared part's MD5. Each
+such message is the one `build_message` makes (tests compare them), for a fraction of the work.
+
 A message moved to a dead-letter queue keeps the body that failed and gains three String message
 attributes when there is room for them (SQS allows ten): ``ErrorCode`` and ``ErrorMessage`` (why the
 last attempt failed) and ``RequestID`` (the SNS message id).
@@ -21,15 +28,21 @@ last attempt failed) and ``RequestID`` (the SNS message id).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from loosely.core.errors import LooselyError, QueueDoesNotExist
 from loosely.core.queues.models import MessageAttributeValue, NewMessage, QueueKey, QueueRecord, SendRequest
 from loosely.core.queues.service import QueueService
+from loosely.core.queues.validation import has_only_valid_chars, message_size
 from loosely.delivery.rendering import SNS_SENDER_ID
 
-__all__ = ["QueueDirectory", "dead_letter_request"]
+__all__ = ["UNKNOWN", "QueueDirectory", "SharedBody", "dead_letter_request"]
+
+UNKNOWN: Any = object()
+"""What `QueueDirectory.known` answers when it must look the queue up (with `QueueDirectory.get`)."""
 
 _MAX_ATTRIBUTES = 10
 _MAX_CACHED = 10_000
@@ -47,6 +60,16 @@ class QueueDirectory:
     def now(self) -> float:
         """The clock `get`'s ``missing_since`` is read on."""
         return self._monotonic()
+
+    def known(self, arn: str, missing_since: float | None = None) -> QueueRecord | None:
+        """What `get` would answer from its cache without a lookup, else `UNKNOWN` (no coroutine per message)."""
+        cached = self._cache.get(arn)
+        if cached is not None and self._monotonic() - cached[0] < self._ttl_s:
+            record = cached[1]
+            if record is not None or (missing_since is not None and cached[0] >= missing_since):
+                return record
+        unknown: QueueRecord | None = UNKNOWN
+        return unknown
 
     async def get(self, arn: str, missing_since: float | None = None) -> QueueRecord | None:
         """The queue an ARN names, or None when it is not an SQS ARN or the queue does not exist.
@@ -87,6 +110,27 @@ class QueueDirectory:
         """
         return queue.id, self.queues.build_message(queue, request, SNS_SENDER_ID)
 
+    def build_shared(
+        self, queue: QueueRecord, shared: SharedBody, link: str, request: Callable[[], SendRequest]
+    ) -> tuple[int, NewMessage]:
+        """`build` of ``request()``, whose body is ``shared.prefix + link + shared.suffix``, sharing the work.
+
+        Raises:
+            LooselyError: the queue refuses the message (as `build`).
+        """
+        if queue.key.fifo:  # deduplication ids and keys of their own
+            return self.build(queue, request())
+        attributes = queue.attributes
+        first = shared.firsts.get((attributes.get("MaximumMessageSize"), attributes.get("DelaySeconds")))
+        if first is not None and first.fits(link):
+            now = self.queues.clock.now_ms()
+            return queue.id, first.sibling(self.queues.ids.uuid(), shared, link, now)
+        made = request()
+        built = self.build(queue, made)
+        if first is None:
+            shared.remember(queue, link, made, built[1])
+        return built
+
     async def dead_letter(
         self,
         arn: str | None,
@@ -106,6 +150,83 @@ class QueueDirectory:
             return self.build(queue, dead_letter_request(request, queue.key.fifo, error_code, error, message_id))
         except LooselyError:
             return None
+
+
+class SharedBody:
+    """A publication's bodies for standard queues, ``prefix + link + suffix``, where only ``link`` differs.
+
+    For each kind of queue (size limit, delay) it keeps the first message `QueueService.build_message`
+    built: a body that differs from it only in ``link`` passes the same checks when its link does
+    and it is no larger than the limit, and its message differs only in the id, the body and the
+    body's MD5 (in the message and in its meta), which is the shared prefix's digest carried on.
+    """
+
+    __slots__ = ("_prefix_md5", "firsts", "prefix", "suffix")
+
+    def __init__(self, prefix: str, suffix: str) -> None:
+        self.prefix = prefix
+        self.suffix = suffix
+        self._prefix_md5: Any = None
+        self.firsts: dict[tuple[str | None, str | None], _First] = {}
+
+    def md5(self, link: str) -> str:
+        """The hex MD5 of ``prefix + link + suffix`` as UTF-8, from the prefix's digest made once."""
+        digest = self._prefix_md5
+        if digest is None:
+            digest = self._prefix_md5 = hashlib.md5(self.prefix.encode("utf-8"), usedforsecurity=False)
+        digest = digest.copy()
+        digest.update((link + self.suffix).encode("utf-8"))
+        return str(digest.hexdigest())
+
+    def remember(self, queue: QueueRecord, link: str, request: SendRequest, message: NewMessage) -> None:
+        """Keep ``message``, just built from ``request`` for ``queue``, as the model of its kind of queue.
+
+        Only when it is what it is expected to be: this body, not empty where it is shared, with this
+        MD5 in its meta, and no deduplication key.
+        """
+        md5 = self.md5(link)
+        at = message.meta.find(md5)
+        if (
+            at < 0
+            or not (self.prefix or self.suffix)
+            or message.body != self.prefix + link + self.suffix
+            or message.dedup_key is not None
+            or not link.isascii()
+        ):
+            return
+        attributes = queue.attributes
+        room = int(attributes["MaximumMessageSize"]) - message_size(request.body, request.message_attributes)
+        first = _First(message, message.meta[:at], message.meta[at + len(md5) :], room + len(link))
+        self.firsts[(attributes.get("MaximumMessageSize"), attributes.get("DelaySeconds"))] = first
+
+
+class _First:
+    """The first message of a `SharedBody` built for one kind of queue, and what its siblings are made from."""
+
+    __slots__ = ("delay_ms", "group_id", "link_room", "meta_head", "meta_tail")
+
+    def __init__(self, message: NewMessage, meta_head: str, meta_tail: str, link_room: int) -> None:
+        self.delay_ms = message.visible_at_ms - message.sent_ms
+        self.group_id = message.group_id
+        self.meta_head = meta_head
+        self.meta_tail = meta_tail
+        self.link_room = link_room  # bytes a link may take within the queue's size limit
+
+    def fits(self, link: str) -> bool:
+        """Whether a body with this link passes SendMessage's checks as the first one did."""
+        return len(link) <= self.link_room and link.isascii() and has_only_valid_chars(link)
+
+    def sibling(self, message_id: str, shared: SharedBody, link: str, now_ms: int) -> NewMessage:
+        md5 = shared.md5(link)
+        return NewMessage(
+            message_id,
+            shared.prefix + link + shared.suffix,
+            self.meta_head + md5 + self.meta_tail,
+            now_ms,
+            now_ms + self.delay_ms,
+            self.group_id,
+            None,
+        )
 
 
 def dead_letter_request(

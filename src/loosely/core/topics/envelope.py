@@ -20,8 +20,8 @@ a key and its value.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import quote
 
@@ -46,9 +46,13 @@ class EnvelopeSigner(Protocol):
 
 
 def iso_timestamp(epoch_ms: int) -> str:
-    """An instant as SNS writes it: ISO 8601 in UTC with milliseconds and a ``Z``."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    """An instant as SNS writes it: ISO 8601 in UTC with milliseconds and a ``Z``.
+
+    From `time.gmtime` rather than a `datetime`, whose construction and ``strftime`` cost three
+    times as much (once per publication fanned out).
+    """
+    seconds, millis = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{millis:03d}Z"
 
 
 def subscription_confirmation_text(topic_arn: str) -> str:
