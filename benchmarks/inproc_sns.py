@@ -17,6 +17,13 @@ alternated, and prefer the minimum of rounds.
 
     python -m benchmarks.inproc_sns --subscribers 10
     python -m benchmarks.inproc_sns --subscribers 10 --profile /tmp/fanout.prof --profile-phase fanout
+
+Instruction counts, which machine noise does not change: run it under cachegrind with ``--rounds 0``
+(the warm-up round only) for two numbers of publishes, with ``--phases publish`` and without; the
+difference per publication is the cost of the phase.
+
+    valgrind --tool=cachegrind --cache-sim=no python -m benchmarks.inproc_sns --rounds 0 --fake-signer \
+        --subscribers 10 --publishes 400
 """
 
 from __future__ import annotations
@@ -179,6 +186,8 @@ async def _rounds(app: App, fanout: Any, body: bytes, args: argparse.Namespace) 
 
     for round_no in range(args.rounds + 1):  # round 0 warms up
         for phase, work in (("publish", publish), ("fanout", fan_out)):
+            if phase not in args.phases:
+                continue
             profiled = profiler is not None and round_no > 0 and phase == args.profile_phase
             if profiled:
                 assert profiler is not None
@@ -200,6 +209,8 @@ def report(samples: list[Sample], args: argparse.Namespace) -> None:
     print(f"{'phase':8} {'rounds':>6} {'loop µs/pub (min)':>18} {'process µs/pub (min)':>21} {'all loop µs':>24}")
     for phase in PHASES:
         mine = [s for s in samples if s.phase == phase]
+        if not mine:
+            continue
         loops = " ".join(f"{s.us(s.loop_cpu_s):.0f}" for s in mine)
         print(
             f"{phase:8} {len(mine):>6} {min(s.us(s.loop_cpu_s) for s in mine):>18.1f} "
@@ -213,10 +224,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--publishes", type=int, default=2000, help="publications per round (default 2000)")
     p.add_argument("--rounds", type=int, default=3, help="measured rounds after one warm-up round (default 3)")
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--phases", default="publish,fanout", help="which to run (publish alone leaves the outbox full)")
     p.add_argument("--fake-signer", action="store_true", help="sign with HMAC: leaves the RSA signature out")
     p.add_argument("--profile", help="write a cProfile of one phase (loop thread only) here")
     p.add_argument("--profile-phase", choices=PHASES, default="fanout")
     args = p.parse_args(argv)
+    args.phases = set(args.phases.split(","))
     samples = uvloop.run(run(args))
     report(samples, args)
 

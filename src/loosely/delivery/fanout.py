@@ -131,6 +131,8 @@ class _TopicView:
 
     topic: tuple[Topic, int] | None
     subscribers: list[Subscriber]
+    # The keys (`_text_key`) its subscribers that get a signed envelope read a message's text with.
+    envelope_keys: frozenset[str] = frozenset()
 
 
 class FanOut:
@@ -260,7 +262,12 @@ class FanOut:
                 if s.subscription.protocol == "sqs"
             )
         )
-        return _TopicView(topic, subscribers)
+        keys = frozenset(
+            _text_key(s.subscription.protocol)
+            for s in subscribers
+            if s.subscription.confirmed and _gets_envelope(s.subscription)
+        )
+        return _TopicView(topic, subscribers, keys)
 
     async def _fan_out(self, batch: _Batch) -> None:
         """Plan each publication in claim order and retire them in chunks, giving way to requests throughout.
@@ -350,11 +357,7 @@ class FanOut:
                     if view.topic is None:
                         continue
                     version = view.topic[0].attributes.get("SignatureVersion") or "1"
-                    texts = {
-                        message_for(message, _text_key(s.subscription.protocol))
-                        for s in view.subscribers
-                        if s.subscription.confirmed and _gets_envelope(s.subscription)
-                    }
+                    texts = {message_for(message, key) for key in view.envelope_keys}
                     wanted.extend((message, text, version) for text in texts)
                 strings = self._renderer.strings_to_sign(wanted)
             await self._renderer.sign_ahead(strings)

@@ -36,7 +36,7 @@ from typing import Any
 from loosely.core.errors import LooselyError, QueueDoesNotExist
 from loosely.core.queues.models import MessageAttributeValue, NewMessage, QueueKey, QueueRecord, SendRequest
 from loosely.core.queues.service import QueueService
-from loosely.core.queues.validation import has_only_valid_chars, message_size
+from loosely.core.queues.validation import message_size
 from loosely.delivery.rendering import SNS_SENDER_ID
 
 __all__ = ["UNKNOWN", "QueueDirectory", "SharedBody", "dead_letter_request"]
@@ -214,7 +214,8 @@ class _First:
 
     def fits(self, link: str) -> bool:
         """Whether a body with this link passes SendMessage's checks as the first one did."""
-        return len(link) <= self.link_room and link.isascii() and has_only_valid_chars(link)
+        # Printable ASCII is valid for SQS (as are a few more characters, left to the full checks).
+        return len(link) <= self.link_room and link.isascii() and link.isprintable()
 
     def sibling(self, message_id: str, shared: SharedBody, link: str, now_ms: int) -> NewMessage:
         md5 = shared.md5(link)

@@ -15,6 +15,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+_text = json.encoder.encode_basestring_ascii  # what json.dumps (ensure_ascii) writes for a str
+
 TOPIC_KIND = "sns-topic"
 SUBSCRIPTION_KIND = "sns-subscription"
 
@@ -119,8 +121,36 @@ class PublishedMessage:
     trace_header: str | None = None
 
     def to_json(self) -> str:
-        # Field by field rather than `asdict`, whose deep copy cost more than the encoding (once per Publish).
-        # Written only when set: a node of an earlier release (rolling upgrade) still reads every other payload.
+        """The payload as ``json.dumps`` of its fields writes it (once per Publish), written out by hand.
+
+        Field by field, with json's own string encoder: the same text as `_to_json_dumps`, in half
+        the time. Fields that are not text where text is expected go to ``json.dumps``.
+        """
+        if type(self.timestamp_ms) is not int:
+            return self._to_json_dumps()
+        try:
+            attributes = ", ".join(
+                f"{_text(name)}: {{{', '.join(f'{_text(k)}: {_text(v)}' for k, v in value.items())}}}"
+                for name, value in self.attributes.items()
+            )
+            text = (
+                f'{{"message_id": {_text(self.message_id)}, "topic_arn": {_text(self.topic_arn)}, '
+                f'"message": {_text(self.message)}, "timestamp_ms": {self.timestamp_ms!r}, '
+                f'"subject": {_optional(self.subject)}, "message_structure": {_optional(self.message_structure)}, '
+                f'"attributes": {{{attributes}}}, "group_id": {_optional(self.group_id)}, '
+                f'"dedup_id": {_optional(self.dedup_id)}, "sequence_number": {_optional(self.sequence_number)}'
+            )
+            # Written only when set: a node of an earlier release (rolling upgrade) still reads every other payload.
+            if self.replay_subscription is not None:
+                text += f', "replay_subscription": {_text(self.replay_subscription)}'
+            if self.trace_header is not None:
+                text += f', "trace_header": {_text(self.trace_header)}'
+        except TypeError:
+            return self._to_json_dumps()
+        return text + "}"
+
+    def _to_json_dumps(self) -> str:
+        # Field by field rather than `asdict`, whose deep copy cost more than the encoding.
         extra: dict[str, str] = {}
         if self.replay_subscription is not None:
             extra["replay_subscription"] = self.replay_subscription
@@ -191,6 +221,10 @@ class PushDelivery:
     @classmethod
     def from_json(cls, text: str) -> PushDelivery:
         return cls(**json.loads(text))
+
+
+def _optional(value: str | None) -> str:
+    return "null" if value is None else _text(value)
 
 
 # PushDelivery.kind values.
