@@ -121,14 +121,18 @@ class QueueDirectory:
         if queue.key.fifo:  # deduplication ids and keys of their own
             return self.build(queue, request())
         attributes = queue.attributes
-        first = shared.firsts.get((attributes.get("MaximumMessageSize"), attributes.get("DelaySeconds")))
-        if first is not None and first.fits(link):
+        kind = (attributes.get("MaximumMessageSize"), attributes.get("DelaySeconds"))
+        first = shared.firsts.get(kind, _NONE_YET)
+        new_kind = first is _NONE_YET
+        if isinstance(first, _Built) and not new_kind:  # a second message of this kind: the first becomes the model
+            first = shared.firsts[kind] = shared.model(queue, first)
+        if isinstance(first, _First) and first.fits(link):
             now = self.queues.clock.now_ms()
             return queue.id, first.sibling(self.queues.ids.uuid(), shared, link, now)
         made = request()
         built = self.build(queue, made)
-        if first is None:
-            shared.remember(queue, link, made, built[1])
+        if new_kind:
+            shared.firsts[kind] = _Built(link, made, built[1])
         return built
 
     async def dead_letter(
@@ -159,6 +163,7 @@ class SharedBody:
     built: a body that differs from it only in ``link`` passes the same checks when its link does
     and it is no larger than the limit, and its message differs only in the id, the body and the
     body's MD5 (in the message and in its meta), which is the shared prefix's digest carried on.
+    The model is made when a second message comes: a publication with one subscriber pays nothing.
     """
 
     __slots__ = ("_prefix_md5", "firsts", "prefix", "suffix")
@@ -167,7 +172,8 @@ class SharedBody:
         self.prefix = prefix
         self.suffix = suffix
         self._prefix_md5: Any = None
-        self.firsts: dict[tuple[str | None, str | None], _First] = {}
+        # By kind of queue (size limit, delay): the first message built, then the model made of it.
+        self.firsts: dict[tuple[str | None, str | None], _Built | _First | None] = {}
 
     def md5(self, link: str) -> str:
         """The hex MD5 of ``prefix + link + suffix`` as UTF-8, from the prefix's digest made once."""
@@ -178,12 +184,13 @@ class SharedBody:
         digest.update((link + self.suffix).encode("utf-8"))
         return str(digest.hexdigest())
 
-    def remember(self, queue: QueueRecord, link: str, request: SendRequest, message: NewMessage) -> None:
-        """Keep ``message``, just built from ``request`` for ``queue``, as the model of its kind of queue.
+    def model(self, queue: QueueRecord, built: _Built) -> _First | None:
+        """The first message built for a kind of queue as the model of the others (None: build them in full).
 
         Only when it is what it is expected to be: this body, not empty where it is shared, with this
         MD5 in its meta, and no deduplication key.
         """
+        link, request, message = built.link, built.request, built.message
         md5 = self.md5(link)
         at = message.meta.find(md5)
         if (
@@ -193,11 +200,23 @@ class SharedBody:
             or message.dedup_key is not None
             or not link.isascii()
         ):
-            return
-        attributes = queue.attributes
-        room = int(attributes["MaximumMessageSize"]) - message_size(request.body, request.message_attributes)
-        first = _First(message, message.meta[:at], message.meta[at + len(md5) :], room + len(link))
-        self.firsts[(attributes.get("MaximumMessageSize"), attributes.get("DelaySeconds"))] = first
+            return None
+        room = int(queue.attributes["MaximumMessageSize"]) - message_size(request.body, request.message_attributes)
+        return _First(message, message.meta[:at], message.meta[at + len(md5) :], room + len(link))
+
+
+class _Built:
+    """The first message built for a kind of queue, kept to become the model when a second one comes."""
+
+    __slots__ = ("link", "message", "request")
+
+    def __init__(self, link: str, request: SendRequest, message: NewMessage) -> None:
+        self.link = link
+        self.request = request
+        self.message = message
+
+
+_NONE_YET = _Built("", SendRequest(""), NewMessage("", "", "", 0, 0))
 
 
 class _First:
