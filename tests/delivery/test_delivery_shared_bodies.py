@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from delivery_support import PUBLIC_URL
+from delivery_support import PUBLIC_URL, Stack
 
 from loosely.core.clock import FakeClock
 from loosely.core.errors import LooselyError
@@ -187,3 +187,41 @@ async def test_the_envelope_is_rendered_once_ahead_of_its_signature_and_signed_t
     fresh = Renderer(signer, PUBLIC_URL).notification_envelope(message, subscription(1).arn, message.message, "2")
     assert ahead == fresh
     assert renderer.strings_to_sign([(message, message.message, "2")]) == []  # made already
+
+
+async def test_fan_out_gives_each_queue_its_own_envelope_and_refuses_where_send_message_would(stack: Stack) -> None:
+    topic = await stack.topic("shared")
+    dlq = await stack.queue("shared-dlq")
+    plain = [await stack.queue(f"shared-{i}") for i in range(3)]
+    delayed = await stack.queue("shared-delayed", {"DelaySeconds": "5"})
+    small = await stack.queue("shared-small", {"MaximumMessageSize": "1024"})
+    raw = [await stack.queue(f"shared-raw-{i}") for i in range(2)]
+    subs = {q.key.arn: await stack.subscribe(topic, "sqs", q.key.arn) for q in [*plain, delayed]}
+    redrive = json.dumps({"deadLetterTargetArn": dlq.key.arn})
+    await stack.subscribe(topic, "sqs", small.key.arn, RedrivePolicy=redrive)
+    for q in raw:
+        await stack.subscribe(topic, "sqs", q.key.arn, RawMessageDelivery="true")
+    message_id = await stack.publish(topic, "é" * 400, attributes={"k": ("String", "v")})
+    assert await stack.fan_out() == 1
+
+    for q in plain:
+        [received] = await stack.receive_all(q)
+        envelope = json.loads(received.body)
+        assert envelope["UnsubscribeURL"] == f"{PUBLIC_URL}/?Action=Unsubscribe&SubscriptionArn={subs[q.key.arn]}"
+        assert received.md5_of_body == hashlib.md5(received.body.encode()).hexdigest()
+        assert received.message_attributes == {}
+    assert await stack.receive_all(delayed) == []  # delayed, as SendMessage would
+    stack.clock.advance(5_000)
+    [late] = await stack.receive_all(delayed)
+    assert json.loads(late.body)["UnsubscribeURL"].endswith(subs[delayed.key.arn])
+    assert await stack.receive_all(small) == []  # the envelope is larger than the queue takes
+    [dead] = await stack.receive_all(dlq)
+    assert dead.message_attributes["ErrorCode"].string_value == "InvalidMessage"
+    assert json.loads(dead.body)["MessageId"] == message_id
+    for q in raw:
+        [received] = await stack.receive_all(q)
+        assert received.body == "é" * 400
+        assert received.md5_of_body == hashlib.md5(received.body.encode()).hexdigest()
+        assert received.message_attributes["k"].string_value == "v"
+        assert received.md5_of_message_attributes is not None
+    assert (stack.stats.sqs_messages, stack.stats.dead_lettered) == (7, 1)

@@ -475,7 +475,7 @@ class FanOut:
             subscribers = [s for s in subscribers if s.subscription.arn == message.replay_subscription]
             sequence = message.sequence_number or sequence
         sends: _QueueSends | None = None  # made for the first SQS subscriber
-        checkpoint = self.loop_share.checkpoint
+        share = self.loop_share
         for subscriber in subscribers:
             subscription = subscriber.subscription
             if not subscription.confirmed:
@@ -488,12 +488,14 @@ class FanOut:
                 if sends is None:
                     version = topic[0].attributes.get("SignatureVersion") or "1"
                     sends = _QueueSends(self._renderer.sqs_requests(message, version, sequence))
-                await self._to_queue(message, subscriber, sends, plan)
+                if not self._to_standard_queue(subscription, sends, plan):
+                    await self._to_queue(message, subscriber, sends, plan)
             elif protocol in PUSH_PROTOCOLS:
                 plan.deliveries.append(self._push(message, subscriber, topic))
             else:
                 log.debug("no delivery for protocol %s (%s)", protocol, subscription.arn)
-            await checkpoint()
+            if share.due():
+                await share.checkpoint()
         return plan
 
     def _push(self, message: PublishedMessage, subscriber: Subscriber, topic: tuple[Topic, int]) -> NewDelivery:
@@ -503,6 +505,23 @@ class FanOut:
             content_type = self._directory.delivery_policy(subscriber, topic).content_type
         push = self._renderer.push_notification(message, sub, topic[0].attributes, content_type)
         return self._delivery(sub.arn, push)
+
+    def _to_standard_queue(self, sub: Subscription, sends: _QueueSends, plan: _Plan) -> bool:
+        """`_to_queue` without awaiting, for the common case: a standard queue known to exist that takes the
+        message. False when it is not that case (nothing was planned): `_to_queue` then does it all."""
+        queue = self._queues.known(sub.endpoint, self._claimed_at)
+        if queue is UNKNOWN or queue is None or queue.key.fifo:
+            return False
+        requests = sends.requests
+        parts = requests.body_parts(sub)
+        try:
+            built = self._queues.build_shared(
+                queue, sends.shared(parts), parts[1], lambda: requests.request(sub, False, parts)
+            )
+        except LooselyError:  # refused: `_to_queue` meets the refusal again and deals with it
+            return False
+        plan.queue_messages.append(built)
+        return True
 
     async def _to_queue(
         self, message: PublishedMessage, subscriber: Subscriber, sends: _QueueSends, plan: _Plan

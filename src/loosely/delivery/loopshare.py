@@ -82,6 +82,10 @@ class LoopShare:
         """The work starts (again) now: time before this, spent waiting, is not counted as work."""
         self._resumed = self._clock()
 
+    def due(self) -> bool:
+        """Whether the current slice is over (`checkpoint` would look at the loop), without awaiting anything."""
+        return self._clock() - self._resumed >= self._slice_s
+
     async def checkpoint(self) -> None:
         """Between two steps of the work: give way if this slice is over and others want the loop."""
         now = self._clock()

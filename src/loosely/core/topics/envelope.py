@@ -266,16 +266,16 @@ _encode_text = json.encoder.encode_basestring  # what json.dumps(..., ensure_asc
 
 
 def _render_value(value: object, depth: int) -> str:
-    if isinstance(value, str):
+    if type(value) is str:
         return _encode_text(value)
     if not isinstance(value, dict):
         raise TypeError(type(value).__name__)
     if not value:
         return "{}"
     pad = "\n" + "  " * depth
-    members = []
-    for key, member in value.items():
-        if not isinstance(key, str):
-            raise TypeError(type(key).__name__)
-        members.append(f"{_encode_text(key)} : {_render_value(member, depth + 1)}")
+    # Text members in line, the common case; a key that is not text raises TypeError in the encoder.
+    members = [
+        f"{_encode_text(key)} : {_encode_text(member) if type(member) is str else _render_value(member, depth + 1)}"
+        for key, member in value.items()
+    ]
     return "{" + pad + ("," + pad).join(members) + "\n" + "  " * (depth - 1) + "}"
