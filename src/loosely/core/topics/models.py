@@ -15,6 +15,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
+from loosely.core.frozen import quick_init
+
 _text = json.encoder.encode_basestring_ascii  # what json.dumps (ensure_ascii) writes for a str
 
 TOPIC_KIND = "sns-topic"
@@ -101,6 +103,7 @@ class Subscription:
         return cls(**json.loads(text))
 
 
+@quick_init  # built once per Publish and once more when fanned out
 @dataclass(frozen=True, slots=True)
 class PublishedMessage:
     """The outbox payload of one Publish (or one PublishBatch entry)."""
@@ -177,6 +180,7 @@ class PublishedMessage:
         return cls(**json.loads(text))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PushDelivery:
     """The outbox payload of one push delivery: what the transport sends, already rendered.
