@@ -11,7 +11,7 @@ import pytest
 
 from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import ClaimRequest, DeleteOutcome, MessageRef, NewMessage, QueueKey
-from loosely.storage.postgres import PostgresStore, _messages
+from loosely.storage.postgres import PostgresStore, _messages, _sql
 
 pytestmark = pytest.mark.postgres
 
@@ -78,21 +78,71 @@ async def test_a_message_deleted_in_the_round_is_not_claimed_by_it(
     store: PostgresStore, rounds: list[tuple[int, int, int]]
 ) -> None:
     q = await make_queue(store, "expired-visibility")
-    await store.send_messages(q, [message("only")], NOW, 0)
-    received = await store.claim_messages(q, ClaimRequest(1, NOW, NOW + 1_000))
-    ref = MessageRef(received.messages[0].row_id, received.messages[0].receive_count)
-    later = NOW + 5_000  # its visibility ran out: claimable again, and its receipt still deletes it (as on AWS)
+    ref = await _received_and_visible_again(store, q)
 
     deleted, claimed = await asyncio.gather(
         store.delete_messages(q, [ref]),
-        store.claim_messages(q, ClaimRequest(10, later, later + 30_000)),
+        store.claim_messages(q, ClaimRequest(10, LATER, LATER + 30_000)),
     )
 
     assert rounds == [(0, 1, 1)]
     assert deleted == [DeleteOutcome.DELETED]
     assert claimed.messages == []
-    again = await store.claim_messages(q, ClaimRequest(10, later, later + 30_000))
+    again = await store.claim_messages(q, ClaimRequest(10, LATER, LATER + 30_000))
     assert again.messages == []
+
+
+# The round statement's parts with the claim run before the delete. PostgreSQL happens to run the
+# round's delete first (its part comes first in the UNION ALL), and a row a statement has already
+# deleted is skipped by the claim's FOR UPDATE SKIP LOCKED; but which of two changes to one row in
+# one statement takes effect is not defined, so the claim must not depend on the order.
+_CLAIM_THEN_DELETE = """
+    WITH {DELETE_CTES},
+    {CLAIMS}
+    SELECT 'claimed', u.id FROM u
+    UNION ALL
+    SELECT 'deleted', d.id FROM d"""
+
+
+@pytest.mark.parametrize(("claims", "excluded"), [("{CLAIM_CTES_EXCLUDING_DELETED}", True), ("{CLAIM_CTES}", False)])
+async def test_the_round_claim_leaves_out_what_the_round_deletes_whichever_part_runs_first(
+    store: PostgresStore, claims: str, excluded: bool
+) -> None:
+    """The round's claim part keeps the rows being deleted out of its candidates (case ``excluded``).
+
+    The other case, the claim without that exclusion, shows the test can tell: run first, it takes the
+    row, and the delete that follows in the same statement silently changes nothing.
+    """
+    q = await make_queue(store, "claim-first")
+    ref = await _received_and_visible_again(store, q)
+    statement = _sql.render(_CLAIM_THEN_DELETE.replace("{CLAIMS}", claims), store.schema)
+    params = {
+        **_messages._delete_params([(q, [ref])]),
+        **_messages._claim_params(q, [ClaimRequest(10, LATER, LATER + 30_000)]),
+    }
+
+    async def run(conn: Any) -> list[tuple[str, int]]:
+        cur = await conn.execute(statement, params)
+        return [(part, row_id) for part, row_id in await cur.fetchall()]
+
+    outcome = await store._run(run)
+
+    if excluded:
+        assert outcome == [("deleted", ref.row_id)]
+        assert (await store.claim_messages(q, ClaimRequest(10, LATER, LATER + 30_000))).messages == []
+    else:
+        assert outcome == [("claimed", ref.row_id)]
+
+
+LATER = NOW + 5_000
+
+
+async def _received_and_visible_again(store: PostgresStore, q: int) -> MessageRef:
+    """A message received at NOW for one second: at LATER it is claimable again, and its receipt still
+    deletes it (as on AWS)."""
+    await store.send_messages(q, [message("only")], NOW, 0)
+    received = await store.claim_messages(q, ClaimRequest(1, NOW, NOW + 1_000))
+    return MessageRef(received.messages[0].row_id, received.messages[0].receive_count)
 
 
 async def test_a_gone_queue_fails_only_its_own_requests_in_a_round(

@@ -70,17 +70,22 @@ def wake_lock_key(schema: str) -> int:
     return zlib.crc32(f"loosely-wake:{schema}".encode()) - 2**31
 
 
+def render(template: str, schema: str) -> str:
+    """A statement template as run: shared parts filled in, ``{s}`` the quoted schema, parameters binary."""
+    for part, fragment in _PARTS.items():
+        template = template.replace(part, fragment)
+    s = f'"{check_schema_name(schema)}"'
+    text = template.replace("{s}", s).replace("{M}", MESSAGE_COLUMNS).replace("{BATCH_COLUMNS}", BATCH_COLUMNS)
+    return _BINARY_PARAMETER.sub(r"%\1b", text)
+
+
 class Sql:
     """The statements of one store, with ``{s}`` replaced by the quoted schema name."""
 
     def __init__(self, schema: str) -> None:
-        s = f'"{check_schema_name(schema)}"'
         self.wake_key = wake_lock_key(schema)
         for name, template in _TEMPLATES.items():
-            for part, fragment in _PARTS.items():
-                template = template.replace(part, fragment)
-            text = template.replace("{s}", s).replace("{M}", MESSAGE_COLUMNS).replace("{BATCH_COLUMNS}", BATCH_COLUMNS)
-            setattr(self, name, _BINARY_PARAMETER.sub(r"%\1b", text))
+            setattr(self, name, render(template, schema))
 
     wake_key: int
     # Declared for type checkers; values are set in __init__ from _TEMPLATES.
