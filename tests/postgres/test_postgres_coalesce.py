@@ -47,6 +47,20 @@ async def test_requests_arriving_while_writers_are_busy_share_the_next_statement
     assert rec.batches == [[1], [2, 3, 4]]
 
 
+async def test_a_request_arriving_in_the_turn_after_a_writer_started_shares_its_statement() -> None:
+    rec = Recorder()
+    group: Coalescer[int, int] = Coalescer(rec.write, max_writers=4, max_batch=100)
+    rec.release.set()
+
+    first = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0)  # the first request is queued and its writer started
+    second = asyncio.ensure_future(group.submit(2))  # a writer slot is free, yet this one joins the batch
+
+    assert await asyncio.gather(first, second) == [10, 20]
+    assert rec.batches == [[1, 2]]
+    await group.close()
+
+
 async def test_each_request_gets_its_own_outcome_and_a_failed_write_fails_its_batch_only() -> None:
     rec = Recorder()
     group: Coalescer[int, int] = Coalescer(rec.write, max_writers=1, max_batch=100)
