@@ -186,3 +186,19 @@ async def test_claims_on_several_queues_in_one_round_are_each_served(
     assert len(sent) == 1
     assert [m.body for m in from_a.messages] == ["a-1"]
     assert [m.body for m in from_b.messages] == ["b-1"]
+
+
+async def test_the_round_statements_are_prepared_at_their_first_use(
+    open_node: Callable[..., Awaitable[PostgresStore]],
+) -> None:
+    store = await open_node(pool_min=1, pool_max=1)  # one connection: every statement below ran on it once
+    q = await make_queue(store, "prepared")  # one claim
+    await store.send_messages(q, [message("one")], NOW, 0)
+
+    async def prepared(conn: Any) -> list[str]:
+        cur = await conn.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in await cur.fetchall()]
+
+    statements = await store._run(prepared)
+    assert any("INSERT INTO" in text and "json_to_recordset" in text for text in statements)  # the send
+    assert any("SKIP LOCKED" in text for text in statements)  # the claim
