@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from loosely.core.errors import QueueDoesNotExist
-from loosely.core.queues.models import ClaimRequest, DeleteOutcome, MessageRef, NewMessage, QueueKey
+from loosely.core.queues.models import ClaimRequest, ClaimResult, DeleteOutcome, MessageRef, NewMessage, QueueKey
 from loosely.storage.postgres import PostgresStore, _messages, _sql
+from loosely.storage.postgres._notify import Waiters
+from loosely.storage.postgres._rounds import Rounds
 
 pytestmark = pytest.mark.postgres
 
@@ -186,6 +188,45 @@ async def test_claims_on_several_queues_in_one_round_are_each_served(
     assert len(sent) == 1
     assert [m.body for m in from_a.messages] == ["a-1"]
     assert [m.body for m in from_b.messages] == ["b-1"]
+
+
+async def test_an_empty_claim_reports_the_wake_ups_its_statement_covered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wake-ups before the round's statement are covered by it (no claim again for them), one during it
+    is not; nor are those since the receive was queued when a message becomes visible soon after the
+    claim's instant (it may have been sent after the receive read its clock)."""
+    waiters = Waiters()
+    during: list[bool] = []
+    next_visible: list[int | None] = []
+
+    async def claim_many(conn: Any, sql: Any, queue_id: int, requests: Any) -> list[ClaimResult]:
+        if during.pop():
+            waiters.wake(queue_id)  # a send committed while the statement ran: its snapshot may miss it
+        return [ClaimResult([], next_visible.pop()) for _ in requests]
+
+    async def run(work: Callable[[Any], Awaitable[Any]]) -> Any:
+        return await work(None)
+
+    monkeypatch.setattr(_messages, "claim_standard_many", claim_many)
+    rounds = Rounds(_sql.Sql("rounds_epoch"), "channel", waiters, run, lambda queue_ids: None, max_writers=1)
+    request = ClaimRequest(10, NOW, NOW + 30_000)
+
+    async def claim_with_a_wake_up_while_queued(visible_at: int | None) -> int:
+        during.append(False)
+        next_visible.append(visible_at)
+        queued = asyncio.ensure_future(rounds.claim(7, request))
+        await asyncio.sleep(0)  # queued, its writer not yet started
+        waiters.wake(7)  # a send committed before the statement was issued
+        _, epoch = await queued
+        return epoch
+
+    assert await claim_with_a_wake_up_while_queued(None) == waiters.epoch(7)
+    assert await claim_with_a_wake_up_while_queued(NOW + 30_000) == waiters.epoch(7)  # only messages in flight
+    assert await claim_with_a_wake_up_while_queued(NOW + 5) == waiters.epoch(7) - 1  # perhaps just sent: again
+
+    during.append(True)
+    next_visible.append(None)
+    _, epoch = await rounds.claim(7, request)
+    assert epoch == waiters.epoch(7) - 1
 
 
 async def test_the_round_statements_are_prepared_at_their_first_use(

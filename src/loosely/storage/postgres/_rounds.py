@@ -35,6 +35,10 @@ Delete = tuple[int, Sequence[MessageRef]]  # a request's delete on a standard qu
 Op = tuple[int, int, Any]
 SEND, DELETE, CLAIM = 1, 2, 3
 
+# An empty claim's wake-up epoch is the one read as its statement was issued only when nothing in the
+# queue becomes visible within this long of the claim's instant (see Rounds.claim).
+SETTLED_MS = 1_000
+
 # What one round carries, by weight: a sent message counts 1, plus 1 per 16 KiB of body (a few MiB
 # of JSON at most); a receipt to delete counts half; a message to claim counts 2 (so a round hands
 # out at most 128, about a dozen receives of ten).
@@ -85,9 +89,26 @@ class Rounds:
         result: list[DeleteOutcome] = await self._coalescer.submit((DELETE, queue_id, refs))
         return result
 
-    async def claim(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
-        result: ClaimResult = await self._coalescer.submit((CLAIM, queue_id, request))
-        return result
+    async def claim(self, queue_id: int, request: ClaimRequest) -> tuple[ClaimResult, int]:
+        """The claim's result, and the wake-up epoch (`Waiters.epoch`) of the queue that the claim covered.
+
+        A wake-up counted before the round's statement was issued came after a commit that ended
+        before the statement began: the claim saw that commit's messages, so a receive that got
+        nothing need not claim again for it, only for a later wake-up. Reading the epoch when the
+        receive was queued instead made every send committed, on any node, while the receive waited
+        for a writer a reason to claim again, mostly in vain.
+
+        Saw, but not necessarily could take: a message sent after the receive read its clock is
+        visible only after the claim's ``now_ms``. So the later epoch is used only when nothing in the
+        queue becomes visible within `SETTLED_MS` of that instant (messages in flight or delayed
+        become visible seconds later); otherwise the epoch read when the receive was queued is
+        returned, as before, and a wake-up since then sends the receive round again at once.
+        """
+        queued = self._waiters.epoch(queue_id)
+        result, issued = await self._coalescer.submit((CLAIM, queue_id, request))
+        next_ms = result.next_visible_at_ms
+        settled = next_ms is None or next_ms > request.now_ms + SETTLED_MS
+        return result, issued if settled else queued
 
     async def close(self) -> None:
         await self._coalescer.close()
@@ -113,12 +134,18 @@ class Rounds:
             units.append((sends + deletes + claimed, self._write_mixed(ops, sends, deletes, first, claimed)))
         for queue_id in claim_queues:
             units.append((claims[queue_id], self._write_claims(queue_id, [ops[p][2] for p in claims[queue_id]])))
+        # Read before any statement of this round is sent (the units run only once gathered).
+        epochs = {queue_id: self._waiters.epoch(queue_id) for queue_id in claims}
         results = await asyncio.gather(*(work for _, work in units), return_exceptions=True)
         for (positions, _), result in zip(units, results, strict=True):
             if isinstance(result, asyncio.CancelledError):
                 raise result
             for index, position in enumerate(positions):
                 outcomes[position] = result if isinstance(result, BaseException) else result[index]
+        for queue_id, positions in claims.items():
+            for position in positions:
+                if not isinstance(outcomes[position], BaseException):
+                    outcomes[position] = (outcomes[position], epochs[queue_id])
         return outcomes
 
     async def _write_claims(self, queue_id: int, requests: list[ClaimRequest]) -> list[ClaimResult | BaseException]:

@@ -515,7 +515,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         sql, channel = self._sql, self._channel
         if not fifo and request.dead_letter is None and request.attempt_id is None:
             with self._forget_if_gone(queue_id):
-                return await self._rounds.claim(queue_id, request)
+                claimed, epoch = await self._rounds.claim(queue_id, request)
+            self._claim_epoch.set((queue_id, epoch, request.max_messages))
+            return claimed
 
         async def claim(conn: Conn) -> tuple[ClaimResult, list[int]]:
             if request.attempt_id is not None:
