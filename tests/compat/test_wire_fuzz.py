@@ -10,8 +10,9 @@ Two generators, both seeded, so a failure names the request that caused it and r
   replaced, or removed, which gets past the first checks and into the deeper ones.
 
 A client error must come back with the protocol's error shape (`__type` in JSON, `<Code>` in XML);
-a 5xx is a bug, whatever the input. The server runs on its own data directory, and a message stored
-before the storm must still be there after it, unchanged.
+a 5xx is a bug, whatever the input. The server runs on its own data directory (or PostgreSQL schema:
+both backends are stormed, since each can refuse different input), and a message stored before the
+storm must still be there after it, unchanged.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from __future__ import annotations
 import copy
 import json
 import random
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import botocore.session
 import httpx
+import psycopg
 import pytest
+from test_compat_postgres import POSTGRES_URL, require_postgres
 
 pytestmark = pytest.mark.compat
 
@@ -70,12 +74,25 @@ class Wire:
             self.failures.append(f"{status} {response.content[:300]!r} <- {request}")
 
 
-@pytest.fixture
-def wire(start_loosely: Callable[..., Any]) -> Iterator[Wire]:
-    server = start_loosely()
+@pytest.fixture(params=["sqlite", "postgres"])
+def wire(request: pytest.FixtureRequest, start_loosely: Callable[..., Any]) -> Iterator[Wire]:
+    """A fresh server on each backend (PostgreSQL: a schema of its own, dropped afterwards)."""
+    if request.param == "sqlite":
+        server = start_loosely()
+        schema = None
+    else:
+        require_postgres()
+        schema = f"wire_fuzz_{uuid.uuid4().hex[:10]}"
+        server = start_loosely(args=("--database", f"{POSTGRES_URL}?schema={schema}"))
     client = Wire(server.endpoint)
-    yield client
-    client.http.close()
+    try:
+        yield client
+    finally:
+        client.http.close()
+        if schema is not None:
+            server.process.stop()
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _value(shape: Any, rng: random.Random, depth: int = 0) -> Any:

@@ -4,8 +4,9 @@ The store calls `map_errors` around every database interaction, so no other modu
 psycopg's exception tree. Connection-level failures (server down, connection reset, pool
 exhausted, timeouts) become ``ServiceUnavailable``, which SDKs treat as retryable. Conflicts that
 a retry resolves (deadlock, serialization failure) are recognised by `is_transient_conflict` so the
-caller can run the whole transaction again before giving up. Anything else is a bug in the store
-(bad SQL, a violated invariant) and is left to propagate unchanged.
+caller can run the whole transaction again before giving up. Text that PostgreSQL cannot store
+(U+0000, which SQLite keeps) is the client's: ``InvalidParameterValue``, a 400. Anything else is a
+bug in the store (bad SQL, a violated invariant) and is left to propagate unchanged.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pgerrors
 
-from loosely.core.errors import LooselyError, ServiceUnavailable
+from loosely.core.errors import InvalidParameterValue, LooselyError, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "The queue store is unavailable. Please retry."
+NUL_MESSAGE = "A value contains the character U+0000, which this store cannot keep."
 
 # SQLSTATE classes that mean "the server or the link is not usable right now".
 _UNAVAILABLE_CLASSES = ("08", "53", "57")  # connection exception, insufficient resources, operator intervention
@@ -55,6 +57,9 @@ def map_errors(on_connection_lost: Callable[[], None] | None = None) -> Iterator
     except LooselyError:
         raise
     except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as error:
+        if isinstance(error, (pgerrors.CharacterNotInRepertoire, pgerrors.UntranslatableCharacter)):
+            # U+0000 in text or in a JSON string: valid input to SQLite, not storable in PostgreSQL.
+            raise InvalidParameterValue(NUL_MESSAGE) from error
         if isinstance(error, OSError) or _is_unavailable(error) or is_transient_conflict(error):
             logger.warning("queue store unavailable: %s", error)
             if on_connection_lost is not None and not is_transient_conflict(error):

@@ -64,6 +64,7 @@ from loosely.storage.postgres._sql import Sql, channel_name, check_schema_name
 from loosely.storage.postgres._wake import REGISTRATION_TTL_S, Registrations
 
 logger = logging.getLogger(__name__)
+_NUL = "\x00"
 
 T = TypeVar("T")
 
@@ -374,6 +375,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         cached = None if fresh else self._queues.by_key(key)
         if cached is not None:
             return cached
+        if _NUL in key.name:  # PostgreSQL text cannot hold it, so no stored queue has it in its name
+            return None
         return await self._fetch_queue(self._sql.queue_by_key, (key.account_id, key.region, key.name))
 
     async def get_queue_by_id(self, queue_id: int) -> QueueRecord | None:
@@ -383,6 +386,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         return await self._fetch_queue(self._sql.queue_by_id, (queue_id,))
 
     async def list_queues(self, account_id: str, region: str, prefix: str = "") -> list[QueueRecord]:
+        if _NUL in prefix:  # no stored name has it (see get_queue)
+            return []
+
         async def fetch(conn: Conn) -> list[Row]:
             cur = await conn.execute(self._sql.list_queues, (account_id, region, prefix))
             return await cur.fetchall()
