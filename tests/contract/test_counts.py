@@ -8,14 +8,20 @@ checks the counts afterwards on a quiet queue, where they must be exact.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import pytest
 
 from contract.conftest import Harness
 from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, claim, key, make_queue, msg, send
-from loosely.core.ports import QueueStore
+from loosely.core.documents import FanOutResult, NewPublication
+from loosely.core.ports import OutboxStore, QueueStore
 from loosely.core.queues.models import DeadLetterTarget, MessageRef, QueueCounts
+from loosely.storage.sqlite import messages as sqlite_messages
+from loosely.storage.sqlite.schema import migrate
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:counted"
 
 
 async def test_counts_follow_sends_claims_and_deletes(store: QueueStore) -> None:
@@ -115,6 +121,46 @@ async def test_purge_and_queue_deletion_reset_the_counts(store: QueueStore) -> N
 
     assert purged == QueueCounts(visible=1, in_flight=0, delayed=0)
     assert await store.count_messages(recreated.id, T0 + 4) == QueueCounts(0, 0, 0)
+
+
+async def test_counts_follow_a_fan_out_to_many_queues(store: QueueStore) -> None:
+    if not isinstance(store, OutboxStore):
+        pytest.skip(f"{type(store).__name__} does not keep an outbox")
+    queues = [await make_queue(store, f"fan-{i}") for i in range(4)]
+    fifo = await make_queue(store, "fan.fifo")
+    added = await store.add_publications(
+        [NewPublication(topic_arn=TOPIC, message_id=f"p{i}", payload="{}") for i in range(3)], T0, DEDUP_WINDOW_MS
+    )
+    results = [
+        FanOutResult(
+            outcome.sequence,
+            [(q.id, msg(f"p{i}")) for q in queues[: 4 - i]]  # 3, 3, 2 and 1 messages
+            + [(fifo.id, msg(f"p{i}", group_id="g", dedup_key="same"))],  # 1: the others are duplicates
+        )
+        for i, outcome in enumerate(added)
+    ]
+
+    await store.complete_publications(results, T0, DEDUP_WINDOW_MS)
+    taken = await claim(store, queues[0], n=2)
+    await store.delete_messages(queues[0].id, [MessageRef(m.row_id, m.receive_count) for m in taken.messages[:1]])
+
+    assert [await store.count_messages(q.id, T0) for q in (*queues, fifo)] == [
+        QueueCounts(visible=1, in_flight=1, delayed=0),
+        QueueCounts(visible=3, in_flight=0, delayed=0),
+        QueueCounts(visible=2, in_flight=0, delayed=0),
+        QueueCounts(visible=1, in_flight=0, delayed=0),
+        QueueCounts(visible=1, in_flight=0, delayed=0),
+    ]
+
+
+def test_sqlite_counts_of_many_queues_are_updated_by_primary_key() -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(conn, T0)
+    sql = sqlite_messages._count_many(3)
+
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", (1, 1, 2, 3))]
+
+    assert plan == ["SEARCH queue_counts USING INTEGER PRIMARY KEY (rowid=?)"]
 
 
 # ---- PostgreSQL: sharded counters and the plan of the count ----

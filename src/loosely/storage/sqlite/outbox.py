@@ -220,7 +220,7 @@ def complete_publications(
     now_ms: int,
     dedup_window_ms: int,
 ) -> None:
-    """Fan many publications out and delete them in one item: one send per queue, one insert of deliveries.
+    """Fan many publications out and delete them in one item: one send for all queues, one insert of deliveries.
 
     Publications already gone (completed elsewhere) are left out. Each queue's messages keep the
     order of ``results``, which is what keeps a FIFO topic's order in FIFO queues. A queue that no
@@ -235,8 +235,7 @@ def complete_publications(
         return
     sends = _by_queue([pair for r in live for pair in r.queue_messages])
     _require_queues(conn, [queue_id for queue_id, _ in sends])
-    for queue_id, batch in sends:
-        messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
+    messages.send_to_queues(tx, waiters, sends, now_ms, dedup_window_ms)
     deliveries = [d for r in live for d in r.deliveries]
     if deliveries:
         conn.executemany(
