@@ -1,10 +1,10 @@
 """The publication outbox on SQLite: publications, their fan-out, and push deliveries with leases.
 
 All of it runs on the writer thread, in the same transactions as the queue store: fanning a
-publication out sends its SQS messages through `messages.send_messages` (dedup, FIFO groups,
-expiry, wake-ups) in the work item that records its deliveries and deletes it, so a crash leaves
-either all of it or none. Being the only writer, the store needs no row locks: a claim reads and
-leases in one item.
+publication out sends its SQS messages through `messages.send_to_queues` (dedup, FIFO groups,
+expiry, wake-ups; the standard queues' messages in INSERTs across queues) in the work item that
+records its deliveries and deletes it, so a crash leaves either all of it or none. Being the only
+writer, the store needs no row locks: a claim reads and leases in one item.
 
 Costs stay flat with outbox depth: claims walk ``publications_claimable`` (heads only; leased
 heads are skipped, and there are only as many as are in flight) and ``deliveries_by_due``.
@@ -199,8 +199,7 @@ def complete_publication(
         return
     sends = _by_queue(queue_messages)
     _require_queues(conn, [queue_id for queue_id, _ in sends])
-    for queue_id, batch in sends:
-        messages.send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
+    messages.send_to_queues(tx, waiters, sends, now_ms, dedup_window_ms)
     conn.executemany(
         "INSERT INTO deliveries (subscription_arn, payload, next_attempt_ms, due_ms, created_ms)"
         " VALUES (?, ?, ?, ?, ?)",
