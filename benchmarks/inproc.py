@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 import uvloop
 
+from benchmarks._asgi import call, post_scope
 from benchmarks._sqs import AUTHORIZATION, message_body
 from loosely.config import Settings
 from loosely.server.app import App, build_app
@@ -77,47 +78,19 @@ class Caller:
     @staticmethod
     def scope(action: str, body: bytes) -> dict[str, Any]:
         headers = [
-            (b"host", HOST.encode()),
             (b"content-type", b"application/x-amz-json-1.0"),
             (b"x-amz-target", f"AmazonSQS.{action}".encode()),
             (b"x-amz-date", b"20260101T000000Z"),
             (b"authorization", AUTHORIZATION.encode()),
-            (b"content-length", str(len(body)).encode()),
         ]
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/",
-            "raw_path": b"/",
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 4566),
-        }
+        return post_scope(HOST, headers, body)
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = orjson.dumps(payload)
         return await self.call_raw(self.scope(action, body), body)
 
     async def call_raw(self, scope: dict[str, Any], body: bytes) -> dict[str, Any]:
-        request: Message = {"type": "http.request", "body": body, "more_body": False}
-        answer: list[Message] = []
-
-        async def receive() -> Message:
-            return request
-
-        async def send(message: Message) -> None:
-            answer.append(message)
-
-        await self.app(scope, receive, send)
-        status = answer[0]["status"]
-        payload = answer[1]["body"]
-        if status != 200:
-            raise RuntimeError(f"HTTP {status}: {payload[:300]!r}")
+        payload = await call(self.app, scope, body)
         decoded: dict[str, Any] = orjson.loads(payload) if payload else {}
         return decoded
 

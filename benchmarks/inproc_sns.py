@@ -46,8 +46,9 @@ from urllib.parse import urlencode
 
 import uvloop
 
+from benchmarks._asgi import call, post_scope
 from benchmarks._sqs import message_body
-from benchmarks.inproc import HOST, Message
+from benchmarks.inproc import HOST
 from loosely.config import Settings
 from loosely.server.app import App, build_app
 
@@ -83,43 +84,15 @@ class _HmacSigner:
 
 def _scope(body: bytes) -> dict[str, Any]:
     headers = [
-        (b"host", HOST.encode()),
         (b"content-type", b"application/x-www-form-urlencoded; charset=utf-8"),
         (b"x-amz-date", b"20260101T000000Z"),
         (b"authorization", _AUTHORIZATION.encode()),
-        (b"content-length", str(len(body)).encode()),
     ]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 4566),
-    }
+    return post_scope(HOST, headers, body)
 
 
 async def _call(app: App, body: bytes) -> bytes:
-    request: Message = {"type": "http.request", "body": body, "more_body": False}
-    answer: list[Message] = []
-
-    async def receive() -> Message:
-        return request
-
-    async def send(message: Message) -> None:
-        answer.append(message)
-
-    await app(_scope(body), receive, send)
-    payload: bytes = answer[1]["body"]
-    if answer[0]["status"] != 200:
-        raise RuntimeError(f"HTTP {answer[0]['status']}: {payload[:300]!r}")
-    return payload
+    return await call(app, _scope(body), body)
 
 
 async def _measure(phase: str, publications: int, work: Any) -> Sample:

@@ -2,12 +2,14 @@
 
 Each test drives the store the way the service does for a long poll (claim, wait, claim again)
 and checks what the second claim returns and how many commits it took. The clock is the caller's:
-instants are passed in, nothing sleeps.
+instants are passed in, nothing sleeps. To keep a claim made for a receive from running yet, some
+hold the writer's thread with a bulk item that blocks until released (`_Hold`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from loosely.core.queues.models import ClaimRequest, ClaimResult, NewMessage, QueueKey
 from loosely.storage.sqlite.backend import SqliteStore
+from loosely.storage.sqlite.writer import Tx
 
 NOW = 1_700_000_000_000
 VISIBILITY_MS = 30_000
@@ -51,6 +54,26 @@ async def _long_poll(store: SqliteStore, queue_id: int, max_messages: int = 10) 
     assert first.messages == []
     await store.wait_for_messages(queue_id, 20)
     return await store.claim_messages(queue_id, _claim(NOW + 2, max_messages))
+
+
+class _Hold:
+    """A bulk work item, enqueued at once, that keeps the writer's thread (so no later group starts) until released."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._entered = threading.Event()
+        self._release = threading.Event()
+        self.done = store._writer.enqueue(self._work, bulk=True)
+
+    def _work(self, tx: Tx) -> None:
+        self._entered.set()
+        assert self._release.wait(10)
+
+    async def entered(self) -> None:
+        assert await asyncio.to_thread(self._entered.wait, 10)
+
+    async def release(self) -> None:
+        self._release.set()
+        await self.done
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -149,3 +172,96 @@ async def test_a_claim_made_for_a_receive_waits_for_its_next_claim_across_anothe
     await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
 
     assert [(m.body, m.receive_count) for m in (await receive).messages] == [("a", 1)]
+
+
+async def test_a_wait_without_a_claim_before_it_does_not_park(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    first_wait_over = asyncio.Event()
+
+    async def waits_twice() -> ClaimResult:
+        assert (await store.claim_messages(queue_id, _claim(NOW))).messages == []
+        await store.wait_for_messages(queue_id, 0.001)  # runs out: nothing is sent
+        first_wait_over.set()
+        # The service may wait again without claiming (at the in-flight limit): no claim may be made for it.
+        await store.wait_for_messages(queue_id, 20)
+        return await store.claim_messages(queue_id, _claim(NOW + 2))
+
+    poll = asyncio.ensure_future(waits_twice())
+    await first_wait_over.wait()
+    await _until(lambda: store._waiters.waiting(queue_id) == 1)
+
+    assert store.parked_receives(queue_id) == 0
+    await store.send_messages(queue_id, [_message("now", NOW + 1)], NOW + 1, 300_000)
+    assert [(m.body, m.receive_count) for m in (await poll).messages] == [("now", 1)]  # its own claim, once woken
+
+
+async def test_a_receive_gone_before_the_claim_made_for_it_ran_takes_nothing(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    poll = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    hold = _Hold(store)
+    await hold.entered()
+    sent = asyncio.ensure_future(store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000))
+    await _until(lambda: store.parked_receives(queue_id) == 0)  # served: its claim is enqueued behind the send
+
+    poll.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+    await hold.release()
+    await sent
+
+    result = await store.claim_messages(queue_id, _claim(NOW + 3))
+    assert [(m.body, m.receive_count) for m in result.messages] == [("a", 1)]
+
+
+async def test_a_send_the_served_receives_drain_leaves_the_other_parked_receives_asleep(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    first = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    second = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 2)
+
+    await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
+
+    assert [m.body for m in (await first).messages] == ["a"]
+    # The other one would only have claimed and found nothing: it was not woken.
+    assert not second.done()
+    assert store.parked_receives(queue_id) == 1
+    assert store._waiters.waiting(queue_id) == 1
+    await store.send_messages(queue_id, [_message("b", NOW + 2)], NOW + 2, 300_000)
+    assert [m.body for m in (await second).messages] == ["b"]
+
+
+async def test_messages_left_visible_by_a_served_receive_wake_the_others(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    gone = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    other = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 2)
+    hold = _Hold(store)
+    await hold.entered()
+    sent = asyncio.ensure_future(store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000))
+    await _until(lambda: store.parked_receives(queue_id) == 1)  # the first is served, its claim waits
+
+    gone.cancel()  # its claim will take nothing: "a" stays visible, and the other receive must hear of it
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await hold.release()
+    await sent
+
+    assert [m.body for m in (await asyncio.wait_for(other, 10)).messages] == ["a"]
+
+
+async def test_a_send_with_a_delayed_message_wakes_every_parked_receive(store: SqliteStore) -> None:
+    queue_id = await _queue(store)
+    first = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 1)
+    second = asyncio.ensure_future(_long_poll(store, queue_id))
+    await _until(lambda: store.parked_receives(queue_id) == 2)
+
+    sent = [_message("now", NOW + 1), _message("later", NOW + 1, delay_ms=60_000)]
+    await store.send_messages(queue_id, sent, NOW + 1, 300_000)
+
+    assert [m.body for m in (await first).messages] == ["now"]
+    # Woken: it claims again (and learns when the delayed message is due, for its next wait).
+    assert (await asyncio.wait_for(second, 10)).messages == []
