@@ -56,6 +56,15 @@ async def _long_poll(store: SqliteStore, queue_id: int, max_messages: int = 10) 
     return await store.claim_messages(queue_id, _claim(NOW + 2, max_messages))
 
 
+async def _parked_polls(store: SqliteStore, queue_id: int, count: int) -> list[asyncio.Future[ClaimResult]]:
+    """``count`` long polls started one after another, each parked before the next starts."""
+    polls: list[asyncio.Future[ClaimResult]] = []
+    for _ in range(count):
+        polls.append(asyncio.ensure_future(_long_poll(store, queue_id)))
+        await _until(lambda: store.parked_receives(queue_id) == len(polls))
+    return polls
+
+
 class _Hold:
     """A bulk work item, enqueued at once, that keeps the writer's thread (so no later group starts) until released."""
 
@@ -216,10 +225,7 @@ async def test_a_receive_gone_before_the_claim_made_for_it_ran_takes_nothing(sto
 
 async def test_a_send_the_served_receives_drain_leaves_the_other_parked_receives_asleep(store: SqliteStore) -> None:
     queue_id = await _queue(store)
-    first = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
-    second = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 2)
+    first, second = await _parked_polls(store, queue_id, 2)
 
     await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
 
@@ -234,10 +240,7 @@ async def test_a_send_the_served_receives_drain_leaves_the_other_parked_receives
 
 async def test_messages_left_visible_by_a_served_receive_wake_the_others(store: SqliteStore) -> None:
     queue_id = await _queue(store)
-    gone = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
-    other = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 2)
+    gone, other = await _parked_polls(store, queue_id, 2)
     hold = _Hold(store)
     await hold.entered()
     sent = asyncio.ensure_future(store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000))
@@ -254,10 +257,7 @@ async def test_messages_left_visible_by_a_served_receive_wake_the_others(store: 
 
 async def test_a_send_with_a_delayed_message_wakes_every_parked_receive(store: SqliteStore) -> None:
     queue_id = await _queue(store)
-    first = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
-    second = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 2)
+    first, second = await _parked_polls(store, queue_id, 2)
 
     sent = [_message("now", NOW + 1), _message("later", NOW + 1, delay_ms=60_000)]
     await store.send_messages(queue_id, sent, NOW + 1, 300_000)
