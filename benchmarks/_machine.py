@@ -49,7 +49,10 @@ def _postgres_version(dsn: str) -> str:
     try:
         import psycopg
 
-        with psycopg.connect(dsn, connect_timeout=5) as conn:
+        from loosely.storage.postgres.backend import split_url_settings
+
+        libpq_dsn, _ = split_url_settings(dsn)  # without loosely's own parameters (``?schema=``...)
+        with psycopg.connect(libpq_dsn, connect_timeout=5) as conn:
             row = conn.execute("SHOW server_version").fetchone()
             return str(row[0]) if row else "unknown"
     except Exception as exc:  # the report must still be written when the database is unreachable

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from loosely.storage.postgres.backend import split_url_settings
+
 TABLE = "loosely_bench_reference"
 _SETUP = f"""
 DROP TABLE IF EXISTS {TABLE};
@@ -63,6 +65,7 @@ async def _worker(dsn: str, body: str, deadline: float, counts: list[int]) -> No
 async def run_pg_reference(
     dsn: str, duration_s: float, connections: int = 4, body_size: int = 256
 ) -> PgReferenceResult:
+    dsn, _ = split_url_settings(dsn)  # loosely's own parameters (``?schema=``...) are not libpq's
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(_SETUP)
     counts: list[int] = []
