@@ -45,7 +45,7 @@ from loosely.core.clock import Clock
 from loosely.core.documents import FanOutResult, NewDelivery, Publication
 from loosely.core.errors import LooselyError, QueuesGone
 from loosely.core.ports import OutboxStore
-from loosely.core.queues.models import NewMessage, SendRequest
+from loosely.core.queues.models import NewMessage, QueueRecord, SendRequest
 from loosely.core.topics.filter_policy import BODY_SCOPE, MessageFields
 from loosely.core.topics.models import (
     PUSH_SUBSCRIPTION_CONFIRMATION,
@@ -512,16 +512,19 @@ class FanOut:
         queue = self._queues.known(sub.endpoint, self._claimed_at)
         if queue is UNKNOWN or queue is None or queue.key.fifo:
             return False
-        requests = sends.requests
-        parts = requests.body_parts(sub)
         try:
-            built = self._queues.build_shared(
-                queue, sends.shared(parts), parts[1], lambda: requests.request(sub, False, parts)
-            )
+            plan.queue_messages.append(self._build_standard(queue, sub, sends))
         except LooselyError:  # refused: `_to_queue` meets the refusal again and deals with it
             return False
-        plan.queue_messages.append(built)
         return True
+
+    def _build_standard(self, queue: QueueRecord, sub: Subscription, sends: _QueueSends) -> tuple[int, NewMessage]:
+        """The message for a standard queue, built from what the publication's bodies share."""
+        requests = sends.requests
+        parts = requests.body_parts(sub)
+        return self._queues.build_shared(
+            queue, sends.shared(parts), parts[1], lambda: requests.request(sub, False, parts)
+        )
 
     async def _to_queue(
         self, message: PublishedMessage, subscriber: Subscriber, sends: _QueueSends, plan: _Plan
@@ -537,17 +540,13 @@ class FanOut:
             await self._client_error(plan, subscriber, request, message, "EndpointNotFound", "queue does not exist")
             return
         fifo = queue.key.fifo
-        parts = requests.body_parts(sub)
         try:
             if fifo:
-                plan.queue_messages.append(queues.build(queue, requests.request(sub, True, parts)))
+                plan.queue_messages.append(queues.build(queue, requests.request(sub, True)))
             else:
-                shared = sends.shared(parts)
-                plan.queue_messages.append(
-                    queues.build_shared(queue, shared, parts[1], lambda: requests.request(sub, False, parts))
-                )
+                plan.queue_messages.append(self._build_standard(queue, sub, sends))
         except LooselyError as exc:
-            request = requests.request(sub, fifo, parts)
+            request = requests.request(sub, fifo)
             await self._client_error(plan, subscriber, request, message, "InvalidMessage", exc.message)
 
     async def _client_error(
