@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds per measurement window (default 10; --quick 2)")
     p.add_argument("--connections", type=int, default=16, help="connections for scenario 1 (default 16)")
     p.add_argument("--pipeline-messages", type=int, help="messages per pipeline run (default 200,000; --quick 20,000)")
+    p.add_argument(
+        "--pipeline-clients",
+        default="4,8",
+        help="pipeline producers,consumers (default %(default)s; more of both shows the server's capacity "
+        "where the default's rate is bound by the clients' round trips)",
+    )
     p.add_argument("--wake-samples", type=int, help="long-poll wake samples (default 500; --quick 50)")
     p.add_argument(
         "--server-cmd",
@@ -91,6 +97,7 @@ def settings_from(args: argparse.Namespace, root: Path) -> Settings:
         warmup_s=0.5 if quick else 2.0,
         connections=args.connections,
         pipeline_messages=args.pipeline_messages or (20_000 if quick else 200_000),
+        pipeline_clients=_pipeline_clients(args.pipeline_clients),
         wake_samples=args.wake_samples or (50 if quick else 500),
         server_argv=tuple(shlex.split(args.server_cmd)),
         data_root=root / "data",
@@ -105,6 +112,13 @@ def settings_from(args: argparse.Namespace, root: Path) -> Settings:
             http_deliveries=args.http_deliveries or (3_000 if quick else 20_000),
         ),
     )
+
+
+def _pipeline_clients(text: str) -> tuple[int, int]:
+    counts = _counts(text)
+    if len(counts) != 2 or min(counts) < 1:
+        raise SystemExit("--pipeline-clients takes two positive counts: producers,consumers")
+    return counts[0], counts[1]
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -141,8 +155,10 @@ def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, e
 def _sqs_description(settings: Settings) -> list[str]:
     if not settings.scenarios & {"send", "pipeline", "wake", "depth", "memory"}:
         return []
+    producers, consumers = settings.pipeline_clients
     return [
-        f"SQS: {settings.connections} connections for SendMessage; pipeline 4 producers / 8 consumers, "
+        f"SQS: {settings.connections} connections for SendMessage; pipeline {producers} producers / {consumers} "
+        "consumers, "
         f"{settings.pipeline_messages:,} messages; depth {settings.depth:,}.",
     ]
 

@@ -50,6 +50,7 @@ class Settings:
     data_root: Path
     log_dir: Path
     body_size: int = 256
+    pipeline_clients: tuple[int, int] = (4, 8)  # producers, consumers
     profile: Path | None = None
     depth_rounds: int = 2
     profile_scenario: str = "send"
@@ -194,6 +195,8 @@ class Suite:
             queue_url,
             self.s.pipeline_messages,
             produce_s=self.s.duration_s * 2,
+            producers=self.s.pipeline_clients[0],
+            consumers=self.s.pipeline_clients[1],
             wait_s=2,
             timeout_s=max(60.0, self.s.pipeline_messages / 500),
             strict=strict,
