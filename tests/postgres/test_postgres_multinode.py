@@ -76,6 +76,20 @@ async def test_dead_letter_move_wakes_dlq_waiters_on_other_nodes(open_node: Node
     assert await woken_within(waiting, dlq.id, move) < 1.0
 
 
+async def test_a_node_waiting_too_still_wakes_waiters_on_another(open_node: NodeFactory) -> None:
+    # The acting node skips only its own registrations when deciding to notify.
+    waiting, acting = await open_node(**QUIET), await open_node(**QUIET)
+    queue, dlq = await make_queue(acting, "q"), await make_queue(acting, "dlq")
+    for node in (waiting, acting):
+        for registered in (queue, dlq):
+            assert (await claim(node, registered)).messages == []
+            await node.wait_for_messages(registered.id, 5.0)  # registers, then returns for a fresh claim
+
+    assert await woken_within(waiting, queue.id, send(acting, queue, "hi")) < 1.0
+    await send(acting, dlq, "back")
+    assert await woken_within(waiting, queue.id, acting.move_messages(dlq.id, queue.id, 10, T0)) < 1.0
+
+
 async def test_claims_on_many_nodes_hand_each_message_out_once(open_node: NodeFactory) -> None:
     nodes = [await open_node() for _ in range(3)]
     queue = await make_queue(nodes[0])

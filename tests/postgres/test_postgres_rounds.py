@@ -207,7 +207,7 @@ async def test_an_empty_claim_reports_the_wake_ups_its_statement_covered(monkeyp
         return await work(None)
 
     monkeypatch.setattr(_messages, "claim_standard_many", claim_many)
-    rounds = Rounds(_sql.Sql("rounds_epoch"), "channel", waiters, run, lambda queue_ids: None, max_writers=1)
+    rounds = Rounds(_sql.Sql("rounds_epoch", "node-a"), "channel", waiters, run, lambda queue_ids: None, max_writers=1)
     request = ClaimRequest(10, NOW, NOW + 30_000)
 
     async def claim_with_a_wake_up_while_queued(visible_at: int | None) -> int:

@@ -66,7 +66,7 @@ def test_schema_names_rejected(name: str) -> None:
 
 
 def test_statements_are_schema_qualified() -> None:
-    sql = Sql("tenant_a")
+    sql = Sql("tenant_a", "node-a")
 
     assert '"tenant_a".messages' in sql.claim_standard
     assert "{s}" not in sql.send_fifo and "{M}" not in sql.claim_ids

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+import psycopg
 import pytest
 
-from contract.helpers import T0, claim, make_queue, send
-from loosely.core.queues.models import ClaimResult, QueueRecord
+from contract.helpers import T0, VISIBILITY_MS, claim, make_queue, send
+from loosely.core.queues.models import ClaimResult, DeadLetterTarget, MessageRef, QueueRecord
 from loosely.storage.postgres import PostgresStore
 from loosely.storage.postgres._notify import Waiters
 from loosely.storage.postgres._wake import REGISTRATION_TTL_S, Registrations
@@ -81,7 +82,8 @@ async def test_registrations_share_one_round_trip_and_expire_on_the_local_clock(
 async def wake_rows(store: PostgresStore, queue_id: int) -> bool:
     async def probe(conn: object) -> bool:
         sql = store._sql
-        cur = await conn.execute(sql.wake, {"channel": "loosely_probe", "q": queue_id, "wake_key": sql.wake_key})  # type: ignore[attr-defined]
+        params = {"channel": "loosely_probe", "q": queue_id, "wake_key": sql.wake_key, "node": sql.node}
+        cur = await conn.execute(sql.wake, params)  # type: ignore[attr-defined]
         return bool((await cur.fetchone())[0])
 
     return await store._run(probe)  # type: ignore[arg-type]
@@ -92,7 +94,7 @@ async def notify_waiters(store: PostgresStore, queue_id: int) -> bool:
 
     async def wake(conn: object) -> bool:
         sql = store._sql
-        params = {"channel": store._channel, "q": queue_id, "wake_key": sql.wake_key}
+        params = {"channel": store._channel, "q": queue_id, "wake_key": sql.wake_key, "node": sql.node}
         cur = await conn.execute(sql.wake, params)  # type: ignore[attr-defined]
         return bool((await cur.fetchone())[0])
 
@@ -185,3 +187,66 @@ async def test_a_send_its_own_node_s_waiters_cannot_all_take_wakes_other_nodes(o
     local.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await local
+
+
+async def test_a_node_s_own_registration_does_not_make_its_writes_notify(open_node: NodeFactory) -> None:
+    waiting, other = await open_node(wake_fallback_s=30.0), await open_node()
+    queue = await make_queue(waiting)
+    assert (await claim(waiting, queue)).messages == []
+    await waiting.wait_for_messages(queue.id, 5.0)  # registers, then returns for a fresh claim
+
+    assert not await wake_rows(waiting, queue.id)  # it wakes its own waiters after the commit
+    assert await wake_rows(other, queue.id)
+
+
+async def notifications_before_marker(listener: psycopg.AsyncConnection[object]) -> list[str]:
+    """The payloads ``listener`` hears until a "marker" notification (they arrive in commit order)."""
+    heard: list[str] = []
+    while True:
+        async for notification in listener.notifies(timeout=1.0):
+            if notification.payload == "marker":
+                return heard
+            heard.append(notification.payload)
+
+
+async def test_a_node_alone_never_notifies_although_its_receivers_wait(
+    open_node: NodeFactory, postgres_url: str
+) -> None:
+    node = await open_node(wake_fallback_s=30.0)  # only a wake-up can end these waits in time
+    queue, fifo = await make_queue(node, "q"), await make_queue(node, "q.fifo")
+    source, dlq = await make_queue(node, "src"), await make_queue(node, "dlq")
+    await send(node, source, "poison")
+    await claim(node, source)  # received once: the next receive moves it to the dead-letter queue
+    for registered in (queue, fifo, source, dlq):
+        assert (await claim(node, registered)).messages == []
+        await node.wait_for_messages(registered.id, 5.0)  # registers, then returns for a fresh claim
+
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as listener:
+        await listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(node._channel)))
+        heard = asyncio.create_task(notifications_before_marker(listener))
+
+        # Standard sends: more than the parked receiver takes, then with nobody parked (still registered).
+        receiver = await parked(node, queue, n=1)
+        await send(node, queue, "a", "b", "c")
+        assert len((await asyncio.wait_for(receiver, 5.0)).messages) == 1
+        await send(node, queue, "d")
+        # A FIFO send.
+        receiver = await parked(node, fifo)
+        await send(node, fifo, "x", group_id="g", dedup_key="k")
+        assert len((await asyncio.wait_for(receiver, 5.0)).messages) == 1
+        # A visibility change that makes a message visible now.
+        [first, *_] = (await claim(node, queue)).messages
+        receiver = await parked(node, queue)
+        await node.change_visibility(queue.id, [(MessageRef(first.row_id, first.receive_count), T0)], T0)
+        assert len((await asyncio.wait_for(receiver, 5.0)).messages) == 1
+        # A dead-letter move, then a redrive back to the source.
+        epoch = node._waiters.epoch(dlq.id)
+        target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=source.key.arn)
+        await claim(node, source, now_ms=T0 + VISIBILITY_MS, dead_letter=target)
+        assert node._waiters.epoch(dlq.id) > epoch  # woken locally
+        epoch = node._waiters.epoch(source.id)
+        assert await node.move_messages(dlq.id, None, 10, T0 + VISIBILITY_MS) == 1
+        assert node._waiters.epoch(source.id) > epoch
+
+        await node._run(lambda conn: conn.execute("SELECT pg_notify(%s, 'marker')", (node._channel,)))
+        assert await asyncio.wait_for(heard, 10.0) == []

@@ -98,7 +98,13 @@ async def send_standard(
     A request to a queue that no longer exists gets ``QueueDoesNotExist``; the others are stored.
     ``notify``: the queues (in id order) whose waiters on other nodes must hear of the messages.
     """
-    params = {"batch": _send_batch(sends), "queue_ids": list(notify), "channel": channel, "wake_key": sql.wake_key}
+    params = {
+        "batch": _send_batch(sends),
+        "queue_ids": list(notify),
+        "channel": channel,
+        "wake_key": sql.wake_key,
+        "node": sql.node,
+    }
     cur = await conn.execute(sql.send_standard, params, prepare=True)
     return _send_outcomes(sends, {message_id: row_id for row_id, message_id, _notified in await cur.fetchall()})
 
@@ -167,7 +173,7 @@ async def send_fifo(
         await conn.execute(sql.lock_group_pairs, pairs)
         cur = await conn.execute(sql.send_fifo, params)
         await conn.execute(sql.settle_new_groups, pairs)
-        await conn.execute(sql.wake, {"channel": channel, "q": queue_id, "wake_key": sql.wake_key})
+        await conn.execute(sql.wake, {"channel": channel, "q": queue_id, "wake_key": sql.wake_key, "node": sql.node})
     rows = await cur.fetchall()
     if not rows:
         raise QueueDoesNotExist()
@@ -342,6 +348,7 @@ async def claim_fifo(
                     "source_arn": dead_letter.source_arn,
                     "channel": channel,
                     "wake_key": sql.wake_key,
+                    "node": sql.node,
                 },
             )
         if plan.claim_ids:
@@ -492,6 +499,7 @@ async def round_standard(
         "queue_ids": list(notify),
         "channel": channel,
         "wake_key": sql.wake_key,
+        "node": sql.node,
         **_delete_params(deletes),
         **_claim_params(claim_queue, claims),
     }
@@ -542,14 +550,14 @@ async def change_visibility(
     ids = sorted({ref.row_id for ref, _ in changes})
     results: list[Row] = []
     if not fifo and len(rounds) == 1:
-        params = _visibility_params(queue_id, rounds[0], now_ms, channel, sql.wake_key)
+        params = _visibility_params(queue_id, rounds[0], now_ms, channel, sql)
         cur = await conn.execute(sql.change_visibility, params)
         results = await cur.fetchall()
     else:
         async with conn.transaction():
             groups = await _lock_groups_of_rows(conn, sql, queue_id, ids) if fifo else []
             for changes_once in rounds:
-                params = _visibility_params(queue_id, changes_once, now_ms, channel, sql.wake_key)
+                params = _visibility_params(queue_id, changes_once, now_ms, channel, sql)
                 cur = await conn.execute(sql.change_visibility, params)
                 results += await cur.fetchall()
             if groups:
@@ -575,7 +583,7 @@ def _rounds(changes: Sequence[tuple[MessageRef, int]]) -> list[list[tuple[int, t
 
 
 def _visibility_params(
-    queue_id: int, changes: Sequence[tuple[int, tuple[MessageRef, int]]], now_ms: int, channel: str, wake_key: int
+    queue_id: int, changes: Sequence[tuple[int, tuple[MessageRef, int]]], now_ms: int, channel: str, sql: Sql
 ) -> dict[str, Any]:
     return {
         "q": queue_id,
@@ -584,7 +592,8 @@ def _visibility_params(
         "visible": [visible_at for _, (_r, visible_at) in changes],
         "now": now_ms,
         "channel": channel,
-        "wake_key": wake_key,
+        "wake_key": sql.wake_key,
+        "node": sql.node,
     }
 
 

@@ -1,10 +1,11 @@
 """Wake-ups across nodes: one LISTEN connection per store, asyncio futures per queue.
 
-Writers (visibility changes, dead-letter moves, redrives; sends only while some node has
-registered receivers waiting on the queue, see `_wake`) call ``pg_notify(channel, queue_id)``
-inside their transaction, so a notification is delivered exactly when the change commits, to
-every node listening on the store's channel (including the writer's own). The listener turns each
-payload into a wake-up of the local receivers waiting on that queue. Changes of a queue row
+Writers (sends, visibility changes, dead-letter moves, redrives) call ``pg_notify(channel,
+queue_id)`` inside their transaction while some other node has registered receivers waiting on
+the queue (see `_wake`), so a notification is delivered exactly when the change commits, to every
+node listening on the store's channel. The writer wakes its own node's waiters itself once the
+commit returns (its registrations never make it notify). The listener turns each payload into a
+wake-up of the local receivers waiting on that queue. Changes of a queue row
 (attributes, purge, deletion) notify ``c<queue id>``, which also drops the node's cached record of
 the queue (`_queuecache`).
 

@@ -166,15 +166,22 @@ class Rounds:
         if not send_items and not claim_items:
             return list(await self._run(lambda conn: _messages.delete_standard(conn, sql, delete_items)))
         per_queue, local, notify = self._plan_wakes(send_items)
-        if not delete_items and not claim_items:
-            sent = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, send_items, notify))
-            self._wake_after_sends(per_queue, local)
-            return list(sent)
-        sent, deleted, claimed = await self._run(
-            lambda conn: _messages.round_standard(
-                conn, sql, channel, send_items, notify, delete_items, claim_queue, claim_items
+        try:
+            if not delete_items and not claim_items:
+                sent = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, send_items, notify))
+                self._wake_after_sends(per_queue, local)
+                return list(sent)
+            sent, deleted, claimed = await self._run(
+                lambda conn: _messages.round_standard(
+                    conn, sql, channel, send_items, notify, delete_items, claim_queue, claim_items
+                )
             )
-        )
+        except BaseException:
+            # The commit may have happened all the same (a connection lost at commit). No NOTIFY of
+            # this statement wakes this node's waiters, so wake them: at worst they claim in vain.
+            for queue_id in per_queue:
+                self._waiters.wake(queue_id)
+            raise
         if send_items:
             self._wake_after_sends(per_queue, local)
         return [*sent, *deleted, *claimed]
@@ -184,7 +191,9 @@ class Rounds:
 
         A queue whose waiting receivers on this node have room for all its new messages gets no
         NOTIFY: this node wakes them after the commit, and the other nodes' waiters would only claim
-        in vain (see `Waiters.reserve`). The others are notified by the statement itself.
+        in vain (see `Waiters.reserve`). The others are notified by the statement itself, when another
+        node waits on them (the database skips this node's own registrations: it wakes its own
+        waiters after the commit either way, see migrations/0007_wake_other_nodes.sql).
         """
         per_queue: dict[int, int] = {}
         for queue_id, messages in sends:

@@ -80,14 +80,20 @@ def render(template: str, schema: str) -> str:
 
 
 class Sql:
-    """The statements of one store, with ``{s}`` replaced by the quoted schema name."""
+    """The statements of one store, with ``{s}`` replaced by the quoted schema name.
 
-    def __init__(self, schema: str) -> None:
+    ``node`` is the store's node id: statements that wake waiters skip the node's own registrations
+    (it wakes its own waiters after the commit), so they take it as the ``node`` parameter.
+    """
+
+    def __init__(self, schema: str, node: str) -> None:
         self.wake_key = wake_lock_key(schema)
+        self.node = node
         for name, template in _TEMPLATES.items():
             setattr(self, name, render(template, schema))
 
     wake_key: int
+    node: str
     # Declared for type checkers; values are set in __init__ from _TEMPLATES.
     insert_queue: str
     queue_by_key: str
@@ -172,7 +178,7 @@ _SEND_CTES = """t AS (
             ORDER BY t.ord
             RETURNING id, message_id),
         w AS (
-            SELECT {s}.wake_waiters(%(channel)s, q.id, %(wake_key)s::integer) AS woke
+            SELECT {s}.wake_other_waiters(%(channel)s, q.id, %(wake_key)s::integer, %(node)s::text) AS woke
             FROM (SELECT id FROM {s}.queues WHERE id = ANY(%(queue_ids)s::bigint[]) ORDER BY id) q)"""
 _DELETE_CTES = """r AS (
             SELECT * FROM unnest(%(del_queue_ids)s::bigint[], %(del_ids)s::bigint[], %(del_counts)s::int[])
@@ -293,8 +299,9 @@ _TEMPLATES: dict[str, str] = {
     # One statement for the standard sends of many requests (group commit, see _coalesce): each
     # message names its queue, whose row supplies retention (and existence: messages of a deleted
     # queue are not stored, and only their requests fail). For each queue that some node has
-    # receivers waiting on, a NOTIFY is queued for commit by the same statement (wake_waiters, see
-    # migrations/0002_wake_waiters.sql; advisory locks in queue id order), so they wake once the
+    # receivers waiting on (another node: this one wakes its own after the commit), a NOTIFY is
+    # queued for commit by the same statement (wake_other_waiters, see migrations/0002_wake_waiters.sql
+    # and 0007_wake_other_nodes.sql; advisory locks in queue id order), so they wake once the
     # messages are durable. (w is read in the output list: a CTE nobody reads is never run.)
     "send_standard": """
         WITH {SEND_CTES}
@@ -376,14 +383,15 @@ _TEMPLATES: dict[str, str] = {
         SELECT r.queue_id, r.group_id, r.head_ms FROM r WHERE r.head_ms IS NOT NULL
         ON CONFLICT (queue_id, group_id) DO UPDATE SET ready_at_ms = excluded.ready_at_ms""",
     # Wake the nodes waiting on these queues (dead-letter moves, redrives): like a send, only when some
-    # node has registered waiters (migrations/0002_wake_waiters.sql), advisory locks in queue id order.
+    # other node has registered waiters (migrations/0007_wake_other_nodes.sql), advisory locks in
+    # queue id order. The writing node wakes its own waiters after the commit.
     "notify": """
-        SELECT {s}.wake_waiters(%(channel)s, t.q, %(wake_key)s::integer)
+        SELECT {s}.wake_other_waiters(%(channel)s, t.q, %(wake_key)s::integer, %(node)s::text)
         FROM (SELECT DISTINCT q FROM unnest(%(queue_ids)s::bigint[]) AS q ORDER BY q) AS t""",
     # The queue row changed: every node drops its cached record of it (and wakes its waiters).
     "notify_changed": "SELECT pg_notify(%(channel)s, 'c' || %(q)s::bigint::text)",
-    # Sends notify only when a node waits on the queue; see migrations/0002_wake_waiters.sql.
-    "wake": "SELECT {s}.wake_waiters(%(channel)s, %(q)s::bigint, %(wake_key)s::integer)",
+    # Sends notify only when another node waits on the queue; see migrations/0007_wake_other_nodes.sql.
+    "wake": "SELECT {s}.wake_other_waiters(%(channel)s, %(q)s::bigint, %(wake_key)s::integer, %(node)s::text)",
     "register_waiters": """
         SELECT {s}.register_waiters(%(node)s, %(queue_ids)s::bigint[], %(wake_key)s::integer, %(ttl)s::bigint)""",
     "unregister_waiters": "DELETE FROM {s}.waiters WHERE node = %(node)s",
@@ -485,7 +493,8 @@ _TEMPLATES: dict[str, str] = {
             SELECT DISTINCT dlq.id, ins.group_id, %(now)s::bigint FROM ins CROSS JOIN dlq
             WHERE dlq.fifo AND ins.group_id IS NOT NULL
             ON CONFLICT (queue_id, group_id) DO NOTHING)
-        SELECT (SELECT count(*) FROM ins), {s}.wake_waiters(%(channel)s, %(dlq)s::bigint, %(wake_key)s::integer)""",
+        SELECT (SELECT count(*) FROM ins),
+               {s}.wake_other_waiters(%(channel)s, %(dlq)s::bigint, %(wake_key)s::integer, %(node)s::text)""",
     "attempt_lookup": """
         SELECT row_ids, receive_counts, visible_at_ms FROM {s}.receive_attempts
         WHERE queue_id = %(q)s AND attempt_id = %(attempt)s AND expires_at_ms > %(now)s
@@ -560,8 +569,9 @@ _TEMPLATES: dict[str, str] = {
         WHERE %(total)s > 0 AND (SELECT count(*) FROM pick) < %(total)s""",
     # A current receipt changes the visibility even when its timeout ran out (as on AWS); an
     # outdated one (the message was received again) changes nothing. Only a change that makes a
-    # message visible now wakes waiters, and only when some node has registered as waiting on the queue
-    # (wake_waiters): extending visibility (heartbeats) must not cost every node a wake-up.
+    # message visible now wakes waiters, and only when some other node has registered as waiting on the
+    # queue (wake_other_waiters; the writing node wakes its own after the commit): extending visibility
+    # (heartbeats) must not cost every node a wake-up.
     "change_visibility": """
         WITH r AS (
             SELECT * FROM unnest(%(ids)s::bigint[], %(counts)s::int[], %(visible)s::bigint[])
@@ -571,7 +581,7 @@ _TEMPLATES: dict[str, str] = {
             WHERE m.id = r.id AND m.queue_id = %(q)s AND m.receive_count = r.rc AND m.receive_count > 0
             RETURNING m.id, m.visible_at_ms),
         n AS (
-            SELECT {s}.wake_waiters(%(channel)s, %(q)s::bigint, %(wake_key)s::integer)
+            SELECT {s}.wake_other_waiters(%(channel)s, %(q)s::bigint, %(wake_key)s::integer, %(node)s::text)
             WHERE EXISTS (SELECT 1 FROM u WHERE u.visible_at_ms <= %(now)s))
         SELECT r.ord, r.id IN (SELECT id FROM u), m.id IS NOT NULL, (SELECT count(*) FROM n)
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = %(q)s

@@ -120,7 +120,9 @@ async def move_messages(
                 await conn.execute(sql.recompute_groups, _pairs(source_pairs))
         moved = {queue_id: count for queue_id, count in await cur.fetchall()}
         if moved:
-            await conn.execute(sql.notify, {"channel": channel, "queue_ids": list(moved), "wake_key": sql.wake_key})
+            await conn.execute(
+                sql.notify, {"channel": channel, "queue_ids": list(moved), "wake_key": sql.wake_key, "node": sql.node}
+            )
     return sum(moved.values()), list(moved)
 
 

@@ -1,7 +1,9 @@
 """Which queues this node has told the database it waits on (so sends to them notify).
 
-A send notifies only while some node's registration for the queue is live (the ``waiters`` table,
-migrations/0002_wake_waiters.sql, explains why no wake-up is lost). A node registers a queue the
+A send notifies only while another node's registration for the queue is live (the ``waiters``
+table; migrations/0002_wake_waiters.sql and 0007_wake_other_nodes.sql explain why no wake-up is
+lost). The sending node wakes its own waiters after the commit, so its own registrations never
+make it notify. A node registers a queue the
 first time one of its receivers is about to wait on it, then renews the registration while
 receivers keep waiting; when nobody waits for a while the registration lapses and sends to the
 queue stop paying for NOTIFY.

@@ -135,7 +135,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         self.schema = check_schema_name(schema)
         self.node_id = uuid.uuid4().hex
         self._conninfo = _with_defaults(url)
-        self._sql = Sql(schema)
+        self._sql = Sql(schema, self.node_id)
         self._channel = channel_name(schema)
         self._pool_min = pool_min
         self._pool_max = pool_max
@@ -497,16 +497,24 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         sql, channel = self._sql, self._channel
         with self._forget_if_gone(queue_id):
             if await self._is_fifo(queue_id):
-                outcomes = await self._run(
-                    lambda conn: _messages.send_fifo(conn, sql, channel, queue_id, messages, now_ms, dedup_window_ms)
-                )
-                self._waiters.wake(queue_id)
-                return outcomes
+                try:
+                    return await self._run(
+                        lambda conn: _messages.send_fifo(
+                            conn, sql, channel, queue_id, messages, now_ms, dedup_window_ms
+                        )
+                    )
+                finally:  # after the commit (or a failure that may hide one): no NOTIFY wakes this node's waiters
+                    self._waiters.wake(queue_id)
             return await self._rounds.send(queue_id, messages)  # the writer wakes the waiters
 
     async def _notify(self, queue_ids: Sequence[int]) -> None:
         """Notify the other nodes' waiters on these queues: a send expected this node's to take its messages."""
-        params = {"channel": self._channel, "queue_ids": list(queue_ids), "wake_key": self._sql.wake_key}
+        params = {
+            "channel": self._channel,
+            "queue_ids": list(queue_ids),
+            "wake_key": self._sql.wake_key,
+            "node": self._sql.node,
+        }
         with contextlib.suppress(ServiceUnavailable):  # they wake by the fallback instead
             await self._run(lambda conn: conn.execute(self._sql.notify, params))
 
@@ -536,7 +544,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
                 result = await _messages.claim_standard(conn, sql, queue_id, request)
                 woken = [request.dead_letter.queue_id] if result.moved_to_dead_letter and request.dead_letter else []
                 if woken:
-                    await conn.execute(sql.notify, {"channel": channel, "queue_ids": woken, "wake_key": sql.wake_key})
+                    await conn.execute(
+                        sql.notify, {"channel": channel, "queue_ids": woken, "wake_key": sql.wake_key, "node": sql.node}
+                    )
                 if request.attempt_id is not None and result.messages:
                     row_ids = [m.row_id for m in result.messages]
                     await _messages.save_attempt(conn, sql, queue_id, request, row_ids)

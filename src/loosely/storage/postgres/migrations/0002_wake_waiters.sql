@@ -12,6 +12,9 @@
 --   the claim that follows the registration sees it) or the registration did (the send's read comes
 --   after the registration committed, so it notifies).
 -- Instants here are the database's clock (db_now_ms), so node clocks never matter to liveness.
+-- Writers now call wake_other_waiters (0007_wake_other_nodes.sql), which skips the writer's own
+-- registrations (that node wakes its waiters itself after the commit); wake_waiters stays for nodes
+-- of earlier versions.
 
 CREATE TABLE waiters (
     queue_id BIGINT NOT NULL,
