@@ -161,7 +161,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
             lambda queue_ids: self._in_background(self._notify(queue_ids)),
             max_writers=self._writers,
         )
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
+        # Queue lookups in flight: (statement, parameters, cache generation) -> the read (see _fetch_queue).
+        self._lookups: dict[tuple[str, tuple[Any, ...], int], asyncio.Future[QueueRecord | None]] = {}
         self._checking = False
 
     # ---- life cycle ----
@@ -274,7 +276,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
                 logger.info("retrying a transaction after %s", error.__cause__)
         raise AssertionError("unreachable")
 
-    def _forget(self, task: asyncio.Task[Any]) -> None:
+    def _forget(self, task: asyncio.Future[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved, so it is not reported as lost
@@ -310,7 +312,28 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         self._fifo[queue_id] = bool(row[0])
         return self._fifo[queue_id]
 
-    async def _fetch_queue(self, statement: str, params: Sequence[Any]) -> QueueRecord | None:
+    async def _fetch_queue(self, statement: str, params: tuple[Any, ...], *, share: bool = True) -> QueueRecord | None:
+        """Read a queue record (and cache it); concurrent lookups of the same queue share one read.
+
+        When a record expires every request to the queue misses at once: under load a dozen lookups
+        of one queue, each a statement and a pool checkout, where one does. A lookup joins a read
+        only if no invalidation came since that read began (the generation is part of the key), so
+        it never gets a record older than one it would have read itself. ``share=False``: a read
+        of its own (management actions, which must see every change committed before they began).
+        """
+        if not share:
+            return await self._read_queue(statement, params)
+        key = (statement, params, self._queues.generation)
+        pending = self._lookups.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read_queue(statement, params))
+            self._lookups[key] = pending
+            self._background.add(pending)
+            pending.add_done_callback(self._forget)
+            pending.add_done_callback(lambda _: self._lookups.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _read_queue(self, statement: str, params: tuple[Any, ...]) -> QueueRecord | None:
         async def fetch(conn: Conn) -> Row | None:
             cur = await conn.execute(statement, params)
             return await cur.fetchone()
@@ -377,7 +400,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
             return cached
         if _NUL in key.name:  # PostgreSQL text cannot hold it, so no stored queue has it in its name
             return None
-        return await self._fetch_queue(self._sql.queue_by_key, (key.account_id, key.region, key.name))
+        params = (key.account_id, key.region, key.name)
+        return await self._fetch_queue(self._sql.queue_by_key, params, share=not fresh)
 
     async def get_queue_by_id(self, queue_id: int) -> QueueRecord | None:
         cached = self._queues.by_id(queue_id)
