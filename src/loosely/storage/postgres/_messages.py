@@ -100,7 +100,7 @@ async def send_standard(
     """
     params = {
         "batch": _send_batch(sends),
-        "queue_ids": list(notify),
+        "queue_ids": int_array(notify),
         "channel": channel,
         "wake_key": sql.wake_key,
         "node": sql.node,
@@ -264,14 +264,15 @@ async def claim_standard_many(
 
 def _claim_params(queue_id: int | None, requests: Sequence[ClaimRequest]) -> dict[str, Any]:
     nows = [r.now_ms for r in requests]
+    ns = [r.max_messages for r in requests]
     return {
         "q": queue_id,
-        "ns": [r.max_messages for r in requests],
-        "untils": [r.visible_until_ms for r in requests],
-        "nows": nows,
+        "ns": int_array(ns),
+        "untils": int_array(r.visible_until_ms for r in requests),
+        "nows": int_array(nows),
         "earliest": min(nows, default=None),
         "latest": max(nows, default=None),
-        "total": sum(r.max_messages for r in requests),
+        "total": sum(ns),
     }
 
 
@@ -496,7 +497,7 @@ async def round_standard(
     """
     params = {
         "batch": _send_batch(sends),
-        "queue_ids": list(notify),
+        "queue_ids": int_array(notify),
         "channel": channel,
         "wake_key": sql.wake_key,
         "node": sql.node,
