@@ -9,7 +9,11 @@ The statements of the standard-queue rounds (send, delete, claim and the three i
 on a connection at their first use rather than after psycopg's ``prepare_threshold`` (five) uses:
 unprepared, PostgreSQL parses and plans each of them anew, about 1 ms of its CPU per execution,
 where the write itself costs about as much again. Every pooled connection pays that warm-up, and
-a node opens its connections as load comes, so two nodes paid it twice in a short run.
+a node opens its connections as load comes, so two nodes paid it twice in a short run. They also
+return their rows in binary: the many integers of a round (row ids, instants, receive counts)
+arrive as fixed-size values rather than decimal text that the client parses (4 % fewer client
+instructions per round, counted with cachegrind on rounds of two sends, two deletes and two
+receives of ten; text columns cost the same either way).
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ async def send_standard(
         "wake_key": sql.wake_key,
         "node": sql.node,
     }
-    cur = await conn.execute(sql.send_standard, params, prepare=True)
+    cur = await conn.execute(sql.send_standard, params, prepare=True, binary=True)
     return _send_outcomes(sends, {message_id: row_id for row_id, message_id, _notified in await cur.fetchall()})
 
 
@@ -255,7 +259,7 @@ async def claim_standard_many(
     Each request gets its share of the rows in claim order (see _sql); a request left empty learns
     from the same statement when the queue next has something visible, or that the queue is gone.
     """
-    cur = await conn.execute(sql.claim_standard_many, _claim_params(queue_id, requests), prepare=True)
+    cur = await conn.execute(sql.claim_standard_many, _claim_params(queue_id, requests), prepare=True, binary=True)
     claims = _Claims(len(requests))
     for row in await cur.fetchall():
         claims.add(row[0], row[1:10], row[10], row[11])
@@ -454,7 +458,7 @@ async def delete_standard(
     conn: Conn, sql: Sql, deletes: Sequence[tuple[int, Sequence[MessageRef]]]
 ) -> list[list[DeleteOutcome]]:
     """One statement for many requests' deletes on standard queues (queue id, refs): each request's outcomes."""
-    cur = await conn.execute(sql.delete_standard, _delete_params(deletes), prepare=True)
+    cur = await conn.execute(sql.delete_standard, _delete_params(deletes), prepare=True, binary=True)
     return _split_delete_outcomes(deletes, await cur.fetchall())
 
 
@@ -504,7 +508,7 @@ async def round_standard(
         **_delete_params(deletes),
         **_claim_params(claim_queue, claims),
     }
-    cur = await conn.execute(sql.round_standard, params, prepare=True)
+    cur = await conn.execute(sql.round_standard, params, prepare=True, binary=True)
     ids: dict[str, int] = {}
     delete_rows: list[Row] = []
     claimed = _Claims(len(claims))
