@@ -250,3 +250,18 @@ async def test_a_node_alone_never_notifies_although_its_receivers_wait(
 
         await node._run(lambda conn: conn.execute("SELECT pg_notify(%s, 'marker')", (node._channel,)))
         assert await asyncio.wait_for(heard, 10.0) == []
+
+
+async def test_nodes_of_the_previous_version_still_notify_for_every_registration(open_node: NodeFactory) -> None:
+    # During a rolling upgrade older nodes call wake_waiters (migration 0002), which must keep working.
+    waiting = await open_node(wake_fallback_s=30.0)
+    queue = await make_queue(waiting)
+    assert (await claim(waiting, queue)).messages == []
+    await waiting.wait_for_messages(queue.id, 5.0)  # registers, then returns for a fresh claim
+
+    async def old_wake(conn: object) -> bool:
+        statement = f'SELECT "{waiting.schema}".wake_waiters(%s, %s, %s)'
+        cur = await conn.execute(statement, ("loosely_probe", queue.id, waiting._sql.wake_key))  # type: ignore[attr-defined]
+        return bool((await cur.fetchone())[0])
+
+    assert await waiting._run(old_wake)  # type: ignore[arg-type]
