@@ -18,6 +18,7 @@ receives of ten; text columns cost the same either way).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -44,6 +45,23 @@ Row = tuple[Any, ...]
 _MAX_CLAIM_ROUNDS = 4  # rounds of a claim that keeps looking after dead-letter moves or expired rows
 _SCAN_GROWTH = 4  # each round of a standard claim that moved dead letters looks this many times further
 _MAX_SCAN = 1_000
+
+
+# The fields of StoredMessage in the order of _sql.MESSAGE_COLUMNS: the claim statements' rows are
+# turned into messages positionally (the busiest loop of a round), so the order is checked once here.
+_MESSAGE_FIELDS = (
+    "row_id",
+    "message_id",
+    "body",
+    "meta",
+    "sent_ms",
+    "receive_count",
+    "first_receive_ms",
+    "group_id",
+    "dead_letter_source_arn",
+)
+if tuple(f.name for f in dataclasses.fields(StoredMessage)) != _MESSAGE_FIELDS:
+    raise RuntimeError("StoredMessage's fields no longer match _sql.MESSAGE_COLUMNS")
 
 
 def stored_message(row: Row) -> StoredMessage:
@@ -261,8 +279,13 @@ async def claim_standard_many(
     """
     cur = await conn.execute(sql.claim_standard_many, _claim_params(queue_id, requests), prepare=True, binary=True)
     claims = _Claims(len(requests))
+    claimed = claims.claimed
     for row in await cur.fetchall():
-        claims.add(row[0], row[1:10], row[10], row[11])
+        k = row[0]
+        if k:
+            claimed[k - 1].append(StoredMessage(*row[1:10]))
+        else:
+            claims.settle(row[10], row[11])
     return claims.results()
 
 
@@ -283,25 +306,23 @@ def _claim_params(queue_id: int | None, requests: Sequence[ClaimRequest]) -> dic
 class _Claims:
     """The rows of one statement's claims dealt back to its requests (see claim_standard_many)."""
 
-    __slots__ = ("_claimed", "_empty", "_gone")
+    __slots__ = ("_empty", "_gone", "claimed")
 
     def __init__(self, requests: int) -> None:
-        self._claimed: list[list[StoredMessage]] = [[] for _ in range(requests)]
+        self.claimed: list[list[StoredMessage]] = [[] for _ in range(requests)]  # request k's: claimed[k - 1]
         self._empty: ClaimResult | None = None
         self._gone = False
 
-    def add(self, k: int, message: Row, exists: bool | None, next_visible_ms: int | None) -> None:
-        if k == 0:  # fewer rows than asked for: does the queue exist, when is something next visible?
-            self._gone = not exists
-            self._empty = ClaimResult([], next_visible_ms)
-        else:
-            self._claimed[k - 1].append(stored_message(message))
+    def settle(self, exists: bool | None, next_visible_ms: int | None) -> None:
+        """The row k = 0 (fewer rows than asked for): does the queue exist, when is something next visible?"""
+        self._gone = not exists
+        self._empty = ClaimResult([], next_visible_ms)
 
     def results(self) -> list[ClaimResult | BaseException]:
         if self._gone:
-            return [QueueDoesNotExist() for _ in self._claimed]  # gone: nothing was claimed either
+            return [QueueDoesNotExist() for _ in self.claimed]  # gone: nothing was claimed either
         results: list[ClaimResult | BaseException] = []
-        for messages in self._claimed:
+        for messages in self.claimed:
             if messages:
                 results.append(ClaimResult(sorted(messages, key=lambda m: m.row_id)))
             elif self._empty is not None:
@@ -464,9 +485,9 @@ async def delete_standard(
 
 def _delete_params(deletes: Sequence[tuple[int, Sequence[MessageRef]]]) -> dict[str, str]:
     return {
-        "del_queue_ids": int_array(queue_id for queue_id, refs in deletes for _ in refs),
-        "del_ids": int_array(r.row_id for _, refs in deletes for r in refs),
-        "del_counts": int_array(r.receive_count for _, refs in deletes for r in refs),
+        "del_queue_ids": int_array([queue_id for queue_id, refs in deletes for _ in refs]),
+        "del_ids": int_array([r.row_id for _, refs in deletes for r in refs]),
+        "del_counts": int_array([r.receive_count for _, refs in deletes for r in refs]),
     }
 
 
@@ -512,14 +533,17 @@ async def round_standard(
     ids: dict[str, int] = {}
     delete_rows: list[Row] = []
     claimed = _Claims(len(claims))
+    claimed_by = claimed.claimed
     for row in await cur.fetchall():
         part = row[0]
         if part == 1:
             ids[row[3]] = row[2]
         elif part == 2:
             delete_rows.append((row[1], row[11], row[13]))
+        elif row[1]:
+            claimed_by[row[1] - 1].append(StoredMessage(*row[2:11]))
         else:
-            claimed.add(row[1], row[2:11], row[11], row[12])
+            claimed.settle(row[11], row[12])
     delete_rows.sort(key=lambda row: row[0])
     return _send_outcomes(sends, ids), _split_delete_outcomes(deletes, delete_rows), claimed.results()
 

@@ -136,7 +136,14 @@ class Rounds:
             units.append((claims[queue_id], self._write_claims(queue_id, [ops[p][2] for p in claims[queue_id]])))
         # Read before any statement of this round is sent (the units run only once gathered).
         epochs = {queue_id: self._waiters.epoch(queue_id) for queue_id in claims}
-        results = await asyncio.gather(*(work for _, work in units), return_exceptions=True)
+        results: list[Any]
+        if len(units) == 1:  # the common case: no task and gathering future for one statement
+            try:
+                results = [await units[0][1]]
+            except Exception as error:
+                results = [error]
+        else:
+            results = await asyncio.gather(*(work for _, work in units), return_exceptions=True)
         for (positions, _), result in zip(units, results, strict=True):
             if isinstance(result, asyncio.CancelledError):
                 raise result
