@@ -9,7 +9,8 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from contract.helpers import T0, VISIBILITY_MS, claim, make_queue, send
+from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, claim, make_queue, msg, send
+from loosely.core.documents import NewPublication
 from loosely.core.queues.models import ClaimResult, DeadLetterTarget, MessageRef, QueueRecord
 from loosely.storage.postgres import PostgresStore
 from loosely.storage.postgres._notify import Waiters
@@ -265,3 +266,27 @@ async def test_nodes_of_the_previous_version_still_notify_for_every_registration
         return bool((await cur.fetchone())[0])
 
     assert await waiting._run(old_wake)  # type: ignore[arg-type]
+
+
+async def test_a_fan_out_to_queues_its_own_node_waits_on_does_not_notify(
+    open_node: NodeFactory, postgres_url: str
+) -> None:
+    node = await open_node(wake_fallback_s=30.0)
+    queue, fifo = await make_queue(node, "fan"), await make_queue(node, "fan.fifo")
+    for registered in (queue, fifo):
+        assert (await claim(node, registered)).messages == []
+        await node.wait_for_messages(registered.id, 5.0)  # registers, then returns for a fresh claim
+    publication = NewPublication("arn:aws:sns:us-east-1:123456789012:t", "p-1", "{}")
+    [published] = await node.add_publications([publication], T0, DEDUP_WINDOW_MS)
+
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as listener:
+        await listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(node._channel)))
+        heard = asyncio.create_task(notifications_before_marker(listener))
+        receiver = await parked(node, queue, n=1)
+
+        fanned = [(queue.id, msg("a")), (queue.id, msg("b")), (fifo.id, msg("c", group_id="g", dedup_key="k"))]
+        await node.complete_publication(published.sequence, fanned, [], T0, DEDUP_WINDOW_MS)
+
+        assert len((await asyncio.wait_for(receiver, 5.0)).messages) == 1  # woken locally
+        await node._run(lambda conn: conn.execute("SELECT pg_notify(%s, 'marker')", (node._channel,)))
+        assert await asyncio.wait_for(heard, 10.0) == []
