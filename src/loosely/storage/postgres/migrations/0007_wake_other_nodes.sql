@@ -15,7 +15,7 @@
 --     (the commit came first), and one whose claim began earlier finds the counter moved when it
 --     goes to wait, or is woken in its wait. That is exactly what the echo of its own NOTIFY did,
 --     only sooner. A writer that does not know its commit's outcome (a connection lost at commit)
---     leaves its waiters to their timed fallback, as a lost notification would.
+--     wakes its waiters all the same: at worst they claim in vain.
 --
 -- wake_waiters (0002) stays, unchanged, for nodes of earlier versions during a rolling upgrade:
 -- they notify for every registration, which wakes new nodes as before; new nodes skip only their
