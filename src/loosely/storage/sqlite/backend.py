@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import sqlite3
 import time
@@ -30,19 +29,11 @@ from loosely.storage.sqlite import claims, messages, moves, queues
 from loosely.storage.sqlite.archive import SqliteArchive
 from loosely.storage.sqlite.documents import SqliteDocuments
 from loosely.storage.sqlite.outbox import SqliteOutbox
-from loosely.storage.sqlite.parked import ParkedReceive, ParkedReceives
+from loosely.storage.sqlite.parked import ParkedReceive, ParkedReceives, Served
 from loosely.storage.sqlite.reader import Reader
 from loosely.storage.sqlite.schema import connect, migrate, pipelined
 from loosely.storage.sqlite.wal import WalFile
 from loosely.storage.sqlite.writer import Tx, Writer
-
-
-@dataclasses.dataclass(eq=False, slots=True)
-class _Served:
-    """What a send's long-poll wake-up needs to know of the parked receives it served (parked.py)."""
-
-    last: ParkedReceive | None = None
-    drained: bool = False
 
 
 class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
@@ -187,22 +178,23 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     ) -> list[SendOutcome]:
         self._require(queue_id)
         batch = list(messages_)
-        served = _Served()
+        served = Served(queue_id)
 
         def wake() -> None:
-            if served.drained:  # the served claims took everything: the receives still parked would find nothing
-                self._waiters.wake_except(queue_id, self._parked.still_parked(queue_id))
-            else:
-                self._waiters.wake((queue_id,))
+            self._parked.wake(self._waiters, served)
 
         sent = self._writer.enqueue(
             lambda tx: messages.send_messages(tx, self._waiters, queue_id, batch, now_ms, dedup_window_ms, wake)
         )
-        # Receives parked on the queue claim right behind the send, in its group (see parked.py).
-        served.last = self._parked.serve(
-            queue_id, batch, now_ms, lambda parked, request: self._enqueue_parked_claim(parked, request, served)
-        )
+        self._serve_parked(served, batch, now_ms)
         return await sent
+
+    def _serve_parked(self, served: Served, batch: Sequence[NewMessage], now_ms: int) -> None:
+        """Right behind a send just enqueued: claims for the receives parked on its queue that its messages
+        can fill, to run in the send's group (see parked.py). The send's wake-up reads ``served``."""
+        served.last = self._parked.serve(
+            served.queue_id, batch, now_ms, lambda parked, request: self._enqueue_parked_claim(parked, request, served)
+        )
 
     async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
         self._require(queue_id)
@@ -222,7 +214,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         return self._writer.enqueue(lambda tx: claims.claim_messages(tx, self._waiters, queue_id, request))
 
     def _enqueue_parked_claim(
-        self, parked: ParkedReceive, request: ClaimRequest, served: _Served
+        self, parked: ParkedReceive, request: ClaimRequest, served: Served
     ) -> asyncio.Future[ClaimResult]:
         def work(tx: Tx) -> ClaimResult:
             if served.last is parked:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 from loosely.core.queues.models import (
@@ -137,20 +138,22 @@ def send_to_queues(
     sends: Sequence[tuple[int, Sequence[NewMessage]]],
     now_ms: int,
     dedup_window_ms: int,
+    wake: Callable[[int], None] | None = None,
 ) -> None:
     """Store each queue's messages as `send_messages` would, one queue at a time, for less per message.
 
     Queues that need statements per message (FIFO queues, messages with a dedup id) take
     `send_messages`. The others' messages go in together: multi-row INSERTs across queues (each
     queue's messages in their order), one UPDATE of the counts of all queues given as many
-    messages, one wake-up of all their long polls once committed. No outcomes: fan-out, the
-    caller, has no use for the row ids.
+    messages. Once committed, ``wake`` runs for each queue sent to, or else one wake-up of all
+    their long polls. No outcomes: fan-out, the caller, has no use for the row ids.
     """
     plain: list[tuple[QueueRecord, Sequence[NewMessage]]] = []
     for queue_id, batch in sends:
         queue = queue_of(tx, queue_id)
         if queue.key.fifo or any(m.dedup_key is not None for m in batch):
-            send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms)
+            waking = None if wake is None else partial(wake, queue_id)
+            send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms, waking)
         elif batch:
             plain.append((queue, batch))
     if not plain:
@@ -172,7 +175,11 @@ def send_to_queues(
         conn.execute(_insert_many(rows), params)
     _count_added(conn, [(queue.id, len(batch)) for queue, batch in plain])
     queue_ids = [queue.id for queue, _ in plain]
-    tx.on_commit(lambda: waiters.wake(queue_ids))
+    if wake is None:
+        tx.on_commit(lambda: waiters.wake(queue_ids))
+    else:
+        for queue_id in queue_ids:
+            tx.on_commit(partial(wake, queue_id))
 
 
 _COUNT_IDS = 500

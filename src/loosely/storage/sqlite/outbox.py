@@ -13,8 +13,8 @@ heads are skipped, and there are only as many as are in flight) and ``deliveries
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from loosely.core.documents import (
     Delivery,
@@ -33,6 +33,7 @@ from loosely.storage._common import QueueWaiters
 from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
 from loosely.storage.sqlite import messages
 from loosely.storage.sqlite.archive import archive_publication
+from loosely.storage.sqlite.parked import ParkedReceives, Served
 from loosely.storage.sqlite.writer import Tx, Writer
 
 OUTBOX_WAKE_KEY = 0
@@ -191,15 +192,19 @@ def complete_publication(
     deliveries: Sequence[NewDelivery],
     now_ms: int,
     dedup_window_ms: int,
+    wake: Callable[[int], None] | None = None,
 ) -> None:
-    """Fan one publication out and delete it; a publication already gone (completed elsewhere) is left alone."""
+    """Fan one publication out and delete it; a publication already gone (completed elsewhere) is left alone.
+
+    ``wake``: each queue's long-poll wake-up once committed (`messages.send_to_queues`).
+    """
     conn = tx.conn
     row = conn.execute("SELECT ordering_key FROM publications WHERE id = ?", (publication_id,)).fetchone()
     if row is None:
         return
     sends = _by_queue(queue_messages)
     _require_queues(conn, [queue_id for queue_id, _ in sends])
-    messages.send_to_queues(tx, waiters, sends, now_ms, dedup_window_ms)
+    messages.send_to_queues(tx, waiters, sends, now_ms, dedup_window_ms, wake)
     conn.executemany(
         "INSERT INTO deliveries (subscription_arn, payload, next_attempt_ms, due_ms, created_ms)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -218,12 +223,13 @@ def complete_publications(
     results: Sequence[FanOutResult],
     now_ms: int,
     dedup_window_ms: int,
+    wake: Callable[[int], None] | None = None,
 ) -> None:
     """Fan many publications out and delete them in one item: one send for all queues, one insert of deliveries.
 
     Publications already gone (completed elsewhere) are left out. Each queue's messages keep the
     order of ``results``, which is what keeps a FIFO topic's order in FIFO queues. A queue that no
-    longer exists raises `QueuesGone` before anything is written.
+    longer exists raises `QueuesGone` before anything is written. ``wake``: as `complete_publication`.
     """
     conn = tx.conn
     ids = [r.publication_id for r in results]
@@ -234,7 +240,7 @@ def complete_publications(
         return
     sends = _by_queue([pair for r in live for pair in r.queue_messages])
     _require_queues(conn, [queue_id for queue_id, _ in sends])
-    messages.send_to_queues(tx, waiters, sends, now_ms, dedup_window_ms)
+    messages.send_to_queues(tx, waiters, sends, now_ms, dedup_window_ms, wake)
     deliveries = [d for r in live for d in r.deliveries]
     if deliveries:
         conn.executemany(
@@ -348,11 +354,50 @@ def reschedule_delivery(
 
 
 class SqliteOutbox(OutboxStore):
-    """`OutboxStore` methods of `SqliteStore`, which provides the writer and the wake-ups."""
+    """`OutboxStore` methods of `SqliteStore`, which provides the writer, the wake-ups and the parked receives."""
 
     _writer: Writer
     _waiters: QueueWaiters
     _outbox_waiters: QueueWaiters
+    _parked: ParkedReceives
+
+    if TYPE_CHECKING:
+
+        def _serve_parked(self, served: Served, batch: Sequence[NewMessage], now_ms: int) -> None: ...
+
+    def _serving(self) -> tuple[dict[int, Served], Callable[[int], None]]:
+        """Served receives and the wake-up of a fan-out, as `SqliteStore.send_messages` has for a send.
+
+        Returns an empty map to fill and the wake-up for `messages.send_to_queues`: call `_serve` right
+        after enqueueing the fan-out, with no ``await`` between, so the claims join its group.
+        """
+        served: dict[int, Served] = {}
+
+        def wake(queue_id: int) -> None:
+            queue_served = served.get(queue_id)
+            if queue_served is None:  # nobody was parked on it (a wait may still be in progress): wake all
+                self._waiters.wake((queue_id,))
+            else:
+                self._parked.wake(self._waiters, queue_served)
+
+        return served, wake
+
+    def _serve(self, served: dict[int, Served], queue_messages: Iterable[tuple[int, NewMessage]], now_ms: int) -> None:
+        """Receives parked on the queues fanned out to claim right behind the fan-out, in its group.
+
+        As for a send (parked.py): only as many receives as each queue's visible messages can fill,
+        and when their claims take everything, the queue's other parked receives are left asleep.
+        """
+        waiting = self._parked.waiting_on()
+        if not waiting:
+            return
+        by_queue: dict[int, list[NewMessage]] = {}
+        for queue_id, message in queue_messages:
+            if queue_id in waiting:
+                by_queue.setdefault(queue_id, []).append(message)
+        for queue_id, batch in by_queue.items():
+            queue_served = served[queue_id] = Served(queue_id)
+            self._serve_parked(queue_served, batch, now_ms)
 
     async def add_publications(
         self,
@@ -386,22 +431,31 @@ class SqliteOutbox(OutboxStore):
         dedup_window_ms: int,
     ) -> None:
         sends, pushes = list(queue_messages), list(deliveries)
-        await self._writer.submit(
+        served, wake = self._serving()
+        done = self._writer.enqueue(
             lambda tx: complete_publication(
-                tx, self._waiters, self._outbox_waiters, publication_id, sends, pushes, now_ms, dedup_window_ms
+                tx, self._waiters, self._outbox_waiters, publication_id, sends, pushes, now_ms, dedup_window_ms, wake
             )
         )
+        self._serve(served, sends, now_ms)
+        await done
 
     async def complete_publications(self, results: Sequence[FanOutResult], now_ms: int, dedup_window_ms: int) -> None:
         batch = list(results)
         if not batch:
             return
-        await self._writer.submit(
-            lambda tx: complete_publications(tx, self._waiters, self._outbox_waiters, batch, now_ms, dedup_window_ms),
+        served, wake = self._serving()
+        done = self._writer.enqueue(
+            lambda tx: complete_publications(
+                tx, self._waiters, self._outbox_waiters, batch, now_ms, dedup_window_ms, wake
+            ),
             # Hundreds of rows: their statements run on the writer thread (SQLite releases the GIL
             # while it works), not on the event loop, which meanwhile goes on answering requests.
+            # The claims served below join that group, so they run there too.
             bulk=True,
         )
+        self._serve(served, (pair for result in batch for pair in result.queue_messages), now_ms)
+        await done
 
     async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
         self._outbox_waiters.before_claim(OUTBOX_WAKE_KEY)

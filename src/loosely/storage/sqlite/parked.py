@@ -35,10 +35,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from loosely.core.queues.models import ClaimRequest, ClaimResult, NewMessage
+from loosely.storage._common import QueueWaiters
 
 _last_claim: contextvars.ContextVar[tuple[int, ClaimRequest] | None] = contextvars.ContextVar(
     "loosely_sqlite_last_claim", default=None
@@ -59,6 +60,19 @@ class ParkedReceive:
     request: ClaimRequest
     claim: asyncio.Future[ClaimResult] | None = None
     gone: bool = False
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class Served:
+    """What the long-poll wake-up of one send to one queue needs to know of the parked receives it served.
+
+    ``last``: the last receive served, when the send's messages were all visible (`ParkedReceives.serve`).
+    ``drained``: set by that receive's claim, in the send's group: nothing was left visible after it.
+    """
+
+    queue_id: int
+    last: ParkedReceive | None = None
+    drained: bool = False
 
 
 class ParkedReceives:
@@ -130,6 +144,18 @@ class ParkedReceives:
         if not waiting:
             del self._by_queue[queue_id]
         return served if all_visible and visible <= 0 else None
+
+    def wake(self, waiters: QueueWaiters, served: Served) -> None:
+        """The wake-up of a committed send: every wait on the queue, or, when the receives it served
+        took everything (``served.drained``), all but the receives still parked (they would find nothing)."""
+        if served.drained:
+            waiters.wake_except(served.queue_id, self.still_parked(served.queue_id))
+        else:
+            waiters.wake((served.queue_id,))
+
+    def waiting_on(self) -> Collection[int]:
+        """The queues with receives parked on them (a view: read it at once)."""
+        return self._by_queue.keys()
 
     def still_parked(self, queue_id: int) -> list[ParkedReceive]:
         """The receives parked on the queue and not served (the tokens of their waits)."""
