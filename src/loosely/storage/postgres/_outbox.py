@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -231,13 +231,21 @@ def delivery(row: Row) -> Delivery:
 
 
 class Fanout:
-    """What the fan-out of one publication needs from the store: statements, channel, queue kinds."""
+    """What the fan-out of one publication needs from the store: statements, channel, queue kinds.
 
-    def __init__(self, sql: Sql, outbox: OutboxSql, channel: str, fifo: dict[int, bool]) -> None:
+    ``local``: standard queues whose new messages this node's own waiting receivers will take
+    (`Waiters.reserve`): their sends do not NOTIFY, as a node's SendMessage does not
+    (`_rounds.Rounds._plan_wakes`).
+    """
+
+    def __init__(
+        self, sql: Sql, outbox: OutboxSql, channel: str, fifo: dict[int, bool], local: frozenset[int] = frozenset()
+    ) -> None:
         self.sql = sql
         self.outbox = outbox
         self.channel = channel
         self.fifo = fifo  # queue id -> FIFO, for the queues that existed before the transaction
+        self.local = local
 
     @property
     def wake_params(self) -> dict[str, Any]:
@@ -269,7 +277,8 @@ class Fanout:
         if self.fifo[queue_id]:
             await _messages.send_fifo(conn, self.sql, self.channel, queue_id, batch, now_ms, window_ms)
             return
-        [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)], [queue_id])
+        notify = () if queue_id in self.local else (queue_id,)
+        [outcome] = await _messages.send_standard(conn, self.sql, self.channel, [(queue_id, batch)], notify)
         if isinstance(outcome, BaseException):
             raise outcome
 
@@ -510,6 +519,10 @@ class PostgresOutbox(OutboxStore):
 
         async def wait_for_messages(self, queue_id: int, timeout_s: float) -> None: ...
 
+        async def _notify(self, queue_ids: Sequence[int]) -> None: ...
+
+        def _in_background(self, work: Awaitable[None]) -> None: ...
+
     @property
     def _outbox_sql(self) -> OutboxSql:
         if self._outbox_sql_cache is None:
@@ -593,9 +606,40 @@ class PostgresOutbox(OutboxStore):
         if not batch:
             return
         fan = await self._fanout([q for r in batch for q, _ in r.queue_messages])
+        counts = self._reserve(fan, (pair for r in batch for pair in r.queue_messages), now_ms)
         with self._forgetting_gone_queues():
             sent = await self._run(lambda conn: complete_publications(conn, fan, batch, now_ms, dedup_window_ms))
-        self._woken(sent)
+        self._woken_after_fanout(fan, sent, counts)
+
+    def _reserve(self, fan: Fanout, queue_messages: Iterable[tuple[int, NewMessage]], now_ms: int) -> dict[int, int]:
+        """Mark the standard queues whose new messages, all visible now, this node's own waiting receivers
+        have room for (`Waiters.reserve`): their sends skip the NOTIFY. Returns the messages per queue.
+
+        Otherwise every other node's receivers on the queue would wake, and so would this node's once
+        more when the notification comes back, to claim what the first ones woken already took.
+        Delayed messages and FIFO queues notify as before.
+        """
+        counts: dict[int, int] = {}
+        delayed: set[int] = set()
+        for queue_id, message in queue_messages:
+            counts[queue_id] = counts.get(queue_id, 0) + 1
+            if message.visible_at_ms > now_ms:
+                delayed.add(queue_id)
+        fan.local = frozenset(
+            queue_id
+            for queue_id, count in counts.items()
+            if fan.fifo.get(queue_id) is False and queue_id not in delayed and self._waiters.reserve(queue_id, count)
+        )
+        return counts
+
+    def _woken_after_fanout(self, fan: Fanout, sent: Sequence[int], counts: dict[int, int]) -> None:
+        """`_woken`, and a NOTIFY after all for a queue whose waiters here were gone by the commit
+        (timed out, woken by another send), so that no other node's receiver sleeps through the messages."""
+        woken = {queue_id: self._waiters.wake(queue_id) for queue_id in sent}
+        self._waiters.wake(OUTBOX_WAKE_KEY)
+        late = [queue_id for queue_id in sorted(fan.local) if queue_id in woken and woken[queue_id] < counts[queue_id]]
+        if late:
+            self._in_background(self._notify(late))
 
     @contextlib.contextmanager
     def _forgetting_gone_queues(self) -> Iterator[None]:
