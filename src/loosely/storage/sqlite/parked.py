@@ -16,6 +16,10 @@ take no more. The claim made for a receive is the same request moved to the send
 same visibility timeout from then). The task's next `claim_messages` on that queue takes it; an
 empty or failed one falls back to a claim of its own, so nothing changes for the caller.
 
+SNS fan-out is served the same way (`loosely.storage.sqlite.outbox.SqliteOutbox`): a chunk that
+writes to queues with parked receives enqueues their claims right behind it, queue by queue, and
+each queue's wake-up follows the rules below.
+
 Only as many parked receives are served as the visible messages sent can fill. The others would
 wake, claim and find nothing when the served claims took everything: so the last served claim
 checks, in the same group, whether anything is left visible on the (standard) queue, and if
