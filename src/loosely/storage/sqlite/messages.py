@@ -138,21 +138,21 @@ def send_to_queues(
     sends: Sequence[tuple[int, Sequence[NewMessage]]],
     now_ms: int,
     dedup_window_ms: int,
-    wake: Callable[[int], None] | None = None,
+    wake: Callable[[Sequence[int]], None] | None = None,
 ) -> None:
     """Store each queue's messages as `send_messages` would, one queue at a time, for less per message.
 
     Queues that need statements per message (FIFO queues, messages with a dedup id) take
     `send_messages`. The others' messages go in together: multi-row INSERTs across queues (each
     queue's messages in their order), one UPDATE of the counts of all queues given as many
-    messages. Once committed, ``wake`` runs for each queue sent to, or else one wake-up of all
-    their long polls. No outcomes: fan-out, the caller, has no use for the row ids.
+    messages. Once committed, ``wake`` runs with the queues sent to (or else every long poll of
+    theirs wakes). No outcomes: fan-out, the caller, has no use for the row ids.
     """
     plain: list[tuple[QueueRecord, Sequence[NewMessage]]] = []
     for queue_id, batch in sends:
         queue = queue_of(tx, queue_id)
         if queue.key.fifo or any(m.dedup_key is not None for m in batch):
-            waking = None if wake is None else partial(wake, queue_id)
+            waking = None if wake is None else partial(wake, (queue_id,))
             send_messages(tx, waiters, queue_id, batch, now_ms, dedup_window_ms, waking)
         elif batch:
             plain.append((queue, batch))
@@ -175,11 +175,7 @@ def send_to_queues(
         conn.execute(_insert_many(rows), params)
     _count_added(conn, [(queue.id, len(batch)) for queue, batch in plain])
     queue_ids = [queue.id for queue, _ in plain]
-    if wake is None:
-        tx.on_commit(lambda: waiters.wake(queue_ids))
-    else:
-        for queue_id in queue_ids:
-            tx.on_commit(partial(wake, queue_id))
+    tx.on_commit(partial(waiters.wake if wake is None else wake, queue_ids))
 
 
 _COUNT_IDS = 500

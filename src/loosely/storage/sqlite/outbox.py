@@ -192,7 +192,7 @@ def complete_publication(
     deliveries: Sequence[NewDelivery],
     now_ms: int,
     dedup_window_ms: int,
-    wake: Callable[[int], None] | None = None,
+    wake: Callable[[Sequence[int]], None] | None = None,
 ) -> None:
     """Fan one publication out and delete it; a publication already gone (completed elsewhere) is left alone.
 
@@ -223,7 +223,7 @@ def complete_publications(
     results: Sequence[FanOutResult],
     now_ms: int,
     dedup_window_ms: int,
-    wake: Callable[[int], None] | None = None,
+    wake: Callable[[Sequence[int]], None] | None = None,
 ) -> None:
     """Fan many publications out and delete them in one item: one send for all queues, one insert of deliveries.
 
@@ -365,7 +365,7 @@ class SqliteOutbox(OutboxStore):
 
         def _serve_parked(self, served: Served, batch: Sequence[NewMessage], now_ms: int) -> None: ...
 
-    def _serving(self) -> tuple[dict[int, Served], Callable[[int], None]]:
+    def _serving(self) -> tuple[dict[int, Served], Callable[[Sequence[int]], None]]:
         """Served receives and the wake-up of a fan-out, as `SqliteStore.send_messages` has for a send.
 
         Returns an empty map to fill and the wake-up for `messages.send_to_queues`: call `_serve` right
@@ -373,12 +373,16 @@ class SqliteOutbox(OutboxStore):
         """
         served: dict[int, Served] = {}
 
-        def wake(queue_id: int) -> None:
-            queue_served = served.get(queue_id)
-            if queue_served is None:  # nobody was parked on it (a wait may still be in progress): wake all
-                self._waiters.wake((queue_id,))
-            else:
-                self._parked.wake(self._waiters, queue_served)
+        def wake(queue_ids: Sequence[int]) -> None:
+            everyone: list[int] = []
+            for queue_id in queue_ids:
+                queue_served = served.get(queue_id)
+                if queue_served is not None and queue_served.drained and self._parked.parked(queue_id):
+                    self._parked.wake(self._waiters, queue_served)  # all but the receives still parked
+                else:
+                    everyone.append(queue_id)
+            if everyone:  # one wake-up for the rest (the usual case when each queue has one consumer)
+                self._waiters.wake(everyone)
 
         return served, wake
 
