@@ -196,7 +196,7 @@ def complete_publication(
 ) -> None:
     """Fan one publication out and delete it; a publication already gone (completed elsewhere) is left alone.
 
-    ``wake``: each queue's long-poll wake-up once committed (`messages.send_to_queues`).
+    ``wake``: the long-poll wake-up of the queues sent to, once committed (`messages.send_to_queues`).
     """
     conn = tx.conn
     row = conn.execute("SELECT ordering_key FROM publications WHERE id = ?", (publication_id,)).fetchone()
