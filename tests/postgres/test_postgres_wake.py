@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, claim, make_queue, msg, send
-from loosely.core.documents import NewPublication
+from loosely.core.documents import NewDelivery, NewPublication
 from loosely.core.queues.models import ClaimResult, DeadLetterTarget, MessageRef, QueueRecord
 from loosely.storage.postgres import PostgresStore
 from loosely.storage.postgres._notify import Waiters
@@ -290,3 +290,51 @@ async def test_a_fan_out_to_queues_its_own_node_waits_on_does_not_notify(
         assert len((await asyncio.wait_for(receiver, 5.0)).messages) == 1  # woken locally
         await node._run(lambda conn: conn.execute("SELECT pg_notify(%s, 'marker')", (node._channel,)))
         assert await asyncio.wait_for(heard, 10.0) == []
+
+
+async def outbox_registered(node: PostgresStore) -> None:
+    """Register the node's outbox workers as waiting (as an idle fan-out does)."""
+    await node.claim_publications("probe", T0, 1_000, 10)
+    await node.wait_for_outbox(5.0)  # registers, then returns for a fresh claim
+
+
+async def test_outbox_writes_notify_no_worker_of_their_own_node(open_node: NodeFactory, postgres_url: str) -> None:
+    node = await open_node(wake_fallback_s=30.0)
+    await outbox_registered(node)
+    topic = "arn:aws:sns:us-east-1:123456789012:t"
+
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as listener:
+        await listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(node._channel)))
+        heard = asyncio.create_task(notifications_before_marker(listener))
+        epoch = node._waiters.epoch(0)
+
+        # A standard topic's publications (one statement), then a FIFO topic's (a transaction).
+        [plain] = await node.add_publications([NewPublication(topic, "p-1", "{}")], T0, DEDUP_WINDOW_MS)
+        ordered = NewPublication(f"{topic}.fifo", "p-2", "{}", ordering_key=f"{topic}.fifo", dedup_key="d")
+        await node.add_publications([ordered], T0, DEDUP_WINDOW_MS)
+        # Fan-out that leaves a push delivery, whose retry and hand-back wake the workers again.
+        claimed = await node.claim_publications("worker", T0, 60_000, 10)
+        assert plain.sequence in {p.id for p in claimed}
+        await node.release_publications("worker", [p.id for p in claimed if p.id != plain.sequence])
+        await node.complete_publication(plain.sequence, [], [NewDelivery(f"{topic}:s", "{}", T0)], T0, DEDUP_WINDOW_MS)
+        [delivery] = await node.claim_deliveries("worker", T0, 60_000, 10)
+        await node.retry_delivery(delivery.id, T0, "refused")
+        [delivery] = await node.claim_deliveries("worker", T0, 60_000, 10)
+        await node.release_delivery(delivery.id, T0)
+
+        assert node._waiters.epoch(0) > epoch  # its own workers were woken, locally
+        await node._run(lambda conn: conn.execute("SELECT pg_notify(%s, 'marker')", (node._channel,)))
+        assert await asyncio.wait_for(heard, 10.0) == []
+
+
+async def test_outbox_writes_notify_the_workers_of_other_nodes(open_node: NodeFactory, postgres_url: str) -> None:
+    publisher, idle = await open_node(), await open_node(wake_fallback_s=30.0)
+    await outbox_registered(idle)
+
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as listener:
+        await listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(idle._channel)))
+        heard = asyncio.create_task(notifications_before_marker(listener))
+        publication = NewPublication("arn:aws:sns:us-east-1:123456789012:t", "p-1", "{}")
+        await publisher.add_publications([publication], T0, DEDUP_WINDOW_MS)
+        await publisher._run(lambda conn: conn.execute("SELECT pg_notify(%s, 'marker')", (idle._channel,)))
+        assert await asyncio.wait_for(heard, 10.0) == ["0"]

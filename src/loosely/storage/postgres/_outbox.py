@@ -114,9 +114,10 @@ _TEMPLATES = {
                 SELECT 1 FROM {s}.documents d WHERE d.kind = %(gkind)s AND d.key = %(gkey)s AND d.body = %(gbody)s)
             ORDER BY t.o
             RETURNING id)
-        SELECT (SELECT array_agg(id ORDER BY id) FROM ins), {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer)""",
+        SELECT (SELECT array_agg(id ORDER BY id) FROM ins),
+               {s}.wake_other_waiters(%(channel)s, 0, %(wake_key)s::integer, %(node)s::text)""",
     "guard": "SELECT 1 FROM {s}.documents WHERE kind = %s AND key = %s AND body = %s",
-    "wake": "SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer)",
+    "wake": "SELECT {s}.wake_other_waiters(%(channel)s, 0, %(wake_key)s::integer, %(node)s::text)",
     "claim_heads": """
         SELECT id, ordering_key FROM {s}.publications
         WHERE head AND lease_until_ms <= %(now)s ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED""",
@@ -131,7 +132,8 @@ _TEMPLATES = {
         WITH u AS (
             UPDATE {s}.publications SET lease_owner = NULL, lease_until_ms = 0
             WHERE id = ANY(%(ids)s::bigint[]) AND lease_owner = %(owner)s RETURNING id)
-        SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer) WHERE EXISTS (SELECT 1 FROM u)""",
+        SELECT {s}.wake_other_waiters(%(channel)s, 0, %(wake_key)s::integer, %(node)s::text)
+        WHERE EXISTS (SELECT 1 FROM u)""",
     "publication_key": "SELECT ordering_key FROM {s}.publications WHERE id = %s",
     "publication_keys": "SELECT id, ordering_key FROM {s}.publications WHERE id = ANY(%s::bigint[])",
     "retire_many": "DELETE FROM {s}.publications WHERE id = ANY(%s::bigint[]) RETURNING id, ordering_key",
@@ -160,12 +162,12 @@ _TEMPLATES = {
             UPDATE {s}.deliveries SET attempts = attempts + 1, last_error = %(error)s, next_attempt_ms = %(next)s,
                    due_ms = %(next)s, lease_owner = NULL
             WHERE id = %(id)s RETURNING id)
-        SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer) FROM u""",
+        SELECT {s}.wake_other_waiters(%(channel)s, 0, %(wake_key)s::integer, %(node)s::text) FROM u""",
     "release_delivery": """
         WITH u AS (
             UPDATE {s}.deliveries SET next_attempt_ms = %(next)s, due_ms = %(next)s, lease_owner = NULL
             WHERE id = %(id)s RETURNING id)
-        SELECT {s}.wake_waiters(%(channel)s, 0, %(wake_key)s::integer) FROM u""",
+        SELECT {s}.wake_other_waiters(%(channel)s, 0, %(wake_key)s::integer, %(node)s::text) FROM u""",
 }
 
 
@@ -249,7 +251,7 @@ class Fanout:
 
     @property
     def wake_params(self) -> dict[str, Any]:
-        return {"channel": self.channel, "wake_key": self.sql.wake_key}
+        return {"channel": self.channel, "wake_key": self.sql.wake_key, "node": self.sql.node}
 
     async def send(self, conn: Conn, queue_id: int, batch: Sequence[NewMessage], now_ms: int, window_ms: int) -> bool:
         """Send ``batch`` in a savepoint; False (nothing kept) when the queue is gone."""
@@ -558,7 +560,8 @@ class PostgresOutbox(OutboxStore):
         if not batch:
             return []
         fan = await self._fanout(())
-        outcomes = await self._run(lambda conn: add_publications(conn, fan, batch, now_ms, dedup_window_ms, guard))
+        with self._waking_outbox_on_failure():
+            outcomes = await self._run(lambda conn: add_publications(conn, fan, batch, now_ms, dedup_window_ms, guard))
         self._woken(outbox=any(not o.duplicate for o in outcomes))
         return outcomes
 
@@ -574,6 +577,7 @@ class PostgresOutbox(OutboxStore):
             "owner": owner,
             "channel": self._channel,
             "wake_key": self._sql.wake_key,
+            "node": self._sql.node,
         }
         if not params["ids"]:
             return
@@ -582,7 +586,9 @@ class PostgresOutbox(OutboxStore):
             cur = await conn.execute(self._outbox_sql.release_publications, params)
             return await cur.fetchone()
 
-        if await self._run(release) is not None:
+        with self._waking_outbox_on_failure():
+            released = await self._run(release)
+        if released is not None:
             self._woken()
 
     async def complete_publication(
@@ -595,7 +601,7 @@ class PostgresOutbox(OutboxStore):
     ) -> None:
         sends, pushes = list(queue_messages), list(deliveries)
         fan = await self._fanout([q for q, _ in sends])
-        with self._forgetting_gone_queues():
+        with self._forgetting_gone_queues(), self._waking_outbox_on_failure():
             sent = await self._run(
                 lambda conn: complete_publication(conn, fan, publication_id, sends, pushes, now_ms, dedup_window_ms)
             )
@@ -607,7 +613,7 @@ class PostgresOutbox(OutboxStore):
             return
         fan = await self._fanout([q for r in batch for q, _ in r.queue_messages])
         counts = self._reserve(fan, (pair for r in batch for pair in r.queue_messages), now_ms)
-        with self._forgetting_gone_queues():
+        with self._forgetting_gone_queues(), self._waking_outbox_on_failure():
             sent = await self._run(lambda conn: complete_publications(conn, fan, batch, now_ms, dedup_window_ms))
         self._woken_after_fanout(fan, sent, counts)
 
@@ -640,6 +646,17 @@ class PostgresOutbox(OutboxStore):
         late = [queue_id for queue_id in sorted(fan.local) if queue_id in woken and woken[queue_id] < counts[queue_id]]
         if late:
             self._in_background(self._notify(late))
+
+    @contextlib.contextmanager
+    def _waking_outbox_on_failure(self) -> Iterator[None]:
+        """The outbox statements notify only other nodes' workers (`wake_other_waiters`): this node wakes its
+        own after the commit. A failure may hide a commit (a connection lost at commit), so it wakes them too:
+        at worst they claim in vain, where a missed wake-up would leave the work to their timed fallback."""
+        try:
+            yield
+        except BaseException:
+            self._waiters.wake(OUTBOX_WAKE_KEY)
+            raise
 
     @contextlib.contextmanager
     def _forgetting_gone_queues(self) -> Iterator[None]:
@@ -703,13 +720,16 @@ class PostgresOutbox(OutboxStore):
             "error": error,
             "channel": self._channel,
             "wake_key": self._sql.wake_key,
+            "node": self._sql.node,
         }
 
         async def update(conn: Conn) -> Row | None:
             cur = await conn.execute(statement, params)
             return await cur.fetchone()
 
-        if await self._run(update) is not None:
+        with self._waking_outbox_on_failure():
+            updated = await self._run(update)
+        if updated is not None:
             self._woken()
 
     async def wait_for_outbox(self, timeout_s: float) -> None:
