@@ -39,12 +39,20 @@ class Waiters:
     Each waiter says how many messages it will claim when woken (``want``). A send may `reserve`
     that room for the messages it is writing: when the node's own waiters can take them all, the
     send needs no NOTIFY (the node wakes them itself after the commit), so the other nodes' waiters
-    are not woken for messages they would only find already taken. Reservations last until the
-    queue's next wake-up, which wakes every waiter that was counted.
+    are not woken for messages they would only find already taken. A reservation lasts until the
+    send wakes the waiters (`wake_some` releases it) or until the queue's next `wake`, which wakes
+    every waiter that was counted.
+
+    `wake_some` wakes only enough waiters to take a write's messages (oldest first), so that eight
+    receivers parked on a queue do not all claim for one message. Its waiters are *chosen*: each
+    must claim, and pass the wake-up on (`wake_some` again) if it claims none after all (its wait
+    cancelled, see `wait`) or claims all it wanted (more may be left); the store does the latter.
+    Every wake-up, partial or not, advances the epoch, so a receiver between its claim and its
+    wait never sleeps through one meant for it (at worst it claims once more).
     """
 
     def __init__(self) -> None:
-        self._by_queue: dict[int, dict[asyncio.Future[None], int]] = {}
+        self._by_queue: dict[int, dict[asyncio.Future[bool], int]] = {}
         self._reserved: dict[int, int] = {}
         self._epochs: dict[int, int] = {}
         self._all = 0  # wake_all calls: part of every queue's epoch
@@ -53,24 +61,31 @@ class Waiters:
         """A number that grows with every wake-up of ``queue_id`` (both parts only ever increase)."""
         return self._all + self._epochs.get(queue_id, 0)
 
-    async def wait(self, queue_id: int, timeout_s: float, since: int | None = None, want: int = 0) -> None:
-        """Return when `wake` is called for ``queue_id`` (or `wake_all`), or after ``timeout_s``.
+    async def wait(self, queue_id: int, timeout_s: float, since: int | None = None, want: int = 0) -> bool:
+        """Return when `wake` or `wake_some` is called for ``queue_id`` (or `wake_all`), or after ``timeout_s``.
 
         With ``since`` (an earlier `epoch`), return at once if a wake-up came after it. ``want``:
         the messages this waiter will claim once woken (0: it will not claim, e.g. the outbox's).
+        Returns True when the waiter was chosen by `wake_some`: it owes a claim, or a pass-on.
+        A chosen waiter whose wait is cancelled passes its share on here (it will not claim).
         """
         if timeout_s <= 0 or (since is not None and self.epoch(queue_id) != since):
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return False
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         waiting = self._by_queue.setdefault(queue_id, {})
         waiting[future] = want
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(future, timeout_s)
+        except BaseException:
+            if future.done() and not future.cancelled() and future.result():
+                self.wake_some(queue_id, want)  # chosen, but will not claim: the next waiters take its share
+            raise
         finally:
             waiting.pop(future, None)
             if not waiting and self._by_queue.get(queue_id) is waiting:
                 del self._by_queue[queue_id]
+        return future.done() and not future.cancelled() and future.result()
 
     def reserve(self, queue_id: int, messages: int) -> bool:
         """Claim room for ``messages`` among the waiters of ``queue_id`` not yet reserved; False if too little."""
@@ -81,14 +96,45 @@ class Waiters:
         return True
 
     def wake(self, queue_id: int) -> int:
-        """Wake the waiters of ``queue_id``; return how many messages they will claim (their ``want``)."""
+        """Wake every waiter of ``queue_id``; return how many messages they will claim (their ``want``)."""
         self._epochs[queue_id] = self._epochs.get(queue_id, 0) + 1
         self._reserved.pop(queue_id, None)
         woken = 0
         for future, want in self._by_queue.pop(queue_id, {}).items():
             if not future.done():
-                future.set_result(None)
+                future.set_result(False)
                 woken += want
+        return woken
+
+    def wake_some(self, queue_id: int, messages: int, reserved: int = 0) -> int:
+        """Wake the oldest waiters of ``queue_id`` until they will claim ``messages``; return what they will claim.
+
+        ``reserved``: room this write had `reserve`d, released now. Waiters that will claim nothing
+        (``want`` 0) are woken too, since they are cheap and may be counting on any wake-up. The
+        epoch advances as for `wake`: a receiver that is not parked yet claims again rather than
+        risk sleeping through messages meant for it.
+        """
+        self._epochs[queue_id] = self._epochs.get(queue_id, 0) + 1
+        if reserved:
+            left = self._reserved.get(queue_id, 0) - reserved
+            if left > 0:
+                self._reserved[queue_id] = left
+            else:
+                self._reserved.pop(queue_id, None)
+        waiting = self._by_queue.get(queue_id)
+        if not waiting:
+            return 0
+        woken = 0
+        for future, want in list(waiting.items()):
+            if future.done():
+                continue
+            if want and woken >= messages:
+                continue
+            del waiting[future]
+            future.set_result(want > 0)
+            woken += want
+        if not waiting:
+            del self._by_queue[queue_id]
         return woken
 
     def wake_all(self) -> None:

@@ -612,14 +612,17 @@ class PostgresOutbox(OutboxStore):
         if not batch:
             return
         fan = await self._fanout([q for r in batch for q, _ in r.queue_messages])
-        counts = self._reserve(fan, (pair for r in batch for pair in r.queue_messages), now_ms)
+        counts, delayed = self._reserve(fan, (pair for r in batch for pair in r.queue_messages), now_ms)
         with self._forgetting_gone_queues(), self._waking_outbox_on_failure():
             sent = await self._run(lambda conn: complete_publications(conn, fan, batch, now_ms, dedup_window_ms))
-        self._woken_after_fanout(fan, sent, counts)
+        self._woken_after_fanout(fan, sent, counts, delayed)
 
-    def _reserve(self, fan: Fanout, queue_messages: Iterable[tuple[int, NewMessage]], now_ms: int) -> dict[int, int]:
+    def _reserve(
+        self, fan: Fanout, queue_messages: Iterable[tuple[int, NewMessage]], now_ms: int
+    ) -> tuple[dict[int, int], set[int]]:
         """Mark the standard queues whose new messages, all visible now, this node's own waiting receivers
-        have room for (`Waiters.reserve`): their sends skip the NOTIFY. Returns the messages per queue.
+        have room for (`Waiters.reserve`): their sends skip the NOTIFY. Returns the messages per queue,
+        and the queues sent delayed messages.
 
         Otherwise every other node's receivers on the queue would wake, and so would this node's once
         more when the notification comes back, to claim what the first ones woken already took.
@@ -636,12 +639,21 @@ class PostgresOutbox(OutboxStore):
             for queue_id, count in counts.items()
             if fan.fifo.get(queue_id) is False and queue_id not in delayed and self._waiters.reserve(queue_id, count)
         )
-        return counts
+        return counts, delayed
 
-    def _woken_after_fanout(self, fan: Fanout, sent: Sequence[int], counts: dict[int, int]) -> None:
+    def _woken_after_fanout(self, fan: Fanout, sent: Sequence[int], counts: dict[int, int], delayed: set[int]) -> None:
         """`_woken`, and a NOTIFY after all for a queue whose waiters here were gone by the commit
-        (timed out, woken by another send), so that no other node's receiver sleeps through the messages."""
-        woken = {queue_id: self._waiters.wake(queue_id) for queue_id in sent}
+        (timed out, woken by another send), so that no other node's receiver sleeps through the messages.
+
+        A standard queue sent only messages visible now wakes just enough waiters to take them
+        (`Waiters.wake_some`, as a SendMessage does); FIFO queues and delayed messages wake them all."""
+        woken: dict[int, int] = {}
+        for queue_id in sent:
+            if fan.fifo.get(queue_id) is False and queue_id not in delayed:
+                count = counts.get(queue_id, 0)
+                woken[queue_id] = self._waiters.wake_some(queue_id, count, count if queue_id in fan.local else 0)
+            else:
+                woken[queue_id] = self._waiters.wake(queue_id)
         self._waiters.wake(OUTBOX_WAKE_KEY)
         late = [queue_id for queue_id in sorted(fan.local) if queue_id in woken and woken[queue_id] < counts[queue_id]]
         if late:

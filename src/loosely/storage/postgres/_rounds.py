@@ -173,10 +173,11 @@ class Rounds:
         if not send_items and not claim_items:
             return list(await self._run(lambda conn: _messages.delete_standard(conn, sql, delete_items)))
         per_queue, local, notify = self._plan_wakes(send_items)
+        delayed = {queue_id for queue_id, messages in send_items if any(m.visible_at_ms > m.sent_ms for m in messages)}
         try:
             if not delete_items and not claim_items:
                 sent = await self._run(lambda conn: _messages.send_standard(conn, sql, channel, send_items, notify))
-                self._wake_after_sends(per_queue, local)
+                self._wake_after_sends(per_queue, local, delayed)
                 return list(sent)
             sent, deleted, claimed = await self._run(
                 lambda conn: _messages.round_standard(
@@ -190,7 +191,7 @@ class Rounds:
                 self._waiters.wake(queue_id)
             raise
         if send_items:
-            self._wake_after_sends(per_queue, local)
+            self._wake_after_sends(per_queue, local, delayed)
         return [*sent, *deleted, *claimed]
 
     def _plan_wakes(self, sends: Sequence[Send]) -> tuple[dict[int, int], set[int], list[int]]:
@@ -208,11 +209,20 @@ class Rounds:
         local = {queue_id for queue_id, count in per_queue.items() if self._waiters.reserve(queue_id, count)}
         return per_queue, local, sorted(set(per_queue) - local)
 
-    def _wake_after_sends(self, per_queue: dict[int, int], local: set[int]) -> None:
+    def _wake_after_sends(self, per_queue: dict[int, int], local: set[int], delayed: set[int]) -> None:
         """Wake this node's waiters; should they be gone by now (woken by another send, timed out), the
         NOTIFY follows on its own, so no other node sleeps through the messages. The writer wakes them
-        rather than each caller once answered, so a cancelled caller cannot skip it."""
-        woken = {queue_id: self._waiters.wake(queue_id) for queue_id in per_queue}
+        rather than each caller once answered, so a cancelled caller cannot skip it.
+
+        Only enough waiters to take a queue's new messages are woken (`Waiters.wake_some`): the others
+        would claim in vain. A queue sent delayed messages wakes them all, as before: each learns from
+        its empty claim when the next message is due, which no wake-up will announce."""
+        woken: dict[int, int] = {}
+        for queue_id, count in per_queue.items():
+            if queue_id in delayed:
+                woken[queue_id] = self._waiters.wake(queue_id)
+            else:
+                woken[queue_id] = self._waiters.wake_some(queue_id, count, count if queue_id in local else 0)
         late = [queue_id for queue_id in sorted(local) if woken[queue_id] < per_queue[queue_id]]
         if late:
             self._notify_late(late)

@@ -147,6 +147,10 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         self._claim_epoch: contextvars.ContextVar[tuple[int, int, int] | None] = contextvars.ContextVar(
             f"loosely-claim-epoch-{self.node_id}", default=None
         )
+        # The share of a wake-up this task was chosen for (`Waiters.wake_some`) and has not claimed yet.
+        self._owed: contextvars.ContextVar[_Share | None] = contextvars.ContextVar(
+            f"loosely-owed-{self.node_id}", default=None
+        )
         self._listener = Listener(
             self._conninfo, self._channel, self._waiters.wake, self._reconnected, on_change=self._queue_changed
         )
@@ -548,6 +552,48 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         task.add_done_callback(self._forget)
 
     async def claim_messages(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
+        """Claim; a receiver chosen by a partial wake-up passes it on when it may have left messages behind.
+
+        Chosen (`Waiters.wake_some`), a receiver was one of just enough to take what was written. A
+        full claim may have left more (other writes, other nodes' messages): the next waiters' worth
+        is woken, and so on until a claim comes back short, which means the queue had no more
+        visible messages. A claim that fails takes nothing, so the whole share is passed on.
+        """
+        share = self._take_share()
+        if share is not None and share.queue_id != queue_id:
+            self._pass_on(share)
+            share = None
+        try:
+            result = await self._claim(queue_id, request)
+        except BaseException:
+            if share is not None:
+                self._pass_on(share)
+            raise
+        if share is not None and len(result.messages) >= request.max_messages:
+            self._waiters.wake_some(queue_id, request.max_messages)
+        return result
+
+    def _owe(self, queue_id: int, want: int) -> None:
+        """This task was chosen to claim ``want`` of ``queue_id``'s messages: until it claims (or waits again),
+        its share is owed, and passed on should the task end first (e.g. the client went away)."""
+        share = _Share(queue_id, want, asyncio.current_task(), self._waiters)
+        if share.task is not None:
+            share.task.add_done_callback(share.task_done)
+        self._owed.set(share)
+
+    def _take_share(self) -> _Share | None:
+        share = self._owed.get()
+        if share is not None:
+            self._owed.set(None)
+            share.settled = True
+            if share.task is not None:
+                share.task.remove_done_callback(share.task_done)
+        return share
+
+    def _pass_on(self, share: _Share) -> None:
+        self._waiters.wake_some(share.queue_id, share.want)
+
+    async def _claim(self, queue_id: int, request: ClaimRequest) -> ClaimResult:
         self._claim_epoch.set((queue_id, self._waiters.epoch(queue_id), request.max_messages))
         fifo = request.fifo or await self._is_fifo(queue_id)
         sql, channel = self._sql, self._channel
@@ -618,6 +664,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         only a claim made after the registration is sure to see every send that did not notify. A
         wake-up that arrived after this task's last claim of the queue began also returns at once.
         """
+        unclaimed = self._take_share()
+        if unclaimed is not None:  # woken to claim, it waits again instead (e.g. at the in-flight limit)
+            self._pass_on(unclaimed)
         timeout_s = min(timeout_s, self._settings["wake_fallback_s"])
         if timeout_s <= 0:
             return
@@ -631,7 +680,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
                 return
         elif self._registrations.due(queue_id):
             await self._try_register(queue_id)  # still live: renewing it loses nothing
-        await self._waiters.wait(queue_id, timeout_s, since, want)
+        if await self._waiters.wait(queue_id, timeout_s, since, want):
+            self._owe(queue_id, want)
 
     async def _try_register(self, queue_id: int) -> bool:
         """Register as waiting on ``queue_id``; False when the database is unavailable (timed polling)."""
@@ -695,6 +745,25 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         for queue_id in woken:
             self._waiters.wake(queue_id)
         return moved
+
+
+class _Share:
+    """A chosen receiver's part of a partial wake-up (see `PostgresStore.claim_messages`)."""
+
+    __slots__ = ("queue_id", "settled", "task", "waiters", "want")
+
+    def __init__(self, queue_id: int, want: int, task: asyncio.Task[Any] | None, waiters: Waiters) -> None:
+        self.queue_id = queue_id
+        self.want = want
+        self.task = task
+        self.waiters = waiters
+        self.settled = False
+
+    def task_done(self, _task: asyncio.Task[Any]) -> None:
+        """The task ended without claiming (e.g. cancelled before its claim): the next waiters take the share."""
+        if not self.settled:
+            self.settled = True
+            self.waiters.wake_some(self.queue_id, self.want)
 
 
 def _queue_record(row: Row) -> QueueRecord:
