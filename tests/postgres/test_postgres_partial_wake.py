@@ -134,6 +134,29 @@ async def test_a_chosen_receiver_that_leaves_before_its_claim_passes_the_message
         await cancel_all([leaving, *receivers])
 
 
+async def test_a_chosen_receiver_that_waits_again_unclaimed_passes_the_message_on(open_node: NodeFactory) -> None:
+    node = await open_node(wake_fallback_s=60.0)
+    queue = await make_queue(node)
+    chosen = asyncio.Event()
+
+    async def waits_again() -> None:
+        await long_poll_once_registered(node, queue)
+        chosen.set()
+        await node.wait_for_messages(queue.id, _WAIT_S)  # e.g. at its in-flight limit: it will not claim
+
+    waiting = asyncio.create_task(waits_again())
+    await until(lambda: node._waiters.waiting(queue.id) == 1)
+    receivers = await park(node, queue, 2)
+    try:
+        await send(node, queue, "one")
+        await asyncio.wait_for(chosen.wait(), _PROMPT_S)
+
+        done, _ = await asyncio.wait(receivers, timeout=_PROMPT_S, return_when=asyncio.FIRST_COMPLETED)
+        assert [[m.body for m in task.result().messages] for task in done] == [["one"]]
+    finally:
+        await cancel_all([waiting, *receivers])
+
+
 async def long_poll_once_registered(node: PostgresStore, queue: QueueRecord) -> None:
     """Claim and wait, as a receive does, until a wait ends with a wake-up (the first, after registering, does not)."""
     assert (await claim(node, queue)).messages == []
