@@ -49,15 +49,15 @@ def test_publishes_in_a_row_reach_the_queue_without_waiting_for_the_idle_poll(lo
     moto's SNS tests publish a few messages and receive after a short pause (its 0.5 s re-run failed
     on this); on the release the first audit ran, fan-out took about 10 ms. A publication committed
     while fan-out is busy with the previous one must not wait for fan-out's idle poll (0.5 s). Counted
-    over rounds, so that one stalled round on a busy machine fails nothing: with the fault, most
-    rounds stall.
+    over rounds, so that a stalled round or two on a busy machine fail nothing: with the fault, about
+    half the rounds stall.
     """
     sqs = loosely.boto3_client("sqs")
     topic = sns.create_topic(Name=unique("audit"))["TopicArn"]
     url = sqs.create_queue(QueueName=unique("audit"))["QueueUrl"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn_of(sqs, url), Attributes={"RawMessageDelivery": "true"})
     stalled = []
-    for round_ in range(10):
+    for round_ in range(20):
         for n in range(4):
             sns.publish(TopicArn=topic, Message=f"{round_}-{n}")
         published = time.monotonic()
@@ -73,4 +73,4 @@ def test_publishes_in_a_row_reach_the_queue_without_waiting_for_the_idle_poll(lo
         if delay_s >= 0.4:
             stalled.append(round(delay_s, 3))
 
-    assert len(stalled) <= 1, stalled
+    assert len(stalled) <= 2, stalled
