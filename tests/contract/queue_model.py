@@ -233,10 +233,15 @@ class QueueModel:
         delayed = sum(m.visible_at_ms > now and m.receive_count == 0 for m in alive)
         return visible, in_flight, delayed
 
-    def fifo_deliverable(self, now: int) -> dict[str, list[Msg]]:
+    def fifo_deliverable(self, now: int, max_receives: int = 0) -> tuple[dict[str, list[Msg]], list[Msg]]:
         """Per group, what a FIFO receive may hand out: the visible messages from the group's oldest on,
-        up to the first one that is in flight or delayed (nothing behind an unfinished message comes)."""
+        up to the first one that is in flight or delayed (nothing behind an unfinished message comes).
+
+        With a redrive policy (``max_receives``), a message on that walk already received that often
+        is moved to the dead-letter queue instead, and the walk goes on behind it: those come second.
+        """
         groups: dict[str, list[Msg]] = {}
+        moved: list[Msg] = []
         blocked: set[str] = set()
         for m in self.alive(now):
             assert m.group_id is not None
@@ -244,9 +249,11 @@ class QueueModel:
                 continue
             if m.visible_at_ms > now:
                 blocked.add(m.group_id)
+            elif max_receives and m.receive_count >= max_receives:
+                moved.append(m)
             else:
                 groups.setdefault(m.group_id, []).append(m)
-        return groups
+        return groups, moved
 
     # -- sends --
 
@@ -311,8 +318,10 @@ class QueueModel:
             "ApproximateFirstReceiveTimestamp": str(message.first_receive_ms),
         }
         if self.fifo:
-            assert message.sequence_number is not None and message.group_id is not None
-            assert message.deduplication_id is not None
+            assert message.group_id is not None and message.deduplication_id is not None
+            # A message moved to a dead-letter queue has a SequenceNumber of that queue: learnt on receive.
+            message.sequence_number = message.sequence_number or got.attributes.get("SequenceNumber")
+            assert message.sequence_number is not None
             expected["SequenceNumber"] = message.sequence_number
             expected["MessageGroupId"] = message.group_id
             expected["MessageDeduplicationId"] = message.deduplication_id
