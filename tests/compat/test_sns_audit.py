@@ -38,11 +38,6 @@ def test_subscribing_a_deleted_platform_endpoint_is_an_invalid_endpoint(sns: Any
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="fan-out claims in a task of its own, so the store's no-lost-wake-up check never sees a publication "
-    "committed while it works: that one waits for the 0.5 s idle poll (delivery/fanout.py, FanOut._prepare)",
-)
 def test_publishes_in_a_row_reach_the_queue_without_waiting_for_the_idle_poll(loosely: Loosely, sns: Any) -> None:
     """SNS fans a publish out to SQS within milliseconds, however closely publishes follow each other.
 

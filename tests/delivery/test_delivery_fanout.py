@@ -11,7 +11,7 @@ from typing import Any
 from delivery_support import ACCOUNT, PUBLIC_URL, SCOPE, Stack, until
 
 from loosely.core.documents import Publication
-from loosely.core.queues.models import MessageAttributeValue, SendRequest
+from loosely.core.queues.models import MessageAttributeValue, ReceiveRequest, SendRequest
 from loosely.core.topics.models import PushDelivery
 from loosely.delivery.fanout import FanOut
 
@@ -352,3 +352,54 @@ async def test_a_stopped_fan_out_hands_back_what_it_claimed_and_did_not_start_wr
     # No time has passed: only what was handed back (or never claimed) can be claimed again.
     again = await stack.store.claim_publications("other-node", stack.clock.now_ms(), 30_000, 100)
     assert [p.message_id for p in again] == published[1:]
+
+
+class _PublishingWhileWriting:
+    """The store, but the first write of a fan-out publishes once more before it goes ahead."""
+
+    def __init__(self, stack: Stack, topic: str) -> None:
+        self._stack, self._topic = stack, topic
+        self.published: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stack.store, name)
+
+    async def complete_publications(self, results: Any, now_ms: int, dedup_window_ms: int) -> None:
+        if self.published is None:
+            self.published = await self._stack.publish(self._topic, "second")
+        await self._stack.store.complete_publications(results, now_ms, dedup_window_ms)
+
+
+async def test_a_publication_committed_during_fan_out_is_fanned_out_without_waiting_for_the_idle_poll(
+    stack: Stack,
+) -> None:
+    # Its commit wakes the workers while fan-out works on the first one, before fan-out waits: the
+    # store's note of the claim must tell that wait a wake-up came after the claim.
+    queue = await stack.queue("meanwhile")
+    topic = await stack.topic("meanwhile")
+    await stack.subscribe(topic, "sqs", queue.key.arn, RawMessageDelivery="true")
+    outbox = _PublishingWhileWriting(stack, topic)
+    options = dataclasses.replace(stack.fanout.options, idle_poll_s=60.0)
+    fanout = FanOut(
+        outbox,  # type: ignore[arg-type]
+        stack.fanout._directory,
+        stack.fanout._queues,
+        stack.fanout._renderer,
+        stack.clock,
+        "meanwhile-node",
+        options,
+        stack.stats,
+    )
+    await stack.publish(topic, "first")
+    running = asyncio.create_task(fanout.run())
+    try:
+        received: list[str] = []
+        long_poll = ReceiveRequest(max_messages=10, wait_time_s=20)
+        async with asyncio.timeout(10.0):  # not the 60 s idle poll
+            while len(received) < 2:
+                received.extend(m.body for m in await stack.queues.receive_message(queue.key, long_poll))
+        assert sorted(received) == ["first", "second"]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

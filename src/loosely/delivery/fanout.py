@@ -37,6 +37,7 @@ it is a confirmation), or a message in the queue for an SQS confirmation to anot
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,6 +124,20 @@ class _Batch:
     topics: dict[str, _TopicView]
     claimed_ms: int
     claimed_at: float  # on the queue directory's clock (`QueueDirectory.get`'s ``missing_since``)
+    # Where the claim ran (a task of its own): the store's note of which wake-ups came after it.
+    claim_context: contextvars.Context = field(default_factory=contextvars.copy_context)
+
+
+def _adopt(claim_context: contextvars.Context) -> None:
+    """Take the store's bookkeeping of a claim made in another task into this one.
+
+    A store notes in context variables which wake-ups came after a claim, so that the wait after
+    it returns at once for a publication committed meanwhile. The claim runs in a task of its own
+    (shielded, so that a stopping fan-out still hands it back), whose context changes do not reach
+    the worker that waits: without this, such a publication waited for the idle poll.
+    """
+    for variable, value in claim_context.items():
+        variable.set(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +197,7 @@ class FanOut:
                         batch = await prepared
                     else:
                         batch = await self._prepare()
+                    _adopt(batch.claim_context)
                     full = len(batch.publications) >= self.options.fanout_batch
                     if full:
                         upcoming = asyncio.create_task(self._prepare(), name="loosely-sns-fanout-claim")
@@ -231,7 +247,8 @@ class FanOut:
         now = self._clock.now_ms()
         claimed_at = self._queues.now()
         # Shielded: when fan-out stops during the claim, the claim still completes and is handed back.
-        claim = asyncio.create_task(self._claim(now))
+        context = contextvars.copy_context()
+        claim = asyncio.create_task(self._claim(now), context=context)
         self._claiming.add(claim)
         claim.add_done_callback(self._claiming.discard)
         publications = await asyncio.shield(claim)
@@ -239,7 +256,7 @@ class FanOut:
             payloads = {publication.id: _decode(publication) for publication in publications}
             arns = {p.topic_arn for p in payloads.values() if isinstance(p, PublishedMessage)}
         views = await asyncio.gather(*(self._topic_view(arn, claimed_at) for arn in arns))
-        batch = _Batch(publications, payloads, dict(zip(arns, views, strict=True)), now, claimed_at)
+        batch = _Batch(publications, payloads, dict(zip(arns, views, strict=True)), now, claimed_at, context)
         await self._presign(batch)
         return batch
 
