@@ -17,11 +17,6 @@ from loosely.core.queues.models import (
     VisibilityOutcome,
 )
 
-POSTGRES_CLAIM_ROUNDS = (
-    "PostgreSQL's standard claim with a dead-letter target runs another round after moving messages, and "
-    "that round's scan reads the messages the earlier rounds took with visibility 0 as visible again"
-)
-
 
 def ref(m: StoredMessage) -> MessageRef:
     return MessageRef(row_id=m.row_id, receive_count=m.receive_count)
@@ -290,12 +285,10 @@ async def test_claim_moves_messages_received_max_times_to_dead_letter_queue(stor
 
 @pytest.mark.parametrize("max_receives", [1, 2])
 async def test_claim_neither_repeats_nor_dead_letters_what_it_took_with_visibility_zero(
-    harness: Harness, request: pytest.FixtureRequest, max_receives: int
+    harness: Harness, max_receives: int
 ) -> None:
     # A claim that moved a dead letter may look for more; a message it took with a visibility timeout
     # of 0 is visible again at once, and must not be handed out twice (max 2) or moved (max 1) by it.
-    if harness.backend == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=POSTGRES_CLAIM_ROUNDS))
     assert harness.store is not None
     store = harness.store
     source, dlq, target = await make_redrive(store)

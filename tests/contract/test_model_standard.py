@@ -143,10 +143,6 @@ class StandardQueueMachine(QueueMachine):
             n = 10  # so the receive passes over every message to be moved (see the module's docstring)
             assert len(visible) <= DLQ_ROOM
         timeout = queue.visibility_s if visibility_s is None else visibility_s
-        if poison and self.env.backend == "postgres" and timeout == 0:
-            # A known PostgreSQL bug (test_fifo.py, POSTGRES_CLAIM_ROUNDS): a claim that moves dead letters
-            # hands out again, or moves, what it took with a visibility timeout of 0. Kept clear of until fixed.
-            visibility_s = timeout = 1
         names = ALL if with_attributes else ()
         request = ReceiveRequest(n, visibility_s, 0, attribute_names=names, message_attribute_names=names)
         got = self.env.run(self.service.receive_message(queue.key, request))

@@ -258,6 +258,7 @@ async def claim_standard(conn: Conn, sql: Sql, queue_id: int, request: ClaimRequ
     for _ in range(_MAX_CLAIM_ROUNDS):
         params["n"] = request.max_messages - len(messages)
         params["scan"] = max(scan, params["n"])
+        params["taken"] = [m.row_id for m in messages]
         cur = await conn.execute(sql.claim_standard_dlq, params)
         rows = await cur.fetchall()
         moved_now = rows[0][0]

@@ -425,10 +425,13 @@ _TEMPLATES: dict[str, str] = {
     # received max_receive_count times move to the DLQ in the same statement and the first n others
     # are claimed (the rest are unlocked at commit). Always one row, carrying the count moved, plus
     # one row per claimed message (NULL columns when none).
+    # A claim's later rounds (after it moved dead letters) pass over what its earlier rounds took
+    # (``taken``): taken with a visibility timeout of 0, a message is visible again at once.
     "claim_standard_dlq": """
         WITH c AS (
             SELECT id, receive_count, visible_at_ms FROM {s}.messages
             WHERE queue_id = %(q)s AND visible_at_ms <= %(now)s AND expires_at_ms > %(now)s
+              AND id <> ALL(%(taken)s::bigint[])
             ORDER BY visible_at_ms, id LIMIT %(scan)s
             FOR UPDATE SKIP LOCKED),
         dlq AS (SELECT id, retention_ms FROM {s}.queues WHERE id = %(dlq)s),
