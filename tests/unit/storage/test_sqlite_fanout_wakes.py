@@ -12,17 +12,16 @@ instead of being rescued by its timeout.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from sqlite_writer_control import Hold, until
 
 from loosely.core.documents import FanOutResult, NewPublication
 from loosely.core.errors import QueuesGone
 from loosely.core.queues.models import ClaimRequest, ClaimResult, NewMessage, QueueKey
 from loosely.storage.sqlite.backend import SqliteStore
-from loosely.storage.sqlite.writer import Tx
 
 NOW = 1_700_000_000_000
 VISIBILITY_MS = 30_000
@@ -83,7 +82,7 @@ async def _parked_polls(
     polls: list[asyncio.Future[ClaimResult]] = []
     for _ in range(count):
         polls.append(asyncio.ensure_future(_long_poll(store, queue_id, max_messages)))
-        await _until(lambda: store.parked_receives(queue_id) == len(polls))
+        await until(lambda: store.parked_receives(queue_id) == len(polls))
     return polls
 
 
@@ -111,34 +110,6 @@ async def _answered(polls: Sequence[asyncio.Future[ClaimResult]]) -> list[list[s
     """The bodies each of ``polls`` returned, failing if any is not answered soon."""
     results = await asyncio.wait_for(asyncio.gather(*polls), _DEADLINE_S)
     return [[m.body for m in result.messages] for result in results]
-
-
-class _Hold:
-    """A bulk work item, enqueued at once, that keeps the writer's thread (so no later group starts) until released."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._entered = threading.Event()
-        self._release = threading.Event()
-        self.done = store._writer.enqueue(self._work, bulk=True)
-
-    def _work(self, tx: Tx) -> None:
-        self._entered.set()
-        assert self._release.wait(10)
-
-    async def entered(self) -> None:
-        assert await asyncio.to_thread(self._entered.wait, 10)
-
-    async def release(self) -> None:
-        self._release.set()
-        await self.done
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 async def _cancel(polls: Sequence[asyncio.Future[ClaimResult]]) -> None:
@@ -202,11 +173,11 @@ async def test_a_message_a_served_receive_left_visible_wakes_the_others(store: S
     queue_id = await _queue(store)
     gone, other = await _parked_polls(store, queue_id, 2)
     ids = await _claimed(store, 1)
-    hold = _Hold(store)
+    hold = Hold(store)
     await hold.entered()
     try:
         fanned_out = asyncio.ensure_future(_complete(store, ids, [[(queue_id, _message("a"))]]))
-        await _until(lambda: store.parked_receives(queue_id) == 1)  # the first is served, its claim waits
+        await until(lambda: store.parked_receives(queue_id) == 1)  # the first is served, its claim waits
 
         gone.cancel()  # its claim will take nothing: "a" stays visible, and the other receive must hear of it
         with pytest.raises(asyncio.CancelledError):

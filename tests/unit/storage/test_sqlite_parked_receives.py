@@ -9,15 +9,14 @@ hold the writer's thread with a bulk item that blocks until released (`_Hold`).
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlite_writer_control import Hold, until
 
 from loosely.core.queues.models import ClaimRequest, ClaimResult, NewMessage, QueueKey
 from loosely.storage.sqlite.backend import SqliteStore
-from loosely.storage.sqlite.writer import Tx
 
 NOW = 1_700_000_000_000
 VISIBILITY_MS = 30_000
@@ -61,42 +60,14 @@ async def _parked_polls(store: SqliteStore, queue_id: int, count: int) -> list[a
     polls: list[asyncio.Future[ClaimResult]] = []
     for _ in range(count):
         polls.append(asyncio.ensure_future(_long_poll(store, queue_id)))
-        await _until(lambda: store.parked_receives(queue_id) == len(polls))
+        await until(lambda: store.parked_receives(queue_id) == len(polls))
     return polls
-
-
-class _Hold:
-    """A bulk work item, enqueued at once, that keeps the writer's thread (so no later group starts) until released."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._entered = threading.Event()
-        self._release = threading.Event()
-        self.done = store._writer.enqueue(self._work, bulk=True)
-
-    def _work(self, tx: Tx) -> None:
-        self._entered.set()
-        assert self._release.wait(10)
-
-    async def entered(self) -> None:
-        assert await asyncio.to_thread(self._entered.wait, 10)
-
-    async def release(self) -> None:
-        self._release.set()
-        await self.done
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
 
 
 async def test_a_parked_receive_gets_the_message_in_the_commit_of_the_send(store: SqliteStore) -> None:
     queue_id = await _queue(store)
     receive = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
+    await until(lambda: store.parked_receives(queue_id) == 1)
     commits = store.groups_committed
 
     await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
@@ -113,9 +84,9 @@ async def test_a_parked_receive_gets_the_message_in_the_commit_of_the_send(store
 async def test_only_as_many_receives_as_the_messages_fill_are_served(store: SqliteStore) -> None:
     queue_id = await _queue(store)
     first = asyncio.ensure_future(_long_poll(store, queue_id, max_messages=1))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
+    await until(lambda: store.parked_receives(queue_id) == 1)
     second = asyncio.ensure_future(_long_poll(store, queue_id, max_messages=1))
-    await _until(lambda: store.parked_receives(queue_id) == 2)
+    await until(lambda: store.parked_receives(queue_id) == 2)
 
     await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
 
@@ -128,7 +99,7 @@ async def test_only_as_many_receives_as_the_messages_fill_are_served(store: Sqli
 async def test_a_delayed_message_serves_no_parked_receive(store: SqliteStore) -> None:
     queue_id = await _queue(store)
     receive = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
+    await until(lambda: store.parked_receives(queue_id) == 1)
 
     await store.send_messages(queue_id, [_message("later", NOW + 1, delay_ms=5_000)], NOW + 1, 300_000)
 
@@ -141,7 +112,7 @@ async def test_a_delayed_message_serves_no_parked_receive(store: SqliteStore) ->
 async def test_a_receive_that_went_away_is_no_longer_parked_and_claims_nothing(store: SqliteStore) -> None:
     queue_id = await _queue(store)
     receive = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
+    await until(lambda: store.parked_receives(queue_id) == 1)
 
     receive.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -157,7 +128,7 @@ async def test_a_send_to_another_queue_serves_nobody(store: SqliteStore) -> None
     queue_id = await _queue(store)
     other_id = await _queue(store, "other")
     receive = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
+    await until(lambda: store.parked_receives(queue_id) == 1)
 
     await store.send_messages(other_id, [_message("elsewhere", NOW + 1)], NOW + 1, 300_000)
 
@@ -177,7 +148,7 @@ async def test_a_claim_made_for_a_receive_waits_for_its_next_claim_across_anothe
         return await store.claim_messages(queue_id, _claim(NOW + 2))
 
     receive = asyncio.ensure_future(long_poll_waiting_twice())
-    await _until(lambda: store.parked_receives(queue_id) == 1)
+    await until(lambda: store.parked_receives(queue_id) == 1)
     await store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000)
 
     assert [(m.body, m.receive_count) for m in (await receive).messages] == [("a", 1)]
@@ -197,7 +168,7 @@ async def test_a_wait_without_a_claim_before_it_does_not_park(store: SqliteStore
 
     poll = asyncio.ensure_future(waits_twice())
     await first_wait_over.wait()
-    await _until(lambda: store._waiters.waiting(queue_id) == 1)
+    await until(lambda: store._waiters.waiting(queue_id) == 1)
 
     assert store.parked_receives(queue_id) == 0
     await store.send_messages(queue_id, [_message("now", NOW + 1)], NOW + 1, 300_000)
@@ -207,11 +178,11 @@ async def test_a_wait_without_a_claim_before_it_does_not_park(store: SqliteStore
 async def test_a_receive_gone_before_the_claim_made_for_it_ran_takes_nothing(store: SqliteStore) -> None:
     queue_id = await _queue(store)
     poll = asyncio.ensure_future(_long_poll(store, queue_id))
-    await _until(lambda: store.parked_receives(queue_id) == 1)
-    hold = _Hold(store)
+    await until(lambda: store.parked_receives(queue_id) == 1)
+    hold = Hold(store)
     await hold.entered()
     sent = asyncio.ensure_future(store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000))
-    await _until(lambda: store.parked_receives(queue_id) == 0)  # served: its claim is enqueued behind the send
+    await until(lambda: store.parked_receives(queue_id) == 0)  # served: its claim is enqueued behind the send
 
     poll.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -241,10 +212,10 @@ async def test_a_send_the_served_receives_drain_leaves_the_other_parked_receives
 async def test_messages_left_visible_by_a_served_receive_wake_the_others(store: SqliteStore) -> None:
     queue_id = await _queue(store)
     gone, other = await _parked_polls(store, queue_id, 2)
-    hold = _Hold(store)
+    hold = Hold(store)
     await hold.entered()
     sent = asyncio.ensure_future(store.send_messages(queue_id, [_message("a", NOW + 1)], NOW + 1, 300_000))
-    await _until(lambda: store.parked_receives(queue_id) == 1)  # the first is served, its claim waits
+    await until(lambda: store.parked_receives(queue_id) == 1)  # the first is served, its claim waits
 
     gone.cancel()  # its claim will take nothing: "a" stays visible, and the other receive must hear of it
     with pytest.raises(asyncio.CancelledError):
