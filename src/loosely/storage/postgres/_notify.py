@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 
 import psycopg
 
@@ -136,6 +136,25 @@ class Waiters:
         if not waiting:
             del self._by_queue[queue_id]
         return woken
+
+    def wake_after_write(
+        self, counts: Mapping[int, int], reserved: Collection[int], everyone: Collection[int]
+    ) -> list[int]:
+        """Wake this node's waiters after a committed write of ``counts`` messages per queue.
+
+        Only enough waiters to take a queue's messages are woken (`wake_some`); the queues of
+        ``everyone`` (delayed messages, which only an empty claim learns the due time of; FIFO queues)
+        wake them all. ``reserved``: the queues whose room this write `reserve`d instead of notifying.
+        Returns those of them whose waiters were gone by now (timed out, woken by another write):
+        a NOTIFY must follow, so that no other node's receiver sleeps through the messages.
+        """
+        woken = {
+            queue_id: self.wake(queue_id)
+            if queue_id in everyone
+            else self.wake_some(queue_id, count, count if queue_id in reserved else 0)
+            for queue_id, count in counts.items()
+        }
+        return [queue_id for queue_id in sorted(reserved) if queue_id in woken and woken[queue_id] < counts[queue_id]]
 
     def wake_all(self) -> None:
         self._all += 1

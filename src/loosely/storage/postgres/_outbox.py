@@ -647,15 +647,9 @@ class PostgresOutbox(OutboxStore):
 
         A standard queue sent only messages visible now wakes just enough waiters to take them
         (`Waiters.wake_some`, as a SendMessage does); FIFO queues and delayed messages wake them all."""
-        woken: dict[int, int] = {}
-        for queue_id in sent:
-            if fan.fifo.get(queue_id) is False and queue_id not in delayed:
-                count = counts.get(queue_id, 0)
-                woken[queue_id] = self._waiters.wake_some(queue_id, count, count if queue_id in fan.local else 0)
-            else:
-                woken[queue_id] = self._waiters.wake(queue_id)
+        everyone = {queue_id for queue_id in sent if fan.fifo.get(queue_id) is not False or queue_id in delayed}
+        late = self._waiters.wake_after_write({q: counts.get(q, 0) for q in sent}, fan.local, everyone)
         self._waiters.wake(OUTBOX_WAKE_KEY)
-        late = [queue_id for queue_id in sorted(fan.local) if queue_id in woken and woken[queue_id] < counts[queue_id]]
         if late:
             self._in_background(self._notify(late))
 

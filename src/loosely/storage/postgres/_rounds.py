@@ -217,12 +217,6 @@ class Rounds:
         Only enough waiters to take a queue's new messages are woken (`Waiters.wake_some`): the others
         would claim in vain. A queue sent delayed messages wakes them all, as before: each learns from
         its empty claim when the next message is due, which no wake-up will announce."""
-        woken: dict[int, int] = {}
-        for queue_id, count in per_queue.items():
-            if queue_id in delayed:
-                woken[queue_id] = self._waiters.wake(queue_id)
-            else:
-                woken[queue_id] = self._waiters.wake_some(queue_id, count, count if queue_id in local else 0)
-        late = [queue_id for queue_id in sorted(local) if woken[queue_id] < per_queue[queue_id]]
+        late = self._waiters.wake_after_write(per_queue, local, delayed)
         if late:
             self._notify_late(late)

@@ -166,7 +166,7 @@ class ParkedReceives:
         return list(self._by_queue.get(queue_id, ()))
 
     def parked(self, queue_id: int) -> int:
-        """How many receives are parked on the queue and not yet served (for tests)."""
+        """How many receives are parked on the queue and not yet served."""
         return len(self._by_queue.get(queue_id, ()))
 
     def _unpark(self, parked: ParkedReceive) -> None:
