@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from benchmarks._load import own_cpu_s
+from benchmarks._procs import postgres_cpu_s
 from loosely.storage.postgres.backend import split_url_settings
 
 TABLE = "loosely_bench_reference"
@@ -45,6 +47,9 @@ class PgReferenceResult:
     messages: int
     elapsed_s: float
     connections: int
+    db_cpu_s: float
+    client_cpu_s: float
+    """CPU of this process's loop driving the workers (psycopg's share of a node's work)."""
 
     @property
     def rate(self) -> float:
@@ -69,10 +74,13 @@ async def run_pg_reference(
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(_SETUP)
     counts: list[int] = []
-    t0 = time.perf_counter()
+    db0, own0, t0 = postgres_cpu_s(), own_cpu_s(), time.perf_counter()
     body = "x" * body_size
     await asyncio.gather(*(_worker(dsn, body, t0 + duration_s, counts) for _ in range(connections)))
     elapsed = time.perf_counter() - t0
+    db_cpu, client_cpu = postgres_cpu_s() - db0, own_cpu_s() - own0
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    return PgReferenceResult(messages=sum(counts), elapsed_s=elapsed, connections=connections)
+    return PgReferenceResult(
+        messages=sum(counts), elapsed_s=elapsed, connections=connections, db_cpu_s=db_cpu, client_cpu_s=client_cpu
+    )

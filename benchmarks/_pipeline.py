@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from benchmarks._http import Client
@@ -47,6 +47,7 @@ class PipelineResult:
     failed_entries: int
     server_cpu_s: float
     generator_cpu_s: float
+    db_cpu_s: float
 
     @property
     def rate(self) -> float:
@@ -110,11 +111,13 @@ async def run_pipeline(
     body_size: int = 256,
     timeout_s: float = 120.0,
     strict: bool = True,
+    db_cpu: Callable[[], float] | None = None,
 ) -> PipelineResult:
     """Produce ``total`` messages (in batches of 10) or for ``produce_s``, whichever ends first; time until
     consumers have deleted as many as were acknowledged."""
     body = message_body(body_size)
-    cpu0, gen0, t0 = sum(s.cpu_s() for s in servers), own_cpu_s(), time.perf_counter()
+    db = db_cpu or (lambda: 0.0)
+    cpu0, gen0, db0, t0 = sum(s.cpu_s() for s in servers), own_cpu_s(), db(), time.perf_counter()
     state = _State(batches_left=(total + 9) // 10, produce_until=t0 + produce_s, producers_left=producers)
     consumer_tasks = [
         asyncio.create_task(_consumer(endpoints[i % len(endpoints)], queue_url, wait_s, state))
@@ -127,7 +130,7 @@ async def run_pipeline(
     waiter = asyncio.create_task(state.done.wait())
     await asyncio.wait([waiter, *consumer_tasks, *producer_tasks], timeout=timeout_s, return_when="FIRST_EXCEPTION")
     elapsed = (state.last_delete or time.perf_counter()) - t0
-    cpu1, gen1 = sum(s.cpu_s() for s in servers), own_cpu_s()
+    cpu1, gen1, db1 = sum(s.cpu_s() for s in servers), own_cpu_s(), db()
     for task in [waiter, *consumer_tasks, *producer_tasks]:
         task.cancel()
     await asyncio.gather(*consumer_tasks, *producer_tasks, return_exceptions=True)
@@ -145,6 +148,7 @@ async def run_pipeline(
         failed_entries=state.failed_entries,
         server_cpu_s=cpu1 - cpu0,
         generator_cpu_s=gen1 - gen0,
+        db_cpu_s=db1 - db0,
     )
 
 

@@ -97,9 +97,12 @@ class Suite:
         if self.s.database:
             pg = await run_pg_reference(self.s.database, self.s.duration_s)
             pg_rate = pg.rate
-            self.rows.append(
-                Row("storage reference (Postgres)", "messages/s insert→claim→delete, 4 conns", pg.rate, "msg/s")
-            )
+            per_message = 1e6 / max(pg.messages, 1)
+            self.rows += [
+                Row("storage reference (Postgres)", "messages/s insert→claim→delete, 4 conns", pg.rate, "msg/s"),
+                Row("storage reference (Postgres)", "PostgreSQL CPU per message", pg.db_cpu_s * per_message, "µs"),
+                Row("storage reference (Postgres)", "client CPU per message", pg.client_cpu_s * per_message, "µs"),
+            ]
         return _Refs(node, send, pg_rate)
 
     async def _reference_send(self, node: Node) -> LoadResult:
@@ -200,6 +203,7 @@ class Suite:
             wait_s=2,
             timeout_s=max(60.0, self.s.pipeline_messages / 500),
             strict=strict,
+            db_cpu=postgres_cpu_s if self.s.database else None,
         )
 
     async def _wake(self, cluster: Cluster, queue_url: str, label: str) -> None:
@@ -361,6 +365,11 @@ class Suite:
                 shown="yes" if p.accounted else "no",
             ),
             Row(scenario, "server CPU per message", p.server_cpu_s / max(p.messages, 1) * 1e6, "µs"),
+            *(
+                [Row(scenario, "PostgreSQL CPU per message", p.db_cpu_s / max(p.messages, 1) * 1e6, "µs")]
+                if self.s.database
+                else []
+            ),
         ]
 
 
