@@ -33,6 +33,8 @@ class _State:
     failed_entries: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
     last_delete: float = 0.0
+    receives: int = 0
+    empty_receives: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class PipelineResult:
     server_cpu_s: float
     generator_cpu_s: float
     db_cpu_s: float
+    receives: int
+    empty_receives: int
 
     @property
     def rate(self) -> float:
@@ -77,7 +81,9 @@ async def _consumer(endpoint: Endpoint, queue_url: str, wait_s: int, state: _Sta
     try:
         while not state.done.is_set():
             messages = (await call(client, raw_receive)).get("Messages", [])
+            state.receives += 1
             if not messages:
+                state.empty_receives += 1
                 continue
             ids = [m["MessageId"] for m in messages]
             answer = await call(client, delete_batch(endpoint, queue_url, [m["ReceiptHandle"] for m in messages]))
@@ -149,6 +155,8 @@ async def run_pipeline(
         server_cpu_s=cpu1 - cpu0,
         generator_cpu_s=gen1 - gen0,
         db_cpu_s=db1 - db0,
+        receives=state.receives,
+        empty_receives=state.empty_receives,
     )
 
 

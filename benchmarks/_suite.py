@@ -365,6 +365,13 @@ class Suite:
                 shown="yes" if p.accounted else "no",
             ),
             Row(scenario, "server CPU per message", p.server_cpu_s / max(p.messages, 1) * 1e6, "µs"),
+            Row(
+                scenario,
+                "messages per ReceiveMessage",
+                p.messages / max(p.receives, 1),
+                "",
+                note=f"{p.receives:,} receives, {p.empty_receives:,} empty",
+            ),
             *(
                 [Row(scenario, "PostgreSQL CPU per message", p.db_cpu_s / max(p.messages, 1) * 1e6, "µs")]
                 if self.s.database
