@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile-scenario",
         default="send",
-        choices=("send", "publish", "fanout-latency", "http-delivery"),
+        choices=("send", "pipeline", "publish", "fanout-latency", "http-delivery"),
         help="the scenario --profile records (SNS ones: their largest subscriber count; default %(default)s)",
     )
     p.add_argument("--subscribers", default="1,10,50", help="SQS subscriber counts for publish (default %(default)s)")

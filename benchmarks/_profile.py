@@ -23,7 +23,17 @@ def profiling(out: Path | None, pid: int, max_s: float, rate: int = 200) -> Iter
         yield
         return
     fmt = FORMATS.get(out.suffix, "flamegraph")
-    argv = ["py-spy", "record", "--pid", str(pid), "--duration", str(math.ceil(max_s)), "--rate", str(rate)]
+    argv = [
+        "py-spy",
+        "record",
+        "--nonblocking",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(math.ceil(max_s)),
+        "--rate",
+        str(rate),
+    ]
     proc = subprocess.Popen([*argv, "--format", fmt, "--output", str(out)], stdout=subprocess.DEVNULL)
     try:
         yield

@@ -133,7 +133,9 @@ class Suite:
                 self._send_rows(f"1. SendMessage ({label})", result, refs.send)
             if "pipeline" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "pipe"))
-                piped = await self._pipeline(cluster, queues[-1], strict=True)
+                profile = self.s.profile if first and self.s.profile_scenario == "pipeline" else None
+                with profiling(profile, cluster.servers[0].pid, max(60.0, self.s.pipeline_messages / 500)):
+                    piped = await self._pipeline(cluster, queues[-1], strict=True)
                 self._pipeline_rows(f"2. pipeline ({label})", piped, refs)
             if "wake" in self.s.scenarios:
                 queues.append(await self._queue(cluster, "wake"))
