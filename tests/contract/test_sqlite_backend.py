@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from contract.helpers import DEDUP_WINDOW_MS, T0, bodies, claim, key, make_queue, msg
+from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, bodies, claim, key, make_queue, msg
 from loosely.core.errors import ServiceUnavailable
-from loosely.core.queues.models import QueueCounts
+from loosely.core.queues.models import MessageRef, QueueCounts
 from loosely.storage import open_store
 from loosely.storage.sqlite import SqliteStore
 from loosely.storage.sqlite.messages import COUNT_MESSAGES
@@ -64,8 +64,9 @@ async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     # 0002: documents and the outbox; 0003: FIFO groups ready by their head; 0004: message counters;
-    # 0005: the SNS FIFO message archive; 0006: inserts counted per statement
-    assert versions == [1, 2, 3, 4, 5, 6]
+    # 0005: the SNS FIFO message archive; 0006: inserts counted per statement; 0007: visibility changes
+    # recorded for receive attempts
+    assert versions == [1, 2, 3, 4, 5, 6, 7]
     assert journal == "wal"
 
 
@@ -133,6 +134,28 @@ async def test_migration_0006_counts_each_insert_once(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
     assert "queue_counts_on_insert" not in triggers
+
+
+async def test_migration_0007_keeps_attempts_in_flight_repeatable(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    store = await opened(path)
+    queue = await make_queue(store, "a.fifo")
+    batch = [msg(name, group_id=name[0], sent_ms=T0) for name in ("A1", "B1", "C1")]
+    await store.send_messages(queue.id, batch, T0, DEDUP_WINDOW_MS)
+    await claim(store, queue, n=1, attempt_id="kept")
+    [b1] = (await claim(store, queue, n=1, attempt_id="changed")).messages
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as a database at 0006, with those two attempts in flight
+        conn.execute("ALTER TABLE messages DROP COLUMN visibility_changed_in")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 7")
+
+    store = await opened(path)
+    try:
+        assert bodies(await claim(store, queue, n=1, now_ms=T0 + 1, attempt_id="kept")) == ["A1"]
+        await store.change_visibility(queue.id, [(MessageRef(b1.row_id, b1.receive_count), T0 + VISIBILITY_MS)], T0 + 2)
+        assert bodies(await claim(store, queue, n=1, now_ms=T0 + 3, attempt_id="changed")) == ["C1"]
+    finally:
+        await store.close()
 
 
 async def test_count_reads_the_not_visible_messages_not_the_depth(tmp_path: Path) -> None:

@@ -415,7 +415,9 @@ async def replay_attempt(
     """The messages of an earlier claim with this attempt id, their visibility restarted; or None.
 
     Repeatable while the attempt is within its window and every message it handed out is still
-    in flight from it, unmodified (not deleted, received again or given another visibility).
+    in flight from it, unmodified: not deleted, not received again (its receive count moved on)
+    and not given another visibility in this receive (``visibility_changed_in``, migration 0008),
+    even one set back to the deadline the attempt left.
     """
     params: dict[str, Any] = {"q": queue_id, "attempt": request.attempt_id, "now": request.now_ms}
     async with conn.transaction():
@@ -431,7 +433,7 @@ async def replay_attempt(
         current = {row[0]: row for row in await cur.fetchall()}
         for row_id, count in zip(row_ids, counts, strict=True):
             row = current.get(row_id)
-            if row is None or row[5] != count or row[9] != visible_at_ms:
+            if row is None or row[5] != count or row[10] == count or row[9] != visible_at_ms:
                 return None
         params |= {"ids": row_ids, "until": request.visible_until_ms}
         await conn.execute(sql.attempt_restart, params)
@@ -584,11 +586,12 @@ async def change_visibility(
         cur = await conn.execute(sql.change_visibility, params)
         results = await cur.fetchall()
     else:
+        statement = sql.change_visibility_fifo if fifo else sql.change_visibility
         async with conn.transaction():
             groups = await _lock_groups_of_rows(conn, sql, queue_id, ids) if fifo else []
             for changes_once in rounds:
                 params = _visibility_params(queue_id, changes_once, now_ms, channel, sql)
-                cur = await conn.execute(sql.change_visibility, params)
+                cur = await conn.execute(statement, params)
                 results += await cur.fetchall()
             if groups:
                 await conn.execute(sql.recompute_groups, {"queue_ids": [queue_id] * len(groups), "group_ids": groups})

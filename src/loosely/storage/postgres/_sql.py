@@ -140,6 +140,7 @@ class Sql:
     delete_standard: str
     round_standard: str
     change_visibility: str
+    change_visibility_fifo: str
     expiry_candidates: str
     delete_expired: str
     lock_group_pairs_skip: str
@@ -503,7 +504,7 @@ _TEMPLATES: dict[str, str] = {
         WHERE queue_id = %(q)s AND attempt_id = %(attempt)s AND expires_at_ms > %(now)s
         FOR UPDATE""",
     "attempt_messages": """
-        SELECT {M}, m.visible_at_ms FROM {s}.messages m
+        SELECT {M}, m.visible_at_ms, m.visibility_changed_in FROM {s}.messages m
         WHERE m.queue_id = %(q)s AND m.id = ANY(%(ids)s::bigint[]) ORDER BY m.id
         FOR UPDATE""",
     "attempt_restart": """
@@ -673,3 +674,13 @@ _TEMPLATES: dict[str, str] = {
             RETURNING queue_id)
         SELECT queue_id, count(*) FROM ins GROUP BY queue_id""",
 }
+# On a FIFO queue a visibility change also records the receive it was made in, so that a
+# ReceiveRequestAttemptId retry claims anew even when a later change set the deadline back
+# (migrations/0008_visibility_changed_in.sql). The same single statement; standard queues have no
+# receive attempts and keep the plain one.
+_TEMPLATES["change_visibility_fifo"] = _TEMPLATES["change_visibility"].replace(
+    "SET visible_at_ms = r.visible_at_ms FROM r",
+    "SET visible_at_ms = r.visible_at_ms, visibility_changed_in = m.receive_count FROM r",
+)
+if _TEMPLATES["change_visibility_fifo"] == _TEMPLATES["change_visibility"]:
+    raise RuntimeError("change_visibility no longer has the SET clause change_visibility_fifo extends")

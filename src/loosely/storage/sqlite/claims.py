@@ -16,7 +16,7 @@ from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import ClaimRequest, ClaimResult, QueueRecord, StoredMessage
 from loosely.storage._common import QueueWaiters
 from loosely.storage.sqlite import fifo
-from loosely.storage.sqlite.messages import MessageRow, copy_message, select_row, select_rows
+from loosely.storage.sqlite.messages import MESSAGE_COLUMNS, MessageRow, copy_message, select_rows
 from loosely.storage.sqlite.queues import note_removed, queue_of
 from loosely.storage.sqlite.writer import Tx
 
@@ -218,12 +218,16 @@ def _next_visible(conn: sqlite3.Connection, queue: QueueRecord, now_ms: int) -> 
 
 # ---- receive attempts ----
 
+_ATTEMPT_ROW = f"SELECT {MESSAGE_COLUMNS}, visibility_changed_in FROM messages WHERE id = ? AND queue_id = ?"
+
 
 def _repeat_attempt(conn: sqlite3.Connection, queue: QueueRecord, request: ClaimRequest) -> list[StoredMessage] | None:
     """The messages of an earlier claim with this attempt id, if it is repeatable; its visibility restarts.
 
     Repeatable while the attempt is within its window and every message it handed out is still
-    in flight from it, unmodified (not deleted, received again or given another visibility).
+    in flight from it, unmodified: not deleted, not received again (its receive count moved on)
+    and not given another visibility in this receive (``visibility_changed_in``, migration 0007),
+    even one set back to the deadline the attempt left.
     """
     found = conn.execute(
         "SELECT refs FROM receive_attempts WHERE queue_id = ? AND attempt_id = ? AND expires_at_ms > ?",
@@ -234,10 +238,13 @@ def _repeat_attempt(conn: sqlite3.Connection, queue: QueueRecord, request: Claim
     refs: list[list[int]] = json.loads(found[0])
     rows: list[MessageRow] = []
     for row_id, receive_count, visible_at_ms in refs:
-        row = select_row(conn, queue.id, row_id)
-        if row is None or row.receive_count != receive_count or row.visible_at_ms != visible_at_ms:
+        current = conn.execute(_ATTEMPT_ROW, (row_id, queue.id)).fetchone()
+        if current is None:
             return None
-        if row.visible_at_ms <= request.now_ms:
+        row = MessageRow._make(current[:-1])
+        if row.receive_count != receive_count or current[-1] == receive_count:
+            return None
+        if row.visible_at_ms != visible_at_ms or row.visible_at_ms <= request.now_ms:
             return None
         rows.append(row)
     if not rows:

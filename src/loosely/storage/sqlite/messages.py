@@ -64,11 +64,6 @@ def select_rows(conn: sqlite3.Connection, where: str, params: Sequence[object]) 
     return [MessageRow._make(r) for r in conn.execute(sql, params).fetchall()]
 
 
-def select_row(conn: sqlite3.Connection, queue_id: int, row_id: int) -> MessageRow | None:
-    rows = select_rows(conn, "id = ? AND queue_id = ?", (row_id, queue_id))
-    return rows[0] if rows else None
-
-
 _INSERT_COLUMNS = "queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id"
 _INSERT_CHUNK = 100
 """Most messages one multi-row INSERT carries (8 parameters each, far below SQLite's limit)."""
@@ -315,10 +310,18 @@ def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence
     return outcomes
 
 
+_SET_VISIBILITY = "UPDATE messages SET visible_at_ms = ? WHERE id = ?"
+_SET_VISIBILITY_FIFO = "UPDATE messages SET visible_at_ms = ?, visibility_changed_in = receive_count WHERE id = ?"
+"""On a FIFO queue a change also records the receive it was made in: a ReceiveRequestAttemptId retry
+must then claim anew, even if a later change sets the old deadline back (migration 0007). The same
+one statement per message; standard queues, which have no receive attempts, record nothing."""
+
+
 def change_visibility(
     tx: Tx, waiters: QueueWaiters, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int
 ) -> list[VisibilityOutcome]:
     queue = queue_of(tx, queue_id)
+    set_visibility = _SET_VISIBILITY_FIFO if queue.key.fifo else _SET_VISIBILITY
     outcomes: list[VisibilityOutcome] = []
     groups: set[str] = set()
     sooner = False
@@ -334,7 +337,7 @@ def change_visibility(
             # whose timeout ran out still changes the visibility, as on AWS.
             outcomes.append(VisibilityOutcome.NOT_IN_FLIGHT)
         else:
-            tx.conn.execute("UPDATE messages SET visible_at_ms = ? WHERE id = ?", (visible_at_ms, ref.row_id))
+            tx.conn.execute(set_visibility, (visible_at_ms, ref.row_id))
             outcomes.append(VisibilityOutcome.CHANGED)
             sooner = sooner or visible_at_ms < row[1]
             if row[2] is not None:

@@ -1,0 +1,15 @@
+-- ReceiveRequestAttemptId: a retry returns the same messages only while none of them was modified
+-- since, and on AWS any ChangeMessageVisibility counts, even one that later sets the deadline back
+-- to the instant the attempt set. The in-flight deadline alone cannot tell that, so a FIFO
+-- message's visibility change records the receive (by receive count) it was made in. A retry
+-- finds a message unmodified when its receive count is still the attempt's and no change was
+-- made in that receive; a re-claim moves the receive count on, so claims write nothing more.
+-- 0 = never changed (receive counts of in-flight messages start at 1). Standard queues have no
+-- receive attempts and leave it at 0.
+--
+-- A constant default makes this a catalog change (no table rewrite). During a rolling upgrade,
+-- nodes of earlier versions keep working against it: their inserts leave the column at its
+-- default and they never read it. Their visibility changes do not record it, so a change made
+-- through an older node and set back to the attempt's deadline still goes unnoticed until every
+-- node runs this version (the behaviour before it); receive_attempts is unchanged.
+ALTER TABLE messages ADD COLUMN visibility_changed_in INTEGER NOT NULL DEFAULT 0;
