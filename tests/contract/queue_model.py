@@ -177,14 +177,11 @@ class Attempt:
 
     def repeatable(self, queue: QueueModel, now: int) -> bool:
         """AWS: a retry within the window returns the same messages while none of them was modified
-        (deleted, received again, or given another visibility) and their visibility timeout lasts."""
-        return not self.visibility_changed and self.unchanged(queue, now)
-
-    def unchanged(self, queue: QueueModel, now: int) -> bool:
-        """What the stores check: the messages are there, not received again, and in flight until the
-        instant the attempt set. A visibility changed and then set back to that instant passes this: a
-        known bug (test_fifo.py, test_attempt_after_visibility_changed_and_set_back_claims_anew)."""
-        if now >= self.expires_at_ms or now >= self.visible_until_ms or not self.received:
+        (deleted, received again, or given another visibility, even one set back to the same instant)
+        and their visibility timeout lasts."""
+        if self.visibility_changed or not self.received:
+            return False
+        if now >= self.expires_at_ms or now >= self.visible_until_ms:
             return False
         for message_id, receive_count in self.received:
             message = queue.messages.get(message_id)

@@ -209,9 +209,6 @@ class FifoQueueMachine(QueueMachine):
         if attempt is not None and attempt.repeatable(queue, now):
             self.repeated(queue, attempt, got, timeout, with_attributes)
             return
-        if attempt is not None and attempt.unchanged(queue, now) and [g.message_id for g in got] == attempt.ids:
-            self.repeated(queue, attempt, got, timeout, with_attributes)  # a known bug: see Attempt.unchanged
-            return
         self.check_fifo_order(queue, got, deliverable, n)
         for message in moved:
             self.move_to_dead_letter(message)
