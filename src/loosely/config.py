@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from loosely.core.frozen import record
 
 __all__ = ["ENV_PREFIX", "SETTINGS_HELP", "ConfigError", "Settings"]
 
@@ -79,7 +81,7 @@ class ConfigError(ValueError):
     """A setting has a value the server cannot run with; the message names the setting."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settings:
     """How one loosely node runs. Build it with `Settings.load` so the environment is honoured."""
 

@@ -7,13 +7,14 @@ entry's ``Code``, ``Message`` and ``SenderFault`` with the same table they use f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from loosely.core.frozen import record
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BatchFailure:
     """One failed batch entry: the error names the condition; adapters turn it into Code/Message."""
 
@@ -22,7 +23,7 @@ class BatchFailure:
     sender_fault: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BatchResult(Generic[T]):
     """Entry ids with their results, and the entries that failed."""
 

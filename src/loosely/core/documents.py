@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from loosely.core.frozen import record
 from loosely.core.queues.models import NewMessage
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Document:
     kind: str
     key: str
@@ -30,7 +30,7 @@ class Document:
     updated_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewPublication:
     """A published message as recorded by Publish; ``payload`` is opaque JSON text.
 
@@ -48,7 +48,7 @@ class NewPublication:
     archive_until_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DocumentGuard:
     """A precondition of a write: the document of ``kind`` and ``key`` exists with exactly this ``body``.
 
@@ -62,14 +62,14 @@ class DocumentGuard:
     body: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PublishOutcome:
     message_id: str  # a duplicate returns the original's id
     sequence: int
     duplicate: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Publication:
     id: int
     topic_arn: str
@@ -86,7 +86,7 @@ class DeliveryState(enum.Enum):
     DEAD_LETTERED = "dead_lettered"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewDelivery:
     """One push delivery to make (http/https/email/sms/application, or an sqs one that failed once)."""
 
@@ -95,7 +95,7 @@ class NewDelivery:
     next_attempt_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FanOutResult:
     """What one claimed publication turns into: SQS messages (queue id, message) and push deliveries."""
 
@@ -104,7 +104,7 @@ class FanOutResult:
     deliveries: Sequence[NewDelivery] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Delivery:
     id: int
     subscription_arn: str

@@ -7,15 +7,17 @@ and writes the `WireResponse` back. Nothing here knows ASGI, and nothing in the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
+
+from loosely.core.frozen import record
 
 if TYPE_CHECKING:  # the services are imported by those who build them (SNS's only once it starts)
     from loosely.core.queues.service import QueueService
     from loosely.core.topics.service import TopicService
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WireRequest:
     """One HTTP request. Header names are lowercase; ``path`` is percent-decoded."""
 
@@ -28,14 +30,14 @@ class WireRequest:
     scheme: str = "http"
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class WireResponse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServerContext:
     """What the adapters need from the running server: the services and the deployment's identity."""
 

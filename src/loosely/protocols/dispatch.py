@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loosely.core.errors import LooselyError
+from loosely.core.frozen import record
 from loosely.core.ids import RandomIds
 from loosely.protocols import awsjson, awsquery
 from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
@@ -81,7 +81,7 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _REQUEST_IDS = RandomIds()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Call:
     """A routed request: which service, which wire family, which action, and the Query form if any.
 

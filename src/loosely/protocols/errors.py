@@ -9,7 +9,8 @@ before a request reaches a service (bad JSON, unknown action, broken form encodi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from loosely.core.frozen import record
 
 __all__ = [
     "INTERNAL_FAILURE",
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AwsError:
     """One AWS error in both wire families.
 

@@ -9,15 +9,17 @@ Only what the wire needs is kept: types, members, required names and Query seria
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from loosely.core.frozen import record
+
 __all__ = ["Member", "OperationModel", "ServiceModel", "Shape", "load_service_model"]
 
 
-@dataclass(slots=True, eq=False)
+@record(frozen=False, eq=False)
 class Shape:
     """One shape. ``members``/``member``/``key``/``value`` are filled once all shapes exist (shapes may recurse)."""
 
@@ -33,7 +35,7 @@ class Shape:
     exception: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Member:
     """A reference to a shape from a structure, list or map, with the reference's own Query traits."""
 
@@ -53,7 +55,7 @@ class Member:
         return self.flattened or self.shape.flattened
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OperationModel:
     name: str
     input: Shape | None
@@ -62,7 +64,7 @@ class OperationModel:
     errors: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServiceModel:
     """A service: its metadata, shapes by name and operations by name."""
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from loosely.core.errors import InvalidParameterValue, MissingParameter
+from loosely.core.frozen import record
 from loosely.protocols._wire import ServerContext, WireRequest
 from loosely.protocols.errors import ErrorTable
 from loosely.protocols.model import ServiceModel
@@ -39,7 +39,7 @@ _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/,\s]+/([^/,\s]+)/([^/,\s]
 _ACCOUNT_RE = re.compile(r"[0-9]{12}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OperationSpec:
     """One action: its handler and what the compatibility page says about it."""
 
@@ -74,7 +74,7 @@ class OperationTable:
         return len(self._ops)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServiceSpec:
     """A service as dispatch sees it.
 
@@ -98,7 +98,7 @@ class ServiceSpec:
         return self.model.api_version
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Caller:
     """Who sent a request, from its SigV4 credential: access key id, account and region."""
 
@@ -175,7 +175,7 @@ def _caller(scope: Scope | None, default_account: str, default_region: str) -> C
     return Caller(key, account, region or default_region, service)
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class OperationContext:
     """Everything a handler may need besides its parameters."""
 

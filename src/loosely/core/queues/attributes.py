@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from loosely.core.errors import InvalidAttributeName, InvalidAttributeValue, InvalidParameterValue
+from loosely.core.frozen import record
 from loosely.core.queues import limits
 from loosely.core.queues.models import QueueKey
 
@@ -53,13 +53,13 @@ _SSE_CONFLICT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RedrivePolicy:
     dead_letter_target_arn: str
     max_receive_count: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RedriveAllowPolicy:
     permission: str  # allowAll | denyAll | byQueue
     source_queue_arns: tuple[str, ...] = ()

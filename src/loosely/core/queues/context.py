@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from loosely.core.clock import Clock
 from loosely.core.errors import QueueDoesNotExist
+from loosely.core.frozen import record
 from loosely.core.ids import IdGenerator
 from loosely.core.ports import QueueStore
 from loosely.core.queues import limits
 from loosely.core.queues.models import QueueKey, QueueRecord
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QueueSettings:
     """Deployment choices that AWS fixes but users may want to change."""
 
@@ -22,7 +21,7 @@ class QueueSettings:
     in_flight_max: int = limits.IN_FLIGHT_MAX  # per queue; AWS raises it on request
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ServiceContext:
     storage: QueueStore
     clock: Clock

@@ -13,15 +13,15 @@ too ("about 120,000").
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
+from loosely.core.frozen import record
 from loosely.core.ports import QueueStore
 
 RECOUNT_INTERVAL_MS = 1_000
 """Age at which an estimate is counted again (also how often a long poll at the limit looks again)."""
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class _Estimate:
     value: int = 0
     counted_at_ms: int | None = None  # None until the first exact count is in

@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from json.encoder import encode_basestring
 
+from loosely.core.frozen import record
 from loosely.core.queues.digests import md5_of_attributes, md5_of_body
 from loosely.core.queues.models import MessageAttributeValue, StoredMessage
 
@@ -37,7 +38,7 @@ SYSTEM_ATTRIBUTE_NAMES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageMeta:
     md5_of_body: str
     sender_id: str

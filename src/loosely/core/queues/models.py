@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from loosely.core.batches import BatchFailure as BatchFailure
 from loosely.core.batches import BatchResult as BatchResult
-from loosely.core.frozen import quick_init
+from loosely.core.frozen import record
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class QueueKey:
     """A queue's identity: account, region and name. Queues are namespaced by account and region."""
 
@@ -42,8 +41,7 @@ class QueueKey:
         return cls(account_id=parts[4], region=parts[3], name=parts[5])
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class QueueRecord:
     """A stored queue.
 
@@ -63,8 +61,7 @@ class QueueRecord:
     last_purge_ms: int | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class QueueCounts:
     """ApproximateNumberOfMessages(+NotVisible, +Delayed) at one instant."""
 
@@ -73,8 +70,7 @@ class QueueCounts:
     delayed: int
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class MessageAttributeValue:
     """A message attribute: ``data_type`` is String, Number or Binary, optionally with a ``.suffix``."""
 
@@ -83,8 +79,7 @@ class MessageAttributeValue:
     binary_value: bytes | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class NewMessage:
     """A message as the service hands it to storage on send.
 
@@ -102,8 +97,7 @@ class NewMessage:
     dedup_key: str | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class SendOutcome:
     """What storage did with one ``NewMessage``.
 
@@ -116,8 +110,7 @@ class SendOutcome:
     duplicate: bool = False
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class StoredMessage:
     """A message as storage returns it from a claim.
 
@@ -136,8 +129,7 @@ class StoredMessage:
     dead_letter_source_arn: str | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class MessageRef:
     """What a receipt handle names: one message and the receive that handed it out."""
 
@@ -145,8 +137,7 @@ class MessageRef:
     receive_count: int
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class DeadLetterTarget:
     """Where a claim moves messages received ``max_receive_count`` times already."""
 
@@ -155,8 +146,7 @@ class DeadLetterTarget:
     source_arn: str
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class ClaimRequest:
     """Parameters of one atomic claim.
 
@@ -177,8 +167,7 @@ class ClaimRequest:
     attempt_window_ms: int = 300_000
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class ClaimResult:
     """Claimed messages, and when the next one becomes visible (so long polls sleep exactly that long)."""
 
@@ -207,8 +196,7 @@ class MoveTaskStatus(enum.Enum):
     FAILED = "FAILED"
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class MoveTask:
     """A message move task (StartMessageMoveTask): redrive from a dead-letter queue.
 
@@ -232,8 +220,7 @@ class MoveTask:
 # ---- service-level values (what protocol adapters pass in and get back) ----
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class SendRequest:
     body: str
     delay_s: int | None = None
@@ -243,8 +230,7 @@ class SendRequest:
     deduplication_id: str | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class SentMessage:
     message_id: str
     md5_of_body: str
@@ -253,8 +239,7 @@ class SentMessage:
     sequence_number: str | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class ReceiveRequest:
     """``attribute_names`` are system attribute names (or All); ``message_attribute_names`` may use
     All, ``.*`` and ``prefix.*``."""
@@ -267,8 +252,7 @@ class ReceiveRequest:
     attempt_id: str | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class ReceivedMessage:
     message_id: str
     receipt_handle: str
@@ -279,8 +263,7 @@ class ReceivedMessage:
     md5_of_message_attributes: str | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class MoveTaskView:
     """A move task as ListMessageMoveTasks shows it."""
 

@@ -14,10 +14,9 @@ import binascii
 import hashlib
 import os
 import struct
-from dataclasses import dataclass
 
 from loosely.core.errors import ReceiptHandleIsInvalid
-from loosely.core.frozen import quick_init
+from loosely.core.frozen import record
 from loosely.core.queues.models import MessageRef
 
 _VERSION = 1
@@ -59,8 +58,7 @@ class _Filler:
 _FILLER = _Filler()
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class Receipt:
     """What a valid handle says: which message and receive, and when that receive happened."""
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from loosely.core.errors import InvalidParameter
+from loosely.core.frozen import record
 
 DAY_MS = 86_400_000
 MIN_RETENTION_DAYS = 1
@@ -113,7 +114,7 @@ def archive_until_ms(attributes: Mapping[str, str], now_ms: int) -> int | None:
 # ---- ReplayPolicy ----
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplayWindow:
     start_ms: int
     end_ms: int | None
@@ -181,7 +182,7 @@ def iso_ms(epoch_ms: int) -> str:
 # ---- the archive and a replay's progress ----
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArchivedMessage:
     """One archived publication: its outbox sequence (publish order), when it was published, its payload."""
 
@@ -190,7 +191,7 @@ class ArchivedMessage:
     payload: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplayState:
     """The durable progress of one subscription's replay.
 

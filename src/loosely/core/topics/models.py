@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 
-from loosely.core.frozen import quick_init
+from loosely.core.frozen import record
 
 _text = json.encoder.encode_basestring_ascii  # what json.dumps (ensure_ascii) writes for a str
 
@@ -23,7 +23,7 @@ TOPIC_KIND = "sns-topic"
 SUBSCRIPTION_KIND = "sns-subscription"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TopicKey:
     account_id: str
     region: str
@@ -46,7 +46,7 @@ class TopicKey:
         return cls(account_id=parts[4], region=parts[3], name=parts[5])
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Topic:
     arn: str
     attributes: Mapping[str, str]  # settable attributes as GetTopicAttributes returns them
@@ -79,7 +79,7 @@ class Topic:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subscription:
     arn: str
     topic_arn: str
@@ -103,8 +103,7 @@ class Subscription:
         return cls(**json.loads(text))
 
 
-@quick_init  # built once per Publish and once more when fanned out
-@dataclass(frozen=True, slots=True)
+@record  # built once per Publish and once more when fanned out
 class PublishedMessage:
     """The outbox payload of one Publish (or one PublishBatch entry)."""
 
@@ -180,8 +179,7 @@ class PublishedMessage:
         return cls(**json.loads(text))
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class PushDelivery:
     """The outbox payload of one push delivery: what the transport sends, already rendered.
 
