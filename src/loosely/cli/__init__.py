@@ -7,6 +7,7 @@ The server is imported only when ``serve`` runs, which keeps ``--help`` and ``--
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ def serve(**options: Any) -> None:
         settings = Settings.load(options)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    from loosely.server.run import serve as run_server
+    gc.disable()  # for the server's imports too; on again once the server is up (`loosely.server.run.serve`)
+    try:
+        from loosely.server.run import serve as run_server
 
-    raise SystemExit(run_server(settings))
+        status = run_server(settings)
+    finally:
+        gc.enable()
+    raise SystemExit(status)
