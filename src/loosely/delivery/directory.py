@@ -15,10 +15,10 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from loosely.core.documents import Document
 from loosely.core.errors import InvalidParameter
+from loosely.core.frozen import record
 from loosely.core.ports import DocumentStore
 from loosely.core.topics.delivery_policy import (
     EffectiveDeliveryPolicy,
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 _MAX_CACHED = 50_000
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subscriber:
     """A subscription with what delivering to it needs, parsed."""
 

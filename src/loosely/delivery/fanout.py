@@ -40,11 +40,12 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from loosely.core.clock import Clock
 from loosely.core.documents import FanOutResult, NewDelivery, Publication
 from loosely.core.errors import LooselyError, QueuesGone
+from loosely.core.frozen import record
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage, QueueRecord, SendRequest
 from loosely.core.topics.filter_policy import BODY_SCOPE, MessageFields
@@ -77,7 +78,7 @@ _BUSY_MEMORY_S = 0.01
 """Requests count as active when fan-out found them using the loop this recently."""
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class _Plan:
     """What one publication turns into, and what it counts once it is retired.
 
@@ -115,7 +116,7 @@ class _Fields:
         return self._attributes
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class _Batch:
     """Claimed publications, decoded, with what their topics looked like when the batch was read."""
 
@@ -140,7 +141,7 @@ def _adopt(claim_context: contextvars.Context) -> None:
         variable.set(value)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _TopicView:
     """A topic and its subscriptions, read once for every publication of a batch."""
 

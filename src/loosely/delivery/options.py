@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+
+from loosely.core.frozen import record
 
 __all__ = ["DeliveryOptions", "DeliveryStats"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeliveryOptions:
     """How hard one node works the outbox. The defaults suit a small server; tests shrink the waits."""
 
@@ -35,7 +37,7 @@ class DeliveryOptions:
     http_timeout_s: float = 15.0  # SNS gives an HTTP/S endpoint 15 s
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class DeliveryStats:
     """What this node's workers did since start (NumberOfNotificationsDelivered/Failed/FilteredOut and friends)."""
 

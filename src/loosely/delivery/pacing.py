@@ -20,14 +20,16 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from loosely.core.frozen import record
 
 __all__ = ["Lane", "Lanes", "Throttle"]
 
 _PRUNE_AT = 10_000
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Lane:
     """One endpoint: ``held`` deliveries accepted (running or waiting), at most ``concurrency`` running."""
 
@@ -42,7 +44,7 @@ class Lane:
         return self.held >= self.backlog
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class Lanes:
     """The lanes of one worker, created on first use and forgotten when idle."""
 

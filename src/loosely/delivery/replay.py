@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from loosely.core.clock import Clock
 from loosely.core.documents import Document, DocumentGuard, NewPublication
 from loosely.core.errors import ConcurrentUpdate
+from loosely.core.frozen import record
 from loosely.core.ports import ArchiveStore, DocumentStore, OutboxStore
 from loosely.core.topics.archive import (
     FAILED,
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 _PAUSE_AFTER_ERROR_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplayOptions:
     page: int = 100  # archived messages read (and publications recorded) per step
     lease_ms: int = 30_000  # a node that dies mid-replay loses it after this

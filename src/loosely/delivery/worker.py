@@ -29,11 +29,11 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from loosely.core.clock import Clock
 from loosely.core.documents import Delivery, DeliveryState
 from loosely.core.errors import QueuesGone
+from loosely.core.frozen import record
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import SendRequest
 from loosely.core.topics.delivery_policy import RandomSource, RetryPolicy, next_delay_s, retry_policy_for_protocol
@@ -56,7 +56,7 @@ _NEW_LANE_ROOM = 8
 so deliveries for other endpoints still get claimed, and few are claimed only to be handed back."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Target:
     """What an attempt needs to know about its subscription."""
 

@@ -10,12 +10,13 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
 from loosely.core.clock import Clock
 from loosely.core.documents import Document, NewPublication
 from loosely.core.errors import ConcurrentUpdate
+from loosely.core.frozen import record
 from loosely.core.ids import IdGenerator
 from loosely.core.ports import DocumentStore, OutboxStore
 from loosely.core.topics.errors import NotFound
@@ -29,7 +30,7 @@ _CAS_ATTEMPTS = 8
 _PARSED_TOPICS = 4096
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TopicContext:
     documents: DocumentStore
     outbox: OutboxStore

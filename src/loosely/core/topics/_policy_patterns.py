@@ -19,7 +19,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from loosely.core.frozen import record
 
 Value = str | float | bool | None
 
@@ -47,7 +49,7 @@ def checked_comparable(x: float) -> int:
     return key
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NumericRange:
     """A numeric interval over comparable keys; a missing bound is unbounded."""
 
@@ -102,7 +104,7 @@ def cidr_range(text: str) -> tuple[int, int, int]:
     return bits, low, low | ((1 << (bits - mask)) - 1)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AnythingBut:
     """``anything-but``: matches any non-null value except those it names.
 
@@ -136,7 +138,7 @@ class AnythingBut:
         return True
 
 
-@dataclass(slots=True)
+@record(frozen=False)
 class MatcherBuilder:
     """Collects one key's patterns while the policy is read; `build` freezes them."""
 
@@ -184,7 +186,7 @@ class MatcherBuilder:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FieldMatcher:
     """The compiled OR of one policy key's patterns."""
 

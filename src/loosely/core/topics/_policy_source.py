@@ -17,9 +17,10 @@ Nothing here knows filter-policy semantics; `_policy_syntax` drives the cursor.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
+
+from loosely.core.frozen import record
 
 # Token kinds. A field token spans ``"name":`` (name and colon).
 OBJ_START: Final = "{"
@@ -39,7 +40,7 @@ _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Token:
     kind: str
     start: int  # offset of the token's first character in the compact text

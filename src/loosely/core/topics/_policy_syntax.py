@@ -10,9 +10,9 @@ the caller on this tree.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
+from loosely.core.frozen import record
 from loosely.core.topics._policy_patterns import (
     AnythingBut,
     FieldMatcher,
@@ -56,7 +56,7 @@ class PolicySyntaxError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Leaf:
     path: str  # nested keys joined with "."
     depth: int  # 1 for a top-level key; nesting multiplies SNS's combination count
@@ -64,7 +64,7 @@ class Leaf:
     matcher: FieldMatcher
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Alternatives:
     groups: tuple[Group, ...]
 
@@ -72,7 +72,7 @@ class Alternatives:
 Group = tuple[Leaf | Alternatives, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tree:
     root: Group
     nested: bool  # some key's value is an object (only MessageBody scope allows that)

@@ -45,10 +45,11 @@ import enum
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from loosely.core.errors import InvalidParameter
+from loosely.core.frozen import record
 
 DEFAULT_HEADER_CONTENT_TYPE = "text/plain; charset=UTF-8"
 """The Content-Type of HTTP/S deliveries when no requestPolicy names one."""
@@ -96,7 +97,7 @@ class RandomSource(Protocol):
     def random(self) -> float: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RetryPolicy:
     """A ``healthyRetryPolicy``: the four phases, in seconds and retry counts.
 
@@ -163,17 +164,17 @@ _AWS_MANAGED_PROTOCOLS = frozenset({"sqs", "lambda", "firehose"})
 _HTTP_PROTOCOLS = frozenset({"http", "https"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ThrottlePolicy:
     max_receives_per_second: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestPolicy:
     header_content_type: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SubscriptionDeliveryPolicy:
     """A parsed subscription-level DeliveryPolicy; a section left out is None (the topic's applies)."""
 
@@ -182,7 +183,7 @@ class SubscriptionDeliveryPolicy:
     request_policy: RequestPolicy | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TopicDeliveryPolicy:
     """A parsed topic-level DeliveryPolicy (its ``http`` member); sections left out are None."""
 
@@ -192,7 +193,7 @@ class TopicDeliveryPolicy:
     default_request_policy: RequestPolicy | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EffectiveDeliveryPolicy:
     """What applies to one HTTP/S subscription once topic and subscription policies are combined."""
 

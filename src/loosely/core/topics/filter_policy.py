@@ -26,10 +26,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Final, Literal, Protocol
 
 from loosely.core.errors import InvalidParameter
+from loosely.core.frozen import record
 from loosely.core.topics._policy_json import unparsable_json
 from loosely.core.topics._policy_patterns import FieldMatcher, Value
 from loosely.core.topics._policy_source import JsonValue
@@ -76,7 +76,7 @@ class InvalidFilterPolicy(InvalidParameter):
         return InvalidFilterPolicy(self.reason, context="Attributes Reason: ")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageFields:
     """A message's values by key path, prepared once and matched against many policies.
 
@@ -128,7 +128,7 @@ class MessageFields:
         return cls(values)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FilterPolicy:
     """A compiled filter policy. No rules means no filtering: every message matches."""
 

@@ -7,10 +7,11 @@ the other documents SNS keeps (lookup keys, tokens, platform and SMS resources) 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Generic, TypeVar
 
 from loosely.core.batches import BatchResult
+from loosely.core.frozen import record
 
 T = TypeVar("T")
 
@@ -26,7 +27,7 @@ SANDBOX_NUMBER_KIND = "sns-sms-sandbox-number"  # key: account:region/phone
 OPT_IN_KIND = "sns-sms-opt-in"  # key: account/phone; when the number was last opted in
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccountScope:
     """The caller's account and the region its request was signed for."""
 
@@ -39,7 +40,7 @@ class AccountScope:
         return f"arn:aws:sns:{self.region}:{self.account_id}:"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TopicSettings:
     """Deployment choices; the defaults are AWS's."""
 
@@ -49,7 +50,7 @@ class TopicSettings:
     max_sandbox_numbers: int = 10
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AttributeValue:
     """A message attribute as published: ``data_type`` and one of the two values."""
 
@@ -58,7 +59,7 @@ class AttributeValue:
     binary_value: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PublishRequest:
     """One Publish, or one PublishBatch entry (which names its topic on the batch)."""
 
@@ -74,7 +75,7 @@ class PublishRequest:
     trace_header: str | None = None  # the request's X-Amzn-Trace-Id, passed on to SQS as AWSTraceHeader
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Published:
     message_id: str
     sequence_number: str | None = None
@@ -84,7 +85,7 @@ BatchOutcome = BatchResult
 """What PublishBatch answers: the same per-entry outcome as the SQS batch calls."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Page(Generic[T]):
     """One page of a listing; ``next_token`` is None on the last page."""
 
@@ -92,7 +93,7 @@ class Page(Generic[T]):
     next_token: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SubscriptionView:
     """A subscription as the List actions show it (``PendingConfirmation`` in place of a pending ARN)."""
 
@@ -103,7 +104,7 @@ class SubscriptionView:
     topic_arn: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlatformResource:
     """A platform application or endpoint: its ARN and its attributes as Get*Attributes return them."""
 
@@ -111,7 +112,7 @@ class PlatformResource:
     attributes: Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SandboxNumber:
     phone_number: str
     status: str  # Pending | Verified

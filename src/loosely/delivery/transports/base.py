@@ -14,9 +14,9 @@ and never decides about dead letters: the delivery worker does that, by the subs
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Protocol
 
+from loosely.core.frozen import record
 from loosely.core.topics.models import PushDelivery
 
 __all__ = ["Attempt", "AttemptStatus", "Transport"]
@@ -28,7 +28,7 @@ class AttemptStatus(enum.Enum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attempt:
     """The outcome of one attempt; ``error`` says why it failed, in words fit for logs."""
 

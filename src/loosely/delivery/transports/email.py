@@ -16,10 +16,10 @@ import asyncio
 import smtplib
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 
+from loosely.core.frozen import record
 from loosely.core.topics.models import PushDelivery
 from loosely.delivery.rendering import DEFAULT_EMAIL_SUBJECT, DISPLAY_NAME_HEADER
 from loosely.delivery.transports.base import Attempt
@@ -30,7 +30,7 @@ SMTP_SECURITY_MODES = ("none", "starttls", "tls")
 DEFAULT_FROM_NAME = "AWS Notifications"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SmtpConfig:
     host: str
     port: int = 25
