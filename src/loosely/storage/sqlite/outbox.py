@@ -449,16 +449,20 @@ class SqliteOutbox(OutboxStore):
         if not batch:
             return
         served, wake = self._serving()
-        done = self._writer.enqueue(
-            lambda tx: complete_publications(
-                tx, self._waiters, self._outbox_waiters, batch, now_ms, dedup_window_ms, wake
-            ),
-            # Hundreds of rows: their statements run on the writer thread (SQLite releases the GIL
-            # while it works), not on the event loop, which meanwhile goes on answering requests.
-            # The claims served below join that group, so they run there too.
-            bulk=True,
-        )
-        self._serve(served, (pair for result in batch for pair in result.queue_messages), now_ms)
+        # Background work: requests waiting for the writer go first, and those that arrive while its
+        # statements run commit with it instead of after it (`Writer.background`). The claims served
+        # below belong to it (they must run right behind it).
+        with self._writer.background():
+            done = self._writer.enqueue(
+                lambda tx: complete_publications(
+                    tx, self._waiters, self._outbox_waiters, batch, now_ms, dedup_window_ms, wake
+                ),
+                # Hundreds of rows: their statements run on the writer thread (SQLite releases the GIL
+                # while it works), not on the event loop, which meanwhile goes on answering requests.
+                # The claims served below join that group, so they run there too.
+                bulk=True,
+            )
+            self._serve(served, (pair for result in batch for pair in result.queue_messages), now_ms)
         await done
 
     async def claim_deliveries(self, owner: str, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:

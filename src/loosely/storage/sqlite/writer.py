@@ -25,6 +25,16 @@ Concurrency invariants (the whole of them):
   a change that could still be lost.
 * Items run one after another, so an item sees every earlier item's writes: the store is
   serialisable by construction and needs no locks around its own data.
+* **Requests first.** Items enqueued inside `Writer.background` (SNS fan-out's chunks, and the
+  claims served right behind them) are background work. While one waits, a group takes the other
+  pending items and leaves it for later (at most `BACKGROUND_PASSES` groups in a row, so it is
+  never starved); it starts when no request is waiting. A background group is bulk work: its
+  statements run on the thread, and the requests that arrive meanwhile do not wait for its COMMIT
+  as well: back on the loop, before that COMMIT, they run in its transaction and commit with it
+  (when they are plain items: not bulk, barrier or background). A request that a chunk of fan-out
+  would otherwise have delayed by its statements, its fsync and then its own group's fsync waits
+  for the statements only. Reordering is safe: a request that overtakes a background item was
+  enqueued after it by another caller, which could as well have come first.
 
 How a commit becomes durable depends on ``wal``:
 
@@ -49,10 +59,11 @@ submitted with ``bulk=True``: its whole group runs on the thread and the loop st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -68,6 +79,13 @@ T = TypeVar("T")
 
 MAX_GROUP = 1000
 """Most work items committed together; bounds the latency one group adds to its last item."""
+
+BACKGROUND_PASSES = 2
+"""Groups of requests that may start, one after another, while background work waits.
+
+Requests waiting when a chunk of fan-out is ready go first; the bound keeps a steady stream of
+requests from holding fan-out back for ever (its own pacing, `loosely.delivery.fanout`, decides
+how much of the store it takes)."""
 
 
 @dataclass(slots=True)
@@ -95,6 +113,7 @@ class _Item:
     future: asyncio.Future[Any]
     bulk: bool = False
     barrier: bool = False
+    background: bool = False
     value: Any = None
     error: BaseException | None = None
     tx: Tx | None = None
@@ -106,6 +125,7 @@ class _Group:
     wrote: bool = False  # committed changes (False when it only read, or when it failed as a whole)
     needs: int = 0  # the commit number that must be durable before its callers are answered
     barrier: bool = False
+    changes: int = 0  # the connection's total_changes when the group began
 
 
 @dataclass(slots=True)
@@ -153,6 +173,9 @@ class Writer:
         self._failed: ServiceUnavailable | None = None
         self._idle: asyncio.Event | None = None
         self._closing = False
+        self._in_background = False  # inside `background`: enqueued items are background work
+        self._background_pending = 0  # background items in ``_pending``
+        self._passes = 0  # groups started in a row while background work waited
         self.groups_committed = 0
         self.items_committed = 0
         self.checkpoints = 0
@@ -202,12 +225,26 @@ class Writer:
         """
         return await self.enqueue(fn, bulk=bulk, barrier=barrier)
 
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        """Items enqueued inside are background work: requests go first (see the module docstring).
+
+        Everything one caller enqueues for one piece of background work (a chunk of fan-out and the
+        claims that must run right behind it) belongs inside, so that it keeps its order.
+        """
+        outer, self._in_background = self._in_background, True
+        try:
+            yield
+        finally:
+            self._in_background = outer
+
     def enqueue(self, fn: Callable[[Tx], T], *, bulk: bool = False, barrier: bool = False) -> asyncio.Future[T]:
         """`submit` without waiting, for the returned future to be awaited.
 
         Items enqueued one after another, with no ``await`` between them, run in that order and in
         the same group (unless it is full): a later one sees an earlier one's changes and they
-        commit together.
+        commit together. That holds for items all inside `background` or all outside it; requests
+        may overtake background work.
         """
         loop = self._loop
         if self._closing or loop is None:
@@ -215,7 +252,10 @@ class Writer:
         if self._failed is not None:
             raise self._failed
         future: asyncio.Future[T] = loop.create_future()
-        self._pending.append(_Item(fn, future, bulk, barrier))
+        background = self._in_background
+        self._pending.append(_Item(fn, future, bulk, barrier, background))
+        if background:
+            self._background_pending += 1
         # Not now: the other requests of this loop iteration may join the group.
         self._next()
         return future
@@ -266,12 +306,14 @@ class Writer:
         if self._wal is not None and self._since_checkpoint >= self._checkpoint_every:
             self._start_checkpoint()
             return
-        group = _Group(self._pending[:MAX_GROUP])
-        del self._pending[:MAX_GROUP]
+        group = _Group(self._take())
         group.barrier = any(item.barrier for item in group.items)
         if any(item.bulk for item in group.items):
             self._taken = True
-            self._thread.run(lambda: self._run_and_commit(group), lambda: self._landed(group))
+            if any(item.background for item in group.items):
+                self._thread.run(lambda: self._run_background(group), lambda: self._join(group))
+            else:
+                self._thread.run(lambda: self._run_and_commit(group), lambda: self._landed(group))
             return
         conn = self._connection()
         changes = conn.total_changes
@@ -287,6 +329,51 @@ class Writer:
         # Nothing written (an empty receive, a read): the COMMIT only ends the read.
         self._commit_safely(group)
         self._landed(group)
+
+    def _take(self) -> list[_Item]:
+        """The next group's items: the pending ones in order, without the background ones while requests wait."""
+        pending = self._pending
+        if self._background_pending and self._passes < BACKGROUND_PASSES:
+            foreground = [item for item in pending if not item.background][:MAX_GROUP]
+            if foreground:
+                self._passes += 1
+                if len(foreground) + self._background_pending == len(pending):
+                    self._pending = [item for item in pending if item.background]
+                else:
+                    taken = {id(item) for item in foreground}
+                    self._pending = [item for item in pending if id(item) not in taken]
+                return foreground
+        items = pending[:MAX_GROUP]
+        del pending[:MAX_GROUP]
+        if self._background_pending:
+            self._passes = 0
+            self._background_pending -= sum(1 for item in items if item.background)
+        return items
+
+    def _join(self, group: _Group) -> None:
+        """On the loop, a background group's statements done: plain requests waiting join its transaction.
+
+        They run after its items, as if enqueued right behind them, and the group's COMMIT on the
+        thread makes all of it durable at once.
+        """
+        if not self._connection().in_transaction:  # settled on the thread (each item has its error)
+            self._landed(group)
+            return
+        room = MAX_GROUP - len(group.items)
+        joined = 0
+        for item in self._pending:
+            if joined == room or item.bulk or item.barrier or item.background:
+                break
+            joined += 1
+        if joined:
+            items = self._pending[:joined]
+            del self._pending[:joined]
+            group.items.extend(items)
+            if not self._continue_safely(items, group.items):
+                self._landed(group)
+                return
+        assert self._thread is not None
+        self._thread.run(lambda: self._commit_background(group), lambda: self._landed(group))
 
     def _landed(self, group: _Group) -> None:
         """On the loop, once the group is committed (or failed): number it, run hooks, answer or wait."""
@@ -351,6 +438,7 @@ class Writer:
             _fail(group.items, self._failed)
             _answer(group)
         pending, self._pending = self._pending, []
+        self._background_pending = 0
         _fail(pending, self._failed)
         _answer(_Group(pending))
         self._next()
@@ -393,6 +481,24 @@ class Writer:
             group.wrote = conn.total_changes != changes
             self._commit_safely(group)
 
+    def _run_background(self, group: _Group) -> None:
+        """On the thread: a background group's statements; its COMMIT too when no request waits to join it.
+
+        Whether requests wait is read from the loop's list without a lock: one that arrives just
+        after the look waits for the next group, as it would have anyway.
+        """
+        conn = self._connection()
+        group.changes = conn.total_changes
+        if self._run_safely(group.items) and not self._pending:
+            self._commit_background(group)
+
+    def _commit_background(self, group: _Group) -> None:
+        """On the thread, unless already done (`_run_background`): COMMIT a background group's transaction."""
+        conn = self._connection()
+        if conn.in_transaction:
+            group.wrote = conn.total_changes != group.changes
+            self._commit_safely(group)
+
     def _run_safely(self, items: list[_Item]) -> bool:
         """BEGIN and run every item; False when the group is settled already (each item has its error)."""
         conn = self._connection()
@@ -401,23 +507,28 @@ class Writer:
         except sqlite3.Error as exc:
             _fail(items, map_sqlite_error(exc))
             return False
+        return self._continue_safely(items, items)
+
+    def _continue_safely(self, items: list[_Item], group: list[_Item]) -> bool:
+        """Run ``items``, the last of ``group``'s, in its open transaction; False when the group is settled."""
+        conn = self._connection()
         try:
             if not _run_items(conn, items, self._queues):
                 # An item raised after it changed rows: undo the group, run it again item by item.
                 self._queues.clear()
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
-                for item in items:
+                for item in group:
                     item.value = item.error = item.tx = None
                     _run_item_in_savepoint(conn, item, self._queues)
         except BaseException as exc:  # a bug here must still answer every caller
             log.exception("group failed")
-            self._abandon(items, exc)
+            self._abandon(group, exc)
             return False
         if not conn.in_transaction:
             # A severe error (full disk, I/O) made SQLite roll the whole transaction back.
             self._queues.clear()
-            _fail(items, ServiceUnavailable("The storage is unavailable: the transaction was rolled back."))
+            _fail(group, ServiceUnavailable("The storage is unavailable: the transaction was rolled back."))
             return False
         return True
 
