@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import sys
 import threading
 from typing import Any
 
@@ -50,6 +52,27 @@ async def test_presigned_envelopes_are_signed_off_the_event_loop_and_verify(sign
     document = json.loads(bodies[0])
     assert document["SignatureVersion"] == "2"
     verify(document, signer)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+async def test_signing_threads_run_at_a_lower_cpu_priority_than_requests(signer: Signer) -> None:
+    """Requests (the loop, the writer's thread) get the CPU first when signatures want it at the same time."""
+    priorities: list[int] = []
+
+    class PriorityRecordingSigner(RecordingSigner):
+        def sign(self, string_to_sign: bytes, signature_version: str) -> str:
+            priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return super().sign(string_to_sign, signature_version)
+
+    renderer = Renderer(PriorityRecordingSigner(signer, []), PUBLIC_URL)
+    try:
+        message = published()
+        await renderer.presign(message, message.message, "2")
+    finally:
+        renderer.close()
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert priorities == [min(19, own + 10)]
+    assert own < 19  # the loop's own thread keeps its priority
 
 
 async def test_presigning_many_envelopes_hands_the_threads_one_job_each(signer: Signer) -> None:

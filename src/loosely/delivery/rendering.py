@@ -25,7 +25,10 @@ import binascii
 import functools
 import hashlib
 import json
+import os
 import secrets
+import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +70,8 @@ _HTTP = frozenset({"http", "https"})
 _TEMPLATES = 128
 _UNSIGNED = 256  # envelopes rendered ahead of their signature (two batches of fan-out, with room)
 _SIGNING_THREADS = 2
+_SIGNING_NICENESS = 10
+"""How much lower than the rest of the process the signing threads' CPU priority is (Linux, per thread)."""
 _LINKS = 10_000
 _EMAIL = frozenset({"email", "email-json"})
 _TemplateKey = tuple[str, str, str, str | None, bool]  # message id, text, signature version, sequence, replayed
@@ -276,7 +281,9 @@ class Renderer:
         if not strings:
             return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=_SIGNING_THREADS, thread_name_prefix="loosely-sign")
+            self._pool = ThreadPoolExecutor(
+                max_workers=_SIGNING_THREADS, thread_name_prefix="loosely-sign", initializer=_lower_priority
+            )
         await self._signer.sign_aside(strings, self._pool, _SIGNING_THREADS)
 
     def notification_envelope(
@@ -596,3 +603,26 @@ def _is_raw(subscription: Subscription) -> bool:
 def _display_name(topic_attributes: Mapping[str, str]) -> dict[str, str]:
     name = topic_attributes.get("DisplayName")
     return {DISPLAY_NAME_HEADER: name} if name else {}
+
+
+def _lower_priority() -> None:
+    """Give the calling (signing) thread a lower CPU priority: requests win the CPU from signatures.
+
+    Signatures are fan-out's, background work, and take most of its CPU (a third of a millisecond
+    or more each, beside the event loop, since they release the GIL). When the loop (answering
+    requests) or the SQLite writer's thread (committing them) are ready to run at the same moment
+    as a signing thread, on a machine with few cores, the scheduler shared the CPU out evenly:
+    requests waited for signatures, and a chunk of fan-out holding the writer took several times
+    its own CPU time to finish. At a lower priority the signing threads get whatever CPU the rest
+    leaves, and all of it when the process has nothing else to do. Linux only (there
+    ``setpriority`` on a thread id sets that thread's niceness); elsewhere, or where it is not
+    permitted, the threads keep the process's priority.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + _SIGNING_NICENESS))
+    except OSError:
+        pass
