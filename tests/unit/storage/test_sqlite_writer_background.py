@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlite_writer_control import until
 
+from loosely.storage.sqlite import writer as writer_module
 from loosely.storage.sqlite.schema import connect
 from loosely.storage.sqlite.writer import BACKGROUND_PASSES, Tx, Writer
 
@@ -200,5 +202,39 @@ async def test_items_of_one_background_job_keep_their_order_and_group(tmp_path: 
         order = ["request", "chunk", "claim"] if inside else ["request", "later", "chunk", "claim"]
         by_value = dict(zip(order, groups, strict=True))
         assert by_value["chunk"] == by_value["claim"]  # the chunk and its claim: one group
+    finally:
+        await writer.stop()
+
+
+async def test_requests_after_background_statements_commit_with_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no request waiting, a background group's transaction stays open: the next requests' COMMIT is its own."""
+    monkeypatch.setattr(writer_module, "BACKGROUND_COMMIT_WAIT_S", 10.0)  # only a request can end it here
+    writer = await _started(tmp_path / "w.db")
+    try:
+        before = writer.groups_committed
+        with writer.background():
+            chunk = writer.enqueue(_insert("chunk"), bulk=True)
+        await until(lambda: writer._open_group is not None)
+        assert not chunk.done()  # not committed yet, so not answered
+        assert _rows(tmp_path / "w.db") == []
+
+        await writer.submit(_insert("request"))
+
+        assert chunk.done()
+        assert writer.groups_committed == before + 1
+        assert _rows(tmp_path / "w.db") == ["chunk", "request"]
+    finally:
+        await writer.stop()
+
+
+async def test_background_work_alone_commits_without_waiting_for_requests(tmp_path: Path) -> None:
+    writer = await _started(tmp_path / "w.db")
+    try:
+        with writer.background():
+            await writer.submit(_insert("chunk"), bulk=True)
+
+        assert _rows(tmp_path / "w.db") == ["chunk"]
     finally:
         await writer.stop()

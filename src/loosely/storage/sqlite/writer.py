@@ -29,12 +29,14 @@ Concurrency invariants (the whole of them):
   claims served right behind them) are background work. While one waits, a group takes the other
   pending items and leaves it for later (at most `BACKGROUND_PASSES` groups in a row, so it is
   never starved); it starts when no request is waiting. A background group is bulk work: its
-  statements run on the thread, and the requests that arrive meanwhile do not wait for its COMMIT
-  as well: back on the loop, before that COMMIT, they run in its transaction and commit with it
-  (when they are plain items: not bulk, barrier or background). A request that a chunk of fan-out
-  would otherwise have delayed by its statements, its fsync and then its own group's fsync waits
-  for the statements only. Reordering is safe: a request that overtakes a background item was
-  enqueued after it by another caller, which could as well have come first.
+  statements run on the thread, and its COMMIT is the next requests' own: back on the loop, the
+  requests that arrived meanwhile run in its transaction (when they are plain items: not bulk,
+  barrier or background) and commit with it; when none did, the transaction stays open for up to
+  `BACKGROUND_COMMIT_WAIT_S`, and the first requests' group in that time joins it. A request
+  that a chunk of fan-out would otherwise have delayed by its statements, its fsync and then its
+  own group's fsync waits at most for the statements, and never for a COMMIT of fan-out's alone.
+  Reordering is safe: a request that overtakes a background item was enqueued after it by another
+  caller, which could as well have come first.
 
 How a commit becomes durable depends on ``wal``:
 
@@ -86,6 +88,11 @@ BACKGROUND_PASSES = 2
 Requests waiting when a chunk of fan-out is ready go first; the bound keeps a steady stream of
 requests from holding fan-out back for ever (its own pacing, `loosely.delivery.fanout`, decides
 how much of the store it takes)."""
+
+BACKGROUND_COMMIT_WAIT_S = 0.001
+"""How long a background group's transaction waits, open, for requests to commit with (see the module docstring).
+
+Under load the next request comes sooner; on an idle server it is all the delay background work gets."""
 
 
 @dataclass(slots=True)
@@ -176,6 +183,8 @@ class Writer:
         self._in_background = False  # inside `background`: enqueued items are background work
         self._background_pending = 0  # background items in ``_pending``
         self._passes = 0  # groups started in a row while background work waited
+        self._open_group: _Group | None = None  # a background group ran, its transaction open: the next group joins it
+        self._open_timer: asyncio.TimerHandle | None = None
         self.groups_committed = 0
         self.items_committed = 0
         self.checkpoints = 0
@@ -285,7 +294,7 @@ class Writer:
     # ---- scheduling ----
 
     def _active(self) -> bool:
-        return self._taken or self._syncing or self._scheduled or bool(self._waiting)
+        return self._taken or self._syncing or self._scheduled or bool(self._waiting) or self._open_group is not None
 
     def _next(self) -> None:
         """Schedule the next group if one may start; signal idleness when nothing is left to do."""
@@ -303,6 +312,10 @@ class Writer:
         if self._taken or self._held or not self._pending or self._failed is not None:
             return
         assert self._thread is not None
+        if self._open_group is not None:  # what is pending joins the open background group (as far as it may)
+            self._taken = True
+            self._join(self._reopen())
+            return
         if self._wal is not None and self._since_checkpoint >= self._checkpoint_every:
             self._start_checkpoint()
             return
@@ -354,7 +367,9 @@ class Writer:
         """On the loop, a background group's statements done: plain requests waiting join its transaction.
 
         They run after its items, as if enqueued right behind them, and the group's COMMIT on the
-        thread makes all of it durable at once.
+        thread makes all of it durable at once. With nothing pending, the transaction stays open
+        for the next requests (`BACKGROUND_COMMIT_WAIT_S`); pending work that may not join (bulk,
+        barrier, background) gets the writer once the group is committed.
         """
         if not self._connection().in_transaction:  # settled on the thread (each item has its error)
             self._landed(group)
@@ -372,6 +387,32 @@ class Writer:
             if not self._continue_safely(items, group.items):
                 self._landed(group)
                 return
+        elif not self._pending and not self._closing:
+            assert self._loop is not None
+            self._taken = False
+            self._open_group = group
+            self._open_timer = self._loop.call_later(BACKGROUND_COMMIT_WAIT_S, self._commit_open)
+            return
+        self._commit_background_later(group)
+
+    def _reopen(self) -> _Group:
+        """Take the open background group back (the caller commits it)."""
+        group, self._open_group = self._open_group, None
+        assert group is not None
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        return group
+
+    def _commit_open(self) -> None:
+        """No requests came to join the open background group in time: it commits alone."""
+        self._open_timer = None
+        if self._open_group is None or self._taken:
+            return
+        self._taken = True
+        self._commit_background_later(self._reopen())
+
+    def _commit_background_later(self, group: _Group) -> None:
         assert self._thread is not None
         self._thread.run(lambda: self._commit_background(group), lambda: self._landed(group))
 
@@ -437,6 +478,15 @@ class Writer:
             group = self._waiting.popleft()
             _fail(group.items, self._failed)
             _answer(group)
+        if self._open_group is not None:  # its statements are undone: nothing of it was acknowledged
+            group = self._reopen()
+            self._queues.clear()
+            try:
+                self._connection().execute("ROLLBACK")
+            except sqlite3.Error:
+                log.exception("rollback of an open background group failed")
+            _fail(group.items, self._failed)
+            _answer(group)
         pending, self._pending = self._pending, []
         self._background_pending = 0
         _fail(pending, self._failed)
@@ -482,18 +532,12 @@ class Writer:
             self._commit_safely(group)
 
     def _run_background(self, group: _Group) -> None:
-        """On the thread: a background group's statements; its COMMIT too when no request waits to join it.
-
-        Whether requests wait is read from the loop's list without a lock: one that arrives just
-        after the look waits for the next group, as it would have anyway.
-        """
-        conn = self._connection()
-        group.changes = conn.total_changes
-        if self._run_safely(group.items) and not self._pending:
-            self._commit_background(group)
+        """On the thread: a background group's statements, leaving its transaction open (`_join`)."""
+        group.changes = self._connection().total_changes
+        self._run_safely(group.items)
 
     def _commit_background(self, group: _Group) -> None:
-        """On the thread, unless already done (`_run_background`): COMMIT a background group's transaction."""
+        """On the thread: COMMIT a background group's transaction, with the requests that joined it."""
         conn = self._connection()
         if conn.in_transaction:
             group.wrote = conn.total_changes != group.changes
