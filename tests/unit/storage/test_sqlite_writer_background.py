@@ -211,29 +211,36 @@ async def test_requests_after_background_statements_commit_with_them(
 ) -> None:
     """With no request waiting, a background group's transaction stays open: the next requests' COMMIT is its own."""
     monkeypatch.setattr(writer_module, "BACKGROUND_COMMIT_WAIT_S", 10.0)  # only a request can end it here
+    monkeypatch.setattr(writer_module, "_REQUESTS_RECENT_S", 10.0)
     writer = await _started(tmp_path / "w.db")
     try:
+        await writer.submit(_insert("earlier"))  # requests are being served
         before = writer.groups_committed
         with writer.background():
             chunk = writer.enqueue(_insert("chunk"), bulk=True)
         await until(lambda: writer._open_group is not None)
         assert not chunk.done()  # not committed yet, so not answered
-        assert _rows(tmp_path / "w.db") == []
+        assert _rows(tmp_path / "w.db") == ["earlier"]
 
         await writer.submit(_insert("request"))
 
         assert chunk.done()
         assert writer.groups_committed == before + 1
-        assert _rows(tmp_path / "w.db") == ["chunk", "request"]
+        assert _rows(tmp_path / "w.db") == ["earlier", "chunk", "request"]
     finally:
         await writer.stop()
 
 
-async def test_background_work_alone_commits_without_waiting_for_requests(tmp_path: Path) -> None:
+async def test_background_work_alone_commits_without_waiting_for_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No request written lately: nothing to wait for (an idle server fans out at once)."""
+    monkeypatch.setattr(writer_module, "BACKGROUND_COMMIT_WAIT_S", 10.0)
     writer = await _started(tmp_path / "w.db")
     try:
-        with writer.background():
-            await writer.submit(_insert("chunk"), bulk=True)
+        async with asyncio.timeout(5):  # not the 10 s wait for requests
+            with writer.background():
+                await writer.submit(_insert("chunk"), bulk=True)
 
         assert _rows(tmp_path / "w.db") == ["chunk"]
     finally:

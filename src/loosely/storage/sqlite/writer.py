@@ -92,7 +92,9 @@ how much of the store it takes)."""
 BACKGROUND_COMMIT_WAIT_S = 0.001
 """How long a background group's transaction waits, open, for requests to commit with (see the module docstring).
 
-Under load the next request comes sooner; on an idle server it is all the delay background work gets."""
+Under load the next request comes sooner. Only while requests are being written (a group of them
+started within `_REQUESTS_RECENT_S`): otherwise the background group commits at once."""
+_REQUESTS_RECENT_S = 0.005
 
 
 @dataclass(slots=True)
@@ -185,6 +187,7 @@ class Writer:
         self._passes = 0  # groups started in a row while background work waited
         self._open_group: _Group | None = None  # a background group ran, its transaction open: the next group joins it
         self._open_timer: asyncio.TimerHandle | None = None
+        self._requests_at = float("-inf")  # when the last group with requests in it started (loop clock)
         self.groups_committed = 0
         self.items_committed = 0
         self.checkpoints = 0
@@ -320,6 +323,8 @@ class Writer:
             self._start_checkpoint()
             return
         group = _Group(self._take())
+        if not group.items[0].background:
+            self._requests_at = self._loop.time() if self._loop is not None else 0.0
         group.barrier = any(item.barrier for item in group.items)
         if any(item.bulk for item in group.items):
             self._taken = True
@@ -387,13 +392,17 @@ class Writer:
             if not self._continue_safely(items, group.items):
                 self._landed(group)
                 return
-        elif not self._pending and not self._closing:
+        elif not self._pending and not self._closing and self._requests_recent():
             assert self._loop is not None
             self._taken = False
             self._open_group = group
             self._open_timer = self._loop.call_later(BACKGROUND_COMMIT_WAIT_S, self._commit_open)
             return
         self._commit_background_later(group)
+
+    def _requests_recent(self) -> bool:
+        assert self._loop is not None
+        return self._loop.time() - self._requests_at < _REQUESTS_RECENT_S
 
     def _reopen(self) -> _Group:
         """Take the open background group back (the caller commits it)."""
