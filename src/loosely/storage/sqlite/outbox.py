@@ -449,9 +449,9 @@ class SqliteOutbox(OutboxStore):
         if not batch:
             return
         served, wake = self._serving()
-        # Background work: requests waiting for the writer go first, and those that arrive while its
-        # statements run commit with it instead of after it (`Writer.background`). The claims served
-        # below belong to it (they must run right behind it).
+        # Background work: requests waiting for the writer go first, and those that come while its
+        # statements run (or just after) share its COMMIT instead of waiting for it (`Writer.background`).
+        # The claims served below belong to it (they must run right behind it).
         with self._writer.background():
             done = self._writer.enqueue(
                 lambda tx: complete_publications(

@@ -386,6 +386,8 @@ class Writer:
                 break
             joined += 1
         if joined:
+            assert self._loop is not None
+            self._requests_at = self._loop.time()
             items = self._pending[:joined]
             del self._pending[:joined]
             group.items.extend(items)
@@ -497,7 +499,7 @@ class Writer:
             _fail(group.items, self._failed)
             _answer(group)
         pending, self._pending = self._pending, []
-        self._background_pending = 0
+        self._background_pending = self._passes = 0
         _fail(pending, self._failed)
         _answer(_Group(pending))
         self._next()
