@@ -25,6 +25,7 @@ from loosely.core.queues.models import (
     VisibilityOutcome,
 )
 from loosely.storage._common import QueueWaiters
+from loosely.storage._fair import FairQueues
 from loosely.storage.sqlite import claims, messages, moves, queues
 from loosely.storage.sqlite.archive import SqliteArchive
 from loosely.storage.sqlite.documents import SqliteDocuments
@@ -63,6 +64,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         self._pipelined = pipelined(path, synchronous)
         self._cache = queues.QueueCache()
         self._waiters = QueueWaiters()
+        self._fair = FairQueues()  # fair queues: which hold grouped messages, their noisy tenants
         self._parked = ParkedReceives()
         self._outbox_waiters = QueueWaiters()
         wal = WalFile(path) if self._pipelined else None
@@ -211,7 +213,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         return await self._enqueue_claim(queue_id, request)
 
     def _enqueue_claim(self, queue_id: int, request: ClaimRequest) -> asyncio.Future[ClaimResult]:
-        return self._writer.enqueue(lambda tx: claims.claim_messages(tx, self._waiters, queue_id, request))
+        return self._writer.enqueue(lambda tx: claims.claim_messages(tx, self._waiters, self._fair, queue_id, request))
 
     def _enqueue_parked_claim(
         self, parked: ParkedReceive, request: ClaimRequest, served: Served
@@ -221,7 +223,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
                 served.drained = False  # until this claim has run (again, if the group is run again)
             if parked.gone:  # its client went away before the group started: leave the messages visible
                 return ClaimResult(messages=[])
-            result = claims.claim_messages(tx, self._waiters, parked.queue_id, request)
+            result = claims.claim_messages(tx, self._waiters, self._fair, parked.queue_id, request)
             if served.last is parked:
                 served.drained = _nothing_left(tx, parked.queue_id, request, result)
             return result

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import ClaimRequest, ClaimResult, QueueRecord, StoredMessage
 from loosely.storage._common import QueueWaiters
+from loosely.storage._fair import LOOK_AHEAD, FairQueues, fair_order
 from loosely.storage.sqlite import fifo
 from loosely.storage.sqlite.messages import MESSAGE_COLUMNS, MessageRow, copy_message, select_rows
 from loosely.storage.sqlite.queues import note_removed, queue_of
@@ -86,7 +88,9 @@ class _Claim:
         self.unwritten = []
 
 
-def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimRequest) -> ClaimResult:
+def claim_messages(
+    tx: Tx, waiters: QueueWaiters, fair: FairQueues, queue_id: int, request: ClaimRequest
+) -> ClaimResult:
     conn = tx.conn
     queue = queue_of(tx, queue_id)
     if request.attempt_id is not None:
@@ -97,7 +101,14 @@ def claim_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, request: ClaimR
     if queue.key.fifo:
         _claim_fifo(claim)
     else:
-        _claim_standard(claim)
+        noisy = fair.noisy(queue.id, request.now_ms)
+        if noisy is None:
+            noisy = fair.record(queue.id, request.now_ms, conn.execute(_IN_FLIGHT_BY_GROUP, (queue.id, request.now_ms)))
+        if noisy:
+            _claim_fair(claim, noisy)
+        else:
+            _claim_standard(claim)
+        fair.learn(queue.id, claim.taken)
     claim.write()
     if request.attempt_id is not None:
         _remember_attempt(conn, queue.id, request, claim.taken)
@@ -159,6 +170,42 @@ def _claim_standard(claim: _Claim) -> None:
         if len(rows) < wanted:
             return
         after = (rows[-1].visible_at_ms, rows[-1].id)
+
+
+# In flight per group (fair queues): the rows received, not visible again yet and not expired,
+# through messages_by_visibility (O(in flight), whatever the visible backlog).
+_IN_FLIGHT_BY_GROUP = (
+    "SELECT group_id, count(*) FROM messages WHERE queue_id = ?1 AND visible_at_ms > ?2 AND receive_count > 0"
+    " AND expires_at_ms > ?2 GROUP BY group_id"
+)
+_HEAD = "SELECT id, group_id, visible_at_ms FROM messages WHERE queue_id = ? AND visible_at_ms <= ?"
+
+
+def _claim_fair(claim: _Claim, noisy: Mapping[str, int]) -> None:
+    """A claim while some tenant is noisy: quiet tenants first, within the look-ahead (see storage._fair).
+
+    The windows are read without bodies; the rows chosen are then read whole, a claim's worth at
+    a time, and considered as in a plain claim (expired rows dropped, dead letters moved).
+    """
+    conn, queue_id, now_ms = claim.conn, claim.queue.id, claim.request.now_ms
+    head = conn.execute(_HEAD + " ORDER BY visible_at_ms, id LIMIT ?", (queue_id, now_ms, LOOK_AHEAD)).fetchall()
+    tail = []
+    if len(head) == LOOK_AHEAD:
+        tail = conn.execute(
+            _HEAD + " ORDER BY visible_at_ms DESC, id DESC LIMIT ?", (queue_id, now_ms, LOOK_AHEAD)
+        ).fetchall()
+    order = [row[0] for row in fair_order(head, tail, noisy)]
+    at = 0
+    while (wanted := claim.remaining) > 0 and at < len(order):
+        ids = order[at : at + wanted]
+        at += len(ids)
+        rows = {row.id: row for row in select_rows(conn, f"id IN ({', '.join('?' * len(ids))})", ids)}
+        for row_id in ids:
+            row = rows.get(row_id)
+            if row is not None:
+                claim.consider(row)
+            if claim.remaining <= 0:
+                return
 
 
 def _claim_fifo(claim: _Claim) -> None:

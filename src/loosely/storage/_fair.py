@@ -1,0 +1,112 @@
+"""Fair queues: on a standard queue, quiet tenants' messages go ahead of a noisy neighbour's backlog.
+
+As in SQS, a standard queue whose messages carry a MessageGroupId is a fair queue and the group id
+names the tenant (a message without one is its own tenant, so never noisy). A tenant is *noisy*
+when it holds more than `NOISY_SHARE` of the queue's in-flight messages and at least
+`NOISY_MIN_IN_FLIGHT` of them. While some tenant is noisy, a claim hands out quiet tenants' visible
+messages first and noisy ones only when no quiet one is waiting (in its look-ahead), the noisy
+tenant with the fewest in flight first. Nothing is dropped or throttled.
+
+AWS also counts a tenant noisy when its recent share of consumer processing time is high; loosely
+does not (it never learns how long a consumer worked on a message), only the in-flight share.
+
+Both stores share this bookkeeping; each keeps one `FairQueues` (per node on PostgreSQL):
+
+* which queues are known to hold grouped messages, learned from the messages claims hand out (a
+  tenant can hold in-flight messages only once a claim has handed them out). A queue never seen
+  with a group id costs one set lookup per claim: no statement, no schema change;
+* the last detection per queue, recounted at most every `DETECT_EVERY_MS` of the store's clock
+  (SQS: "thresholds are approximate"): the count walks the queue's in-flight range of the
+  visibility index, O(in flight), not O(depth).
+
+A fair claim looks at a bounded window (`LOOK_AHEAD` rows) at each end of the queue's visible
+range: the oldest visible messages and the newest. A quiet message within the oldest `LOOK_AHEAD`
+or sent after all but the newest `LOOK_AHEAD` visible messages is found; one buried deeper in the
+middle of a noisy backlog waits until the head of the queue reaches it. This bounds a claim's cost
+whatever the depth of the noisy backlog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from loosely.core.queues.models import StoredMessage
+
+NOISY_SHARE = 0.10
+"""A tenant holding more than this share of the queue's in-flight messages may be noisy."""
+NOISY_MIN_IN_FLIGHT = 30
+"""...and it must hold at least this many in flight itself (a small queue has no noisy neighbour)."""
+DETECT_EVERY_MS = 1_000
+"""How long a detection stands before a claim counts again (the store's clock, so tests fake it)."""
+LOOK_AHEAD = 256
+"""Rows a fair claim looks at from each end of the visible range (see the module docstring)."""
+
+NONE_NOISY: Mapping[str, int] = {}
+
+C = TypeVar("C", bound=tuple[Any, ...])
+"""A candidate row: (row id, group id, visible at, ...), as the look-ahead reads it."""
+
+
+def noisy_tenants(in_flight: Iterable[tuple[str | None, int]]) -> dict[str, int]:
+    """The noisy tenants among per-group in-flight counts (None: ungrouped messages), with their counts."""
+    counts = list(in_flight)
+    total = sum(n for _, n in counts)
+    return {
+        group: n for group, n in counts if group is not None and n >= NOISY_MIN_IN_FLIGHT and n > total * NOISY_SHARE
+    }
+
+
+def fair_order(head: Sequence[C], tail: Sequence[C], noisy: Mapping[str, int]) -> list[C]:
+    """The candidates in the order a fair claim takes them.
+
+    ``head`` is the oldest visible rows in ascending order, ``tail`` the newest in descending order
+    (it overlaps ``head`` when the queue has fewer visible rows than the two windows). Quiet rows
+    first, oldest first; then the noisy rows of the head, by their tenant's in-flight count and then
+    age. The tail's noisy rows are left out: older rows of the same tenants are in the head.
+    """
+    quiet: list[C] = []
+    loud: list[C] = []
+    seen: set[int] = set()
+    for row in head:
+        seen.add(row[0])
+        (loud if row[1] is not None and row[1] in noisy else quiet).append(row)
+    for row in reversed(tail):
+        if row[0] not in seen and (row[1] is None or row[1] not in noisy):
+            quiet.append(row)
+    loud.sort(key=lambda row: (noisy[row[1]] if row[1] is not None else 0, row[2], row[0]))
+    return quiet + loud
+
+
+class FairQueues:
+    """One store's (one node's) fairness state: queues known to hold grouped messages, last detections."""
+
+    __slots__ = ("_detected", "_grouped")
+
+    def __init__(self) -> None:
+        self._grouped: set[int] = set()
+        self._detected: dict[int, tuple[int, dict[str, int]]] = {}
+
+    def noisy(self, queue_id: int, now_ms: int) -> Mapping[str, int] | None:
+        """The queue's noisy tenants (empty: plain claim), or None when a detection is due (`record`)."""
+        if queue_id not in self._grouped:
+            return NONE_NOISY
+        detected = self._detected.get(queue_id)
+        if detected is None or not detected[0] <= now_ms < detected[0] + DETECT_EVERY_MS:
+            return None
+        return detected[1]
+
+    def record(self, queue_id: int, now_ms: int, in_flight: Iterable[tuple[str | None, int]]) -> dict[str, int]:
+        """Store a detection made at ``now_ms`` from per-group in-flight counts; return the noisy tenants."""
+        noisy = noisy_tenants(in_flight)
+        self._detected[queue_id] = (now_ms, noisy)
+        return noisy
+
+    def learn(self, queue_id: int, messages: Sequence[StoredMessage]) -> None:
+        """Note the messages a claim handed out: the queue is fair once one carries a group id."""
+        if queue_id in self._grouped:
+            return
+        for message in messages:
+            if message.group_id is not None:
+                self._grouped.add(queue_id)
+                return

@@ -1,0 +1,146 @@
+"""Fair queues: a standard queue's quiet tenants go ahead of a noisy neighbour's backlog (storage._fair).
+
+A tenant (MessageGroupId) is noisy with more than 10 % of the queue's in-flight messages and at
+least 30 of them. The detection stands for a second of the store's clock, so each test moves the
+clock past it after putting messages in flight.
+"""
+
+from __future__ import annotations
+
+from loosely.core.ports import QueueStore
+from loosely.core.queues.models import DeadLetterTarget, MessageRef, QueueRecord
+from loosely.storage._fair import DETECT_EVERY_MS, LOOK_AHEAD
+
+from .helpers import DEDUP_WINDOW_MS, T0, bodies, claim, make_queue, msg, send
+
+LATER = T0 + DETECT_EVERY_MS + 10  # past the detection made while the messages were put in flight
+
+
+async def _in_flight(store: QueueStore, queue: QueueRecord, count: int, now_ms: int = T0 + 1) -> list[MessageRef]:
+    """Claim ``count`` messages (the oldest visible) so they are in flight; their receipts."""
+    refs: list[MessageRef] = []
+    while len(refs) < count:
+        got = await claim(store, queue, n=min(10, count - len(refs)), now_ms=now_ms)
+        assert got.messages
+        refs += [MessageRef(m.row_id, m.receive_count) for m in got.messages]
+    return refs
+
+
+async def _send_group(store: QueueStore, queue: QueueRecord, prefix: str, count: int, group: str | None) -> None:
+    messages = [msg(f"{prefix}{i}", sent_ms=T0, group_id=group) for i in range(count)]
+    for start in range(0, count, 500):
+        await store.send_messages(queue.id, messages[start : start + 500], T0, DEDUP_WINDOW_MS)
+
+
+async def test_quiet_tenants_go_ahead_of_a_noisy_backlog(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-old", 5, "A")
+    await send(store, queue, "b1", "b2", group_id="B")
+    await send(store, queue, "plain")
+    await _in_flight(store, queue, 40)
+
+    first = await claim(store, queue, n=3, now_ms=LATER)
+    assert sorted(bodies(first)) == ["b1", "b2", "plain"]
+    # No quiet message left: the noisy tenant's messages are delivered as usual, oldest first.
+    rest = await claim(store, queue, n=10, now_ms=LATER)
+    assert bodies(rest) == [f"a-old{i}" for i in range(5)]
+
+
+async def test_a_fair_claim_fills_up_with_noisy_messages(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-old", 3, "A")
+    await send(store, queue, "b1", group_id="B")
+    await _in_flight(store, queue, 40)
+
+    got = await claim(store, queue, n=10, now_ms=LATER)
+    assert bodies(got) == ["b1", "a-old0", "a-old1", "a-old2"]
+
+
+async def test_only_the_noisy_tenant_visible_still_delivers(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-old", 2, "A")
+    await _in_flight(store, queue, 40)
+
+    got = await claim(store, queue, n=10, now_ms=LATER)
+    assert bodies(got) == ["a-old0", "a-old1"]
+
+
+async def test_the_noisy_tenant_with_fewer_in_flight_comes_first(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 50, "A")
+    await _send_group(store, queue, "c-flight", 35, "C")
+    await _send_group(store, queue, "a-old", 2, "A")
+    await _send_group(store, queue, "c-old", 2, "C")
+    await _in_flight(store, queue, 85)
+
+    got = await claim(store, queue, n=3, now_ms=LATER)
+    assert bodies(got) == ["c-old0", "c-old1", "a-old0"]
+
+
+async def test_below_the_thresholds_the_order_is_oldest_first(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    # 29 in flight: too few, although all of the queue's in-flight messages.
+    await _send_group(store, queue, "a-flight", 29, "A")
+    await _send_group(store, queue, "a-old", 2, "A")
+    await send(store, queue, "b1", group_id="B")
+    await _in_flight(store, queue, 29)
+    assert bodies(await claim(store, queue, n=3, now_ms=LATER)) == ["a-old0", "a-old1", "b1"]
+
+
+async def test_ten_percent_or_less_of_the_in_flight_is_not_noisy(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 30, "A")
+    await _send_group(store, queue, "x-flight", 270, None)  # A holds exactly 10 %
+    await _send_group(store, queue, "a-old", 2, "A")
+    await send(store, queue, "b1", group_id="B")
+    await _in_flight(store, queue, 300)
+    assert bodies(await claim(store, queue, n=3, now_ms=LATER)) == ["a-old0", "a-old1", "b1"]
+
+
+async def test_a_tenant_is_quiet_again_once_its_in_flight_messages_are_deleted(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-old", 2, "A")
+    await send(store, queue, "b1", "b2", group_id="B")
+    refs = await _in_flight(store, queue, 40)
+    assert bodies(await claim(store, queue, n=1, now_ms=LATER)) == ["b1"]
+
+    await store.delete_messages(queue.id, refs)
+    # Within the detection's second A still counts as noisy; after it, plain order again.
+    assert bodies(await claim(store, queue, n=1, now_ms=LATER + 1)) == ["b2"]
+    again = LATER + DETECT_EVERY_MS
+    assert bodies(await claim(store, queue, n=10, now_ms=again)) == ["a-old0", "a-old1"]
+
+
+async def test_a_deep_noisy_backlog_still_yields_quiet_messages(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-head", LOOK_AHEAD // 2, "A")
+    await send(store, queue, "early", group_id="B")  # within the oldest rows looked at
+    await _send_group(store, queue, "a-old", 5_000, "A")
+    await send(store, queue, "recent", group_id="B")  # sent after the whole backlog: among the newest
+    await _in_flight(store, queue, 40)
+
+    got = await claim(store, queue, n=2, now_ms=LATER)
+    assert bodies(got) == ["early", "recent"]
+    assert bodies(await claim(store, queue, n=1, now_ms=LATER)) == ["a-head0"]
+
+
+async def test_dead_letters_move_on_fair_claims(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    dlq = await make_queue(store, "dlq")
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=queue.key.arn)
+    await send(store, queue, "b-poison", group_id="B")
+    assert bodies(await claim(store, queue, n=1, now_ms=T0, visibility_ms=500)) == ["b-poison"]
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-old", 1, "A")
+    await send(store, queue, "b-good", group_id="B")
+    await _in_flight(store, queue, 40)
+
+    got = await claim(store, queue, n=2, now_ms=LATER, dead_letter=target)
+    assert bodies(got) == ["b-good", "a-old0"]
+    assert got.moved_to_dead_letter == 1
+    assert bodies(await claim(store, dlq, n=10, now_ms=LATER)) == ["b-poison"]
