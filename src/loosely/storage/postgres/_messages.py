@@ -19,7 +19,7 @@ receives of ten; text columns cost the same either way).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -36,6 +36,7 @@ from loosely.core.queues.models import (
     StoredMessage,
     VisibilityOutcome,
 )
+from loosely.storage._fair import LOOK_AHEAD, fair_order
 from loosely.storage.postgres._fifo import Candidate, FifoPlan, plan_fifo_claim
 from loosely.storage.postgres._sql import Sql
 
@@ -268,6 +269,65 @@ async def claim_standard(conn: Conn, sql: Sql, queue_id: int, request: ClaimRequ
             break
         scan = min(scan * _SCAN_GROWTH, _MAX_SCAN)  # a backlog of dead letters: pass over it faster
     return ClaimResult(messages, moved_to_dead_letter=moved)
+
+
+async def in_flight_by_group(conn: Conn, sql: Sql, queue_id: int, now_ms: int) -> list[tuple[str | None, int]]:
+    """The queue's in-flight messages per group (fair queues: see storage._fair)."""
+    cur = await conn.execute(sql.in_flight_by_group, {"q": queue_id, "now": now_ms})
+    return [(row[0], int(row[1])) for row in await cur.fetchall()]
+
+
+async def claim_standard_fair(
+    conn: Conn, sql: Sql, channel: str, queue_id: int, request: ClaimRequest, noisy: Mapping[str, int]
+) -> tuple[ClaimResult, list[int]]:
+    """A standard claim while some tenant is noisy: quiet tenants first, within the look-ahead.
+
+    The oldest and (when the queue has more visible rows than the window) the newest visible rows
+    are read without bodies and locked; `_fair.fair_order` decides, and the chosen rows are claimed
+    (dead letters met on the way moved) in the same transaction. Returns the result and the queues
+    to wake (a DLQ that received messages).
+    """
+    dead_letter = request.dead_letter if request.dead_letter and request.dead_letter.queue_id != queue_id else None
+    params = {"q": queue_id, "now": request.now_ms, "look": LOOK_AHEAD}
+    claim_ids: list[int] = []
+    move_ids: list[int] = []
+    moved_cur = claim_cur = None
+    async with conn.pipeline(), conn.transaction():
+        head = await (await conn.execute(sql.fair_head, params)).fetchall()
+        tail = await (await conn.execute(sql.fair_tail, params)).fetchall() if len(head) == LOOK_AHEAD else []
+        for row_id, _group, _visible_at, receive_count in fair_order(head, tail, noisy):
+            if dead_letter is not None and receive_count >= dead_letter.max_receive_count:
+                move_ids.append(row_id)
+            else:
+                claim_ids.append(row_id)
+                if len(claim_ids) >= request.max_messages:
+                    break
+        if move_ids and dead_letter is not None:
+            moved_cur = await conn.execute(
+                sql.move_to_dlq,
+                {
+                    "dlq": dead_letter.queue_id,
+                    "ids": move_ids,
+                    "now": request.now_ms,
+                    "source_arn": dead_letter.source_arn,
+                    "channel": channel,
+                    "wake_key": sql.wake_key,
+                    "node": sql.node,
+                },
+            )
+        if claim_ids:
+            claim_cur = await conn.execute(
+                sql.claim_ids, {"ids": claim_ids, "now": request.now_ms, "until": request.visible_until_ms}
+            )
+        if claim_cur is not None and request.attempt_id is not None:
+            await save_attempt(conn, sql, queue_id, request, claim_ids)
+        moved = (await moved_cur.fetchone() or (0,))[0] if moved_cur is not None else 0
+        messages: list[StoredMessage] = []
+        if claim_cur is not None:
+            order = {row_id: i for i, row_id in enumerate(claim_ids)}
+            messages = sorted((stored_message(r) for r in await claim_cur.fetchall()), key=lambda m: order[m.row_id])
+    woken = [dead_letter.queue_id] if moved and dead_letter is not None else []
+    return ClaimResult(messages, moved_to_dead_letter=moved), woken
 
 
 async def claim_standard_many(

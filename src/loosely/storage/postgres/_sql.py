@@ -126,6 +126,9 @@ class Sql:
     claim_standard: str
     claim_standard_many: str
     claim_standard_dlq: str
+    in_flight_by_group: str
+    fair_head: str
+    fair_tail: str
     next_visible_standard: str
     next_visible_fifo: str
     fifo_candidates: str
@@ -457,6 +460,23 @@ _TEMPLATES: dict[str, str] = {
             FROM pick WHERE m.id = pick.id
             RETURNING m.*)
         SELECT (SELECT count(*) FROM ins), {M} FROM (SELECT 1) one LEFT JOIN m ON true""",
+    # Fair queues (storage/_fair.py): in flight per group, through messages_by_visibility (O(in flight)).
+    "in_flight_by_group": """
+        SELECT group_id, count(*) FROM {s}.messages
+        WHERE queue_id = %(q)s AND visible_at_ms > %(now)s AND receive_count > 0 AND expires_at_ms > %(now)s
+        GROUP BY group_id""",
+    # A fair claim's windows: the oldest and the newest visible rows, without bodies, locked as a
+    # standard claim locks its candidates (SKIP LOCKED); those not claimed are unlocked at commit.
+    "fair_head": """
+        SELECT id, group_id, visible_at_ms, receive_count FROM {s}.messages
+        WHERE queue_id = %(q)s AND visible_at_ms <= %(now)s AND expires_at_ms > %(now)s
+        ORDER BY visible_at_ms, id LIMIT %(look)s
+        FOR UPDATE SKIP LOCKED""",
+    "fair_tail": """
+        SELECT id, group_id, visible_at_ms, receive_count FROM {s}.messages
+        WHERE queue_id = %(q)s AND visible_at_ms <= %(now)s AND expires_at_ms > %(now)s
+        ORDER BY visible_at_ms DESC, id DESC LIMIT %(look)s
+        FOR UPDATE SKIP LOCKED""",
     # After an empty claim: does the queue exist, and when does something next become visible?
     "next_visible_standard": """
         SELECT EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(q)s), (

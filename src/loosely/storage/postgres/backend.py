@@ -49,6 +49,7 @@ from loosely.core.queues.models import (
     SendOutcome,
     VisibilityOutcome,
 )
+from loosely.storage._fair import NONE_NOISY, FairQueues
 from loosely.storage.postgres import _messages, _tasks
 from loosely.storage.postgres._archive import PostgresArchive
 from loosely.storage.postgres._deadline import Deadline
@@ -156,6 +157,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         )
         self._queues = QueueCache(self._settings["queue_cache_s"], self._listener.connected.is_set)
         self._fifo: dict[int, bool] = {}
+        self._fair = FairQueues()  # fair queues: which hold grouped messages, their noisy tenants (this node's)
         self._writers = max(1, min(_MAX_WRITERS, pool_max // 2))
         self._rounds = Rounds(
             self._sql,
@@ -597,10 +599,14 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         self._claim_epoch.set((queue_id, self._waiters.epoch(queue_id), request.max_messages))
         fifo = request.fifo or await self._is_fifo(queue_id)
         sql, channel = self._sql, self._channel
-        if not fifo and request.dead_letter is None and request.attempt_id is None:
+        noisy = NONE_NOISY if fifo else self._fair.noisy(queue_id, request.now_ms)
+        if noisy is None:
+            noisy = await self._detect_noisy(queue_id, request.now_ms)
+        if not fifo and not noisy and request.dead_letter is None and request.attempt_id is None:
             with self._forget_if_gone(queue_id):
                 claimed, epoch = await self._rounds.claim(queue_id, request)
             self._claim_epoch.set((queue_id, epoch, request.max_messages))
+            self._fair.learn(queue_id, claimed.messages)
             return claimed
 
         async def claim(conn: Conn) -> tuple[ClaimResult, list[int]]:
@@ -610,6 +616,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
                     return ClaimResult(replayed), []
             if fifo:
                 result, woken = await _messages.claim_fifo(conn, sql, channel, queue_id, request)
+            elif noisy:
+                result, woken = await _messages.claim_standard_fair(conn, sql, channel, queue_id, request, noisy)
             else:
                 result = await _messages.claim_standard(conn, sql, queue_id, request)
                 woken = [request.dead_letter.queue_id] if result.moved_to_dead_letter and request.dead_letter else []
@@ -629,7 +637,15 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
             result, woken = await self._run(claim)
         for other in woken:
             self._waiters.wake(other)
+        if not fifo:
+            self._fair.learn(queue_id, result.messages)
         return result
+
+    async def _detect_noisy(self, queue_id: int, now_ms: int) -> Mapping[str, int]:
+        """Count the queue's in flight per group and keep the detection (this node's, see storage._fair)."""
+        sql = self._sql
+        counts = await self._run(lambda conn: _messages.in_flight_by_group(conn, sql, queue_id, now_ms))
+        return self._fair.record(queue_id, now_ms, counts)
 
     async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
         if not refs:
