@@ -78,6 +78,20 @@ def fair_order(head: Sequence[C], tail: Sequence[C], noisy: Mapping[str, int]) -
     return quiet + loud
 
 
+def needs_tail(head: Sequence[C], noisy: Mapping[str, int], wanted: int) -> bool:
+    """Whether a fair claim should read the newest window too: the head window was full (the queue
+    has more visible rows) and holds fewer quiet rows than the claim wants."""
+    if len(head) < LOOK_AHEAD:
+        return False
+    quiet = 0
+    for row in head:
+        if row[1] is None or row[1] not in noisy:
+            quiet += 1
+            if quiet >= wanted:
+                return False
+    return True
+
+
 class FairQueues:
     """One store's (one node's) fairness state: queues known to hold grouped messages, last detections."""
 

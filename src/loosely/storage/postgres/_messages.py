@@ -36,7 +36,7 @@ from loosely.core.queues.models import (
     StoredMessage,
     VisibilityOutcome,
 )
-from loosely.storage._fair import LOOK_AHEAD, fair_order
+from loosely.storage._fair import LOOK_AHEAD, fair_order, needs_tail
 from loosely.storage.postgres._fifo import Candidate, FifoPlan, plan_fifo_claim
 from loosely.storage.postgres._sql import Sql
 
@@ -294,7 +294,9 @@ async def claim_standard_fair(
     moved_cur = claim_cur = None
     async with conn.pipeline(), conn.transaction():
         head = await (await conn.execute(sql.fair_head, params)).fetchall()
-        tail = await (await conn.execute(sql.fair_tail, params)).fetchall() if len(head) == LOOK_AHEAD else []
+        tail = []
+        if needs_tail(head, noisy, request.max_messages):
+            tail = await (await conn.execute(sql.fair_tail, params)).fetchall()
         for row_id, _group, _visible_at, receive_count in fair_order(head, tail, noisy):
             if dead_letter is not None and receive_count >= dead_letter.max_receive_count:
                 move_ids.append(row_id)

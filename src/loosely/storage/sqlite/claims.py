@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from loosely.core.errors import QueueDoesNotExist
 from loosely.core.queues.models import ClaimRequest, ClaimResult, QueueRecord, StoredMessage
 from loosely.storage._common import QueueWaiters
-from loosely.storage._fair import LOOK_AHEAD, FairQueues, fair_order
+from loosely.storage._fair import LOOK_AHEAD, FairQueues, fair_order, needs_tail
 from loosely.storage.sqlite import fifo
 from loosely.storage.sqlite.messages import MESSAGE_COLUMNS, MessageRow, copy_message, select_rows
 from loosely.storage.sqlite.queues import note_removed, queue_of
@@ -190,7 +190,7 @@ def _claim_fair(claim: _Claim, noisy: Mapping[str, int]) -> None:
     conn, queue_id, now_ms = claim.conn, claim.queue.id, claim.request.now_ms
     head = conn.execute(_HEAD + " ORDER BY visible_at_ms, id LIMIT ?", (queue_id, now_ms, LOOK_AHEAD)).fetchall()
     tail = []
-    if len(head) == LOOK_AHEAD:
+    if needs_tail(head, noisy, claim.remaining):
         tail = conn.execute(
             _HEAD + " ORDER BY visible_at_ms DESC, id DESC LIMIT ?", (queue_id, now_ms, LOOK_AHEAD)
         ).fetchall()
