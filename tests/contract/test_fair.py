@@ -7,6 +7,8 @@ clock past it after putting messages in flight.
 
 from __future__ import annotations
 
+import asyncio
+
 from loosely.core.ports import QueueStore
 from loosely.core.queues.models import DeadLetterTarget, MessageRef, QueueRecord
 from loosely.storage._fair import DETECT_EVERY_MS, LOOK_AHEAD
@@ -144,3 +146,16 @@ async def test_dead_letters_move_on_fair_claims(store: QueueStore) -> None:
     assert bodies(got) == ["b-good", "a-old0"]
     assert got.moved_to_dead_letter == 1
     assert bodies(await claim(store, dlq, n=10, now_ms=LATER)) == ["b-poison"]
+
+
+async def test_concurrent_fair_claims_hand_out_each_message_once(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-old", 60, "A")
+    await _send_group(store, queue, "b", 20, "B")
+    await _in_flight(store, queue, 40)
+
+    results = await asyncio.gather(*(claim(store, queue, n=10, now_ms=LATER) for _ in range(8)))
+    taken = [m.row_id for r in results for m in r.messages]
+    assert len(taken) == len(set(taken)) == 80
+    assert sum(1 for r in results for m in r.messages if m.group_id == "B") == 20

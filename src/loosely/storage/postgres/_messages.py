@@ -44,6 +44,7 @@ Conn = AsyncConnection[tuple[Any, ...]]
 Row = tuple[Any, ...]
 
 _MAX_CLAIM_ROUNDS = 4  # rounds of a claim that keeps looking after dead-letter moves or expired rows
+_DEAD_LETTER_SLACK = 16  # rows a fair claim with a dead-letter queue locks beyond those it wants
 _SCAN_GROWTH = 4  # each round of a standard claim that moved dead letters looks this many times further
 _MAX_SCAN = 1_000
 
@@ -282,13 +283,14 @@ async def claim_standard_fair(
 ) -> tuple[ClaimResult, list[int]]:
     """A standard claim while some tenant is noisy: quiet tenants first, within the look-ahead.
 
-    The oldest and (when the queue has more visible rows than the window) the newest visible rows
-    are read without bodies and locked; `_fair.fair_order` decides, and the chosen rows are claimed
-    (dead letters met on the way moved) in the same transaction. Returns the result and the queues
-    to wake (a DLQ that received messages).
+    The oldest and (when they hold too few quiet rows) the newest visible rows are read without
+    bodies; `_fair.fair_order` decides, and the first rows in that order that no concurrent claim
+    holds are locked (SKIP LOCKED) and claimed, dead letters among them moved, in one transaction.
+    With a dead-letter queue a few more rows are locked than wanted, since the dead letters among
+    them are passed over. Returns the result and the queues to wake (a DLQ that received messages).
     """
     dead_letter = request.dead_letter if request.dead_letter and request.dead_letter.queue_id != queue_id else None
-    params = {"q": queue_id, "now": request.now_ms, "look": LOOK_AHEAD}
+    params: dict[str, Any] = {"q": queue_id, "now": request.now_ms, "look": LOOK_AHEAD}
     claim_ids: list[int] = []
     move_ids: list[int] = []
     moved_cur = claim_cur = None
@@ -297,13 +299,13 @@ async def claim_standard_fair(
         tail = []
         if needs_tail(head, noisy, request.max_messages):
             tail = await (await conn.execute(sql.fair_tail, params)).fetchall()
-        for row_id, _group, _visible_at, receive_count in fair_order(head, tail, noisy):
+        params["ids"] = [row[0] for row in fair_order(head, tail, noisy)]
+        params["n"] = request.max_messages + (_DEAD_LETTER_SLACK if dead_letter is not None else 0)
+        for row_id, receive_count in await (await conn.execute(sql.fair_lock, params)).fetchall():
             if dead_letter is not None and receive_count >= dead_letter.max_receive_count:
                 move_ids.append(row_id)
-            else:
+            elif len(claim_ids) < request.max_messages:
                 claim_ids.append(row_id)
-                if len(claim_ids) >= request.max_messages:
-                    break
         if move_ids and dead_letter is not None:
             moved_cur = await conn.execute(
                 sql.move_to_dlq,

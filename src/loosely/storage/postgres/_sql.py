@@ -129,6 +129,7 @@ class Sql:
     in_flight_by_group: str
     fair_head: str
     fair_tail: str
+    fair_lock: str
     next_visible_standard: str
     next_visible_fifo: str
     fifo_candidates: str
@@ -465,17 +466,24 @@ _TEMPLATES: dict[str, str] = {
         SELECT group_id, count(*) FROM {s}.messages
         WHERE queue_id = %(q)s AND visible_at_ms > %(now)s AND receive_count > 0 AND expires_at_ms > %(now)s
         GROUP BY group_id""",
-    # A fair claim's windows: the oldest and the newest visible rows, without bodies, locked as a
-    # standard claim locks its candidates (SKIP LOCKED); those not claimed are unlocked at commit.
+    # A fair claim's windows: the oldest and the newest visible rows, without bodies and without
+    # locks (locking a window would leave concurrent receives nothing to take, SKIP LOCKED).
     "fair_head": """
-        SELECT id, group_id, visible_at_ms, receive_count FROM {s}.messages
+        SELECT id, group_id, visible_at_ms FROM {s}.messages
         WHERE queue_id = %(q)s AND visible_at_ms <= %(now)s AND expires_at_ms > %(now)s
-        ORDER BY visible_at_ms, id LIMIT %(look)s
-        FOR UPDATE SKIP LOCKED""",
+        ORDER BY visible_at_ms, id LIMIT %(look)s""",
     "fair_tail": """
-        SELECT id, group_id, visible_at_ms, receive_count FROM {s}.messages
+        SELECT id, group_id, visible_at_ms FROM {s}.messages
         WHERE queue_id = %(q)s AND visible_at_ms <= %(now)s AND expires_at_ms > %(now)s
-        ORDER BY visible_at_ms DESC, id DESC LIMIT %(look)s
+        ORDER BY visible_at_ms DESC, id DESC LIMIT %(look)s""",
+    # Then the first `n` of the chosen rows, in the fair order, that no concurrent claim holds, locked
+    # and checked again (a row claimed by a transaction that committed since the windows were read
+    # is not visible any more, so it is left out: each row is handed out once).
+    "fair_lock": """
+        SELECT id, receive_count FROM {s}.messages
+        WHERE id = ANY(%(ids)s::bigint[]) AND queue_id = %(q)s AND visible_at_ms <= %(now)s
+          AND expires_at_ms > %(now)s
+        ORDER BY array_position(%(ids)s::bigint[], id) LIMIT %(n)s
         FOR UPDATE SKIP LOCKED""",
     # After an empty claim: does the queue exist, and when does something next become visible?
     "next_visible_standard": """
