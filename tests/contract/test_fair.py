@@ -74,9 +74,9 @@ async def test_the_noisy_tenant_with_fewer_in_flight_comes_first(store: QueueSto
     queue = await make_queue(store)
     await _send_group(store, queue, "a-flight", 50, "A")
     await _send_group(store, queue, "c-flight", 35, "C")
+    await _in_flight(store, queue, 85)
     await _send_group(store, queue, "a-old", 2, "A")
     await _send_group(store, queue, "c-old", 2, "C")
-    await _in_flight(store, queue, 85)
 
     got = await claim(store, queue, n=3, now_ms=LATER)
     assert bodies(got) == ["c-old0", "c-old1", "a-old0"]
@@ -138,9 +138,9 @@ async def test_dead_letters_move_on_fair_claims(store: QueueStore) -> None:
     await send(store, queue, "b-poison", group_id="B")
     assert bodies(await claim(store, queue, n=1, now_ms=T0, visibility_ms=500)) == ["b-poison"]
     await _send_group(store, queue, "a-flight", 40, "A")
+    await _in_flight(store, queue, 40)
     await _send_group(store, queue, "a-old", 1, "A")
     await send(store, queue, "b-good", group_id="B")
-    await _in_flight(store, queue, 40)
 
     got = await claim(store, queue, n=2, now_ms=LATER, dead_letter=target)
     assert bodies(got) == ["b-good", "a-old0"]
@@ -159,3 +159,31 @@ async def test_concurrent_fair_claims_hand_out_each_message_once(store: QueueSto
     taken = [m.row_id for r in results for m in r.messages]
     assert len(taken) == len(set(taken)) == 80
     assert sum(1 for r in results for m in r.messages if m.group_id == "B") == 20
+
+
+async def test_a_fair_claim_hands_out_dead_letters_when_the_dead_letter_queue_is_gone(store: QueueStore) -> None:
+    # As a plain claim does: with no queue to move them to, over-limit messages are delivered as any other.
+    queue = await make_queue(store)
+    dlq = await make_queue(store, "dlq")
+    target = DeadLetterTarget(queue_id=dlq.id, max_receive_count=1, source_arn=queue.key.arn)
+    await send(store, queue, "b-poison", group_id="B")
+    assert bodies(await claim(store, queue, n=1, now_ms=T0, visibility_ms=500)) == ["b-poison"]
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _in_flight(store, queue, 40)
+    await store.delete_queue(dlq.id, T0 + 2)
+
+    got = await claim(store, queue, n=1, now_ms=LATER, dead_letter=target)
+    assert bodies(got) == ["b-poison"]
+    assert got.moved_to_dead_letter == 0
+
+
+async def test_a_tenant_turning_noisy_is_detected_without_waiting_for_the_clock(store: QueueStore) -> None:
+    # The detection stands for a second, or until the store has handed out as many of the queue's
+    # messages as make a tenant noisy: then the next claim counts again, at the same instant.
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await _send_group(store, queue, "a-old", 2, "A")
+    await send(store, queue, "b1", group_id="B")
+    await _in_flight(store, queue, 40)
+
+    assert bodies(await claim(store, queue, n=2, now_ms=T0 + 1)) == ["b1", "a-old0"]

@@ -15,9 +15,12 @@ Both stores share this bookkeeping; each keeps one `FairQueues` (per node on Pos
 * which queues are known to hold grouped messages, learned from the messages claims hand out (a
   tenant can hold in-flight messages only once a claim has handed them out). A queue never seen
   with a group id costs one set lookup per claim: no statement, no schema change;
-* the last detection per queue, recounted at most every `DETECT_EVERY_MS` of the store's clock
-  (SQS: "thresholds are approximate"): the count walks the queue's in-flight range of the
-  visibility index, O(in flight), not O(depth).
+* the last detection per queue, recounted when it is `DETECT_EVERY_MS` old on the store's clock
+  (SQS: "thresholds are approximate") or sooner, once this store's claims have handed out enough
+  of the queue's messages since for a tenant to have turned noisy on them alone (`NOISY_MIN_IN_FLIGHT`,
+  and `NOISY_SHARE` of what was in flight). The count walks the queue's in-flight range of the
+  visibility index, O(in flight), not O(depth); made at most once per a tenth of the in-flight
+  messages claimed (or per `DETECT_EVERY_MS`), it costs about ten index entries per message claimed.
 
 A fair claim looks at a bounded window (`LOOK_AHEAD` rows) at each end of the queue's visible
 range: the oldest visible messages and the newest. A quiet message within the oldest `LOOK_AHEAD`
@@ -95,11 +98,14 @@ def needs_tail(head: Sequence[C], noisy: Mapping[str, int], wanted: int) -> bool
 class FairQueues:
     """One store's (one node's) fairness state: queues known to hold grouped messages, last detections."""
 
-    __slots__ = ("_detected", "_grouped")
+    __slots__ = ("_claimed_since", "_detected", "_enough", "_grouped")
 
     def __init__(self) -> None:
         self._grouped: set[int] = set()
         self._detected: dict[int, tuple[int, dict[str, int]]] = {}
+        # Per queue: messages handed out since its last detection, and how many make it due again.
+        self._claimed_since: dict[int, int] = {}
+        self._enough: dict[int, int] = {}
 
     def noisy(self, queue_id: int, now_ms: int) -> Mapping[str, int] | None:
         """The queue's noisy tenants (empty: plain claim), or None when a detection is due (`record`)."""
@@ -108,17 +114,24 @@ class FairQueues:
         detected = self._detected.get(queue_id)
         if detected is None or not detected[0] <= now_ms < detected[0] + DETECT_EVERY_MS:
             return None
+        if self._claimed_since.get(queue_id, 0) >= self._enough.get(queue_id, NOISY_MIN_IN_FLIGHT):
+            return None
         return detected[1]
 
     def record(self, queue_id: int, now_ms: int, in_flight: Iterable[tuple[str | None, int]]) -> dict[str, int]:
         """Store a detection made at ``now_ms`` from per-group in-flight counts; return the noisy tenants."""
-        noisy = noisy_tenants(in_flight)
+        counts = list(in_flight)
+        noisy = noisy_tenants(counts)
         self._detected[queue_id] = (now_ms, noisy)
+        self._claimed_since[queue_id] = 0
+        total = sum(n for _, n in counts)
+        self._enough[queue_id] = max(NOISY_MIN_IN_FLIGHT, int(total * NOISY_SHARE))
         return noisy
 
     def learn(self, queue_id: int, messages: Sequence[StoredMessage]) -> None:
         """Note the messages a claim handed out: the queue is fair once one carries a group id."""
         if queue_id in self._grouped:
+            self._claimed_since[queue_id] = self._claimed_since.get(queue_id, 0) + len(messages)
             return
         for message in messages:
             if message.group_id is not None:

@@ -290,7 +290,12 @@ async def claim_standard_fair(
     them are passed over. Returns the result and the queues to wake (a DLQ that received messages).
     """
     dead_letter = request.dead_letter if request.dead_letter and request.dead_letter.queue_id != queue_id else None
-    params: dict[str, Any] = {"q": queue_id, "now": request.now_ms, "look": LOOK_AHEAD}
+    params: dict[str, Any] = {
+        "q": queue_id,
+        "now": request.now_ms,
+        "look": LOOK_AHEAD,
+        "dlq": dead_letter.queue_id if dead_letter is not None else None,
+    }
     claim_ids: list[int] = []
     move_ids: list[int] = []
     moved_cur = claim_cur = None
@@ -301,8 +306,8 @@ async def claim_standard_fair(
             tail = await (await conn.execute(sql.fair_tail, params)).fetchall()
         params["ids"] = [row[0] for row in fair_order(head, tail, noisy)]
         params["n"] = request.max_messages + (_DEAD_LETTER_SLACK if dead_letter is not None else 0)
-        for row_id, receive_count in await (await conn.execute(sql.fair_lock, params)).fetchall():
-            if dead_letter is not None and receive_count >= dead_letter.max_receive_count:
+        for row_id, receive_count, dead_letter_exists in await (await conn.execute(sql.fair_lock, params)).fetchall():
+            if dead_letter is not None and dead_letter_exists and receive_count >= dead_letter.max_receive_count:
                 move_ids.append(row_id)
             elif len(claim_ids) < request.max_messages:
                 claim_ids.append(row_id)

@@ -478,9 +478,11 @@ _TEMPLATES: dict[str, str] = {
         ORDER BY visible_at_ms DESC, id DESC LIMIT %(look)s""",
     # Then the first `n` of the chosen rows, in the fair order, that no concurrent claim holds, locked
     # and checked again (a row claimed by a transaction that committed since the windows were read
-    # is not visible any more, so it is left out: each row is handed out once).
+    # is not visible any more, so it is left out: each row is handed out once). The last column says
+    # whether the dead-letter queue (if any) still exists: without it, dead letters are claimed as
+    # any other message, as the plain claim does.
     "fair_lock": """
-        SELECT id, receive_count FROM {s}.messages
+        SELECT id, receive_count, EXISTS (SELECT 1 FROM {s}.queues WHERE id = %(dlq)s) FROM {s}.messages
         WHERE id = ANY(%(ids)s::bigint[]) AND queue_id = %(q)s AND visible_at_ms <= %(now)s
           AND expires_at_ms > %(now)s
         ORDER BY array_position(%(ids)s::bigint[], id) LIMIT %(n)s
