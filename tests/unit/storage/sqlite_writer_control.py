@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from loosely.storage.sqlite.backend import SqliteStore
-from loosely.storage.sqlite.writer import Tx
+from loosely.storage.sqlite.schema import connect
+from loosely.storage.sqlite.writer import Tx, Writer
+
+
+async def started_writer(path: Path, table: str) -> Writer:
+    """A writer of its own on ``path``, whose set-up creates table ``t`` with the column ``table`` defines."""
+    writer = Writer(lambda: connect(str(path)), lambda conn: conn.execute(f"CREATE TABLE IF NOT EXISTS t ({table})"))
+    await writer.start()
+    return writer
+
+
+def table_rows(path: Path) -> list[str]:
+    """The values of table ``t``, in insertion order, read on a connection of the test's own."""
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY rowid")]
 
 
 class Hold:

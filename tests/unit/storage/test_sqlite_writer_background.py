@@ -7,32 +7,19 @@ is decided by the writer's rules alone, not by timing.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlite_writer_control import until
+from sqlite_writer_control import started_writer, table_rows, until
 
 from loosely.storage.sqlite import writer as writer_module
-from loosely.storage.sqlite.schema import connect
 from loosely.storage.sqlite.writer import BACKGROUND_PASSES, Tx, Writer
 
 
-def _setup(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS t (v TEXT NOT NULL UNIQUE)")
-
-
 async def _started(path: Path) -> Writer:
-    writer = Writer(lambda: connect(str(path)), _setup)
-    await writer.start()
-    return writer
-
-
-def _rows(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY rowid")]
+    return await started_writer(path, "v TEXT NOT NULL UNIQUE")
 
 
 class _Blocking:
@@ -78,7 +65,7 @@ async def test_requests_waiting_go_before_background_work(tmp_path: Path) -> Non
         hold.release()
         await asyncio.gather(held, chunk, request)
 
-        assert _rows(tmp_path / "w.db") == ["hold", "request", "chunk"]
+        assert table_rows(tmp_path / "w.db") == ["hold", "request", "chunk"]
     finally:
         await writer.stop()
 
@@ -105,7 +92,7 @@ async def test_background_work_waits_for_a_bounded_number_of_groups(tmp_path: Pa
         await asyncio.gather(*done)
 
         passed = [f"r{n}" for n in range(1, BACKGROUND_PASSES + 1)]
-        assert _rows(tmp_path / "w.db") == ["r0", *passed, "chunk", f"r{BACKGROUND_PASSES + 1}"]
+        assert table_rows(tmp_path / "w.db") == ["r0", *passed, "chunk", f"r{BACKGROUND_PASSES + 1}"]
     finally:
         await writer.stop()
 
@@ -127,7 +114,7 @@ async def test_requests_arriving_during_background_statements_commit_with_them(t
         assert groups == [before, before]
         assert chunk_thread != threading.current_thread().name
         assert request_threads == [threading.current_thread().name] * 2  # on the loop, behind the chunk
-        assert _rows(tmp_path / "w.db") == ["chunk", "a", "b"]
+        assert table_rows(tmp_path / "w.db") == ["chunk", "a", "b"]
     finally:
         await writer.stop()
 
@@ -149,7 +136,7 @@ async def test_only_plain_requests_at_the_head_of_the_queue_join_background_work
         await asyncio.gather(chunk_done, plain, barrier, behind)
 
         assert groups == [before, before + 1, before + 1]
-        assert _rows(tmp_path / "w.db") == ["chunk", "plain", "barrier", "behind"]
+        assert table_rows(tmp_path / "w.db") == ["chunk", "plain", "barrier", "behind"]
     finally:
         await writer.stop()
 
@@ -174,7 +161,7 @@ async def test_a_request_that_fails_after_writing_in_background_work_is_undone_a
         assert not isinstance(results[0], BaseException)
         assert not isinstance(results[1], BaseException)
         assert isinstance(results[2], Exception)
-        assert _rows(tmp_path / "w.db") == ["chunk", "ok"]
+        assert table_rows(tmp_path / "w.db") == ["chunk", "ok"]
     finally:
         await writer.stop()
 
@@ -198,7 +185,7 @@ async def test_items_of_one_background_job_keep_their_order_and_group(tmp_path: 
         await asyncio.gather(held, request, chunk, behind, *([] if inside else [later]))
 
         requests = ["hold", "request"] if inside else ["hold", "request", "later"]
-        assert _rows(tmp_path / "w.db") == [*requests, "chunk", "claim"]
+        assert table_rows(tmp_path / "w.db") == [*requests, "chunk", "claim"]
         order = ["request", "chunk", "claim"] if inside else ["request", "later", "chunk", "claim"]
         by_value = dict(zip(order, groups, strict=True))
         assert by_value["chunk"] == by_value["claim"]  # the chunk and its claim: one group
@@ -220,13 +207,13 @@ async def test_requests_after_background_statements_commit_with_them(
             chunk = writer.enqueue(_insert("chunk"), bulk=True)
         await until(lambda: writer._open_group is not None)
         assert not chunk.done()  # not committed yet, so not answered
-        assert _rows(tmp_path / "w.db") == ["earlier"]
+        assert table_rows(tmp_path / "w.db") == ["earlier"]
 
         await writer.submit(_insert("request"))
 
         assert chunk.done()
         assert writer.groups_committed == before + 1
-        assert _rows(tmp_path / "w.db") == ["earlier", "chunk", "request"]
+        assert table_rows(tmp_path / "w.db") == ["earlier", "chunk", "request"]
     finally:
         await writer.stop()
 
@@ -242,6 +229,6 @@ async def test_background_work_alone_commits_without_waiting_for_requests(
             with writer.background():
                 await writer.submit(_insert("chunk"), bulk=True)
 
-        assert _rows(tmp_path / "w.db") == ["chunk"]
+        assert table_rows(tmp_path / "w.db") == ["chunk"]
     finally:
         await writer.stop()

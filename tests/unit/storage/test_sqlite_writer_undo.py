@@ -9,31 +9,19 @@ the two paths apart.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlite_writer_control import started_writer, table_rows
 
 from loosely.core.errors import QueueDoesNotExist, ServiceUnavailable
-from loosely.storage.sqlite.schema import connect
 from loosely.storage.sqlite.writer import Tx, Writer
 
 
-def _setup(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS t (v TEXT NOT NULL)")
-
-
 async def _started(path: Path) -> Writer:
-    writer = Writer(lambda: connect(str(path)), _setup)
-    await writer.start()
-    return writer
-
-
-def _rows(path: Path) -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY rowid")]
+    return await started_writer(path, "v TEXT NOT NULL")
 
 
 class Calls:
@@ -84,7 +72,7 @@ async def test_an_item_that_fails_before_writing_is_not_undone_and_the_group_run
         assert results[0] == "a" and results[2] == "b"
         assert isinstance(results[1], QueueDoesNotExist)
         assert calls.runs == Counter({"a": 1, "refused": 1, "b": 1})
-        assert _rows(tmp_path / "w.db") == ["a", "b"]
+        assert table_rows(tmp_path / "w.db") == ["a", "b"]
         assert calls.hooks == ["a", "b"]
     finally:
         await writer.stop()
@@ -114,7 +102,7 @@ async def test_an_item_that_fails_after_writing_is_undone_alone_by_running_the_g
         # The first run stopped at the failed item; the second ran every item in its own savepoint.
         assert calls.runs == Counter({"a": 2, "failed": 2, "b": 1})
         assert writer.groups_committed - before == 1
-        assert _rows(tmp_path / "w.db") == ["a", "b"]
+        assert table_rows(tmp_path / "w.db") == ["a", "b"]
         assert calls.hooks == ["a", "b"]
     finally:
         await writer.stop()
@@ -136,6 +124,6 @@ async def test_a_failed_statement_alone_leaves_nothing_to_undo(tmp_path: Path) -
         assert results[0] == "a"
         assert isinstance(results[1], ServiceUnavailable)
         assert calls.runs == Counter({"a": 1, "null": 1})
-        assert _rows(tmp_path / "w.db") == ["a"]
+        assert table_rows(tmp_path / "w.db") == ["a"]
     finally:
         await writer.stop()
