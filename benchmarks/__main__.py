@@ -42,9 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pipeline-messages", type=int, help="messages per pipeline run (default 200,000; --quick 20,000)")
     p.add_argument(
         "--pipeline-clients",
-        default="4,8",
-        help="pipeline producers,consumers (default %(default)s; more of both shows the server's capacity "
-        "where the default's rate is bound by the clients' round trips)",
+        default="4,8/8,16/16,32",
+        help="pipeline producers,consumers levels separated by / (default %(default)s): the pipeline runs at "
+        "each and is scored at the best, since with few clients the rate is bound by their round trips",
     )
     p.add_argument("--wake-samples", type=int, help="long-poll wake samples (default 500; --quick 50)")
     p.add_argument(
@@ -114,11 +114,14 @@ def settings_from(args: argparse.Namespace, root: Path) -> Settings:
     )
 
 
-def _pipeline_clients(text: str) -> tuple[int, int]:
-    counts = _counts(text)
-    if len(counts) != 2 or min(counts) < 1:
-        raise SystemExit("--pipeline-clients takes two positive counts: producers,consumers")
-    return counts[0], counts[1]
+def _pipeline_clients(text: str) -> tuple[tuple[int, int], ...]:
+    levels = []
+    for level in text.split("/"):
+        counts = _counts(level)
+        if len(counts) != 2 or min(counts) < 1:
+            raise SystemExit("--pipeline-clients takes levels of two positive counts: producers,consumers/...")
+        levels.append((counts[0], counts[1]))
+    return tuple(levels)
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -155,11 +158,12 @@ def render(settings: Settings, rows: list[Row], quick: bool, elapsed_s: float, e
 def _sqs_description(settings: Settings) -> list[str]:
     if not settings.scenarios & {"send", "pipeline", "wake", "depth", "memory"}:
         return []
-    producers, consumers = settings.pipeline_clients
+    levels = ", ".join(
+        f"{producers} producers + {consumers} consumers" for producers, consumers in settings.pipeline_clients
+    )
     return [
-        f"SQS: {settings.connections} connections for SendMessage; pipeline {producers} producers / {consumers} "
-        "consumers, "
-        f"{settings.pipeline_messages:,} messages; depth {settings.depth:,}.",
+        f"SQS: {settings.connections} connections for SendMessage; pipeline at {levels} (scored at the best), "
+        f"{settings.pipeline_messages:,} messages each; depth {settings.depth:,}.",
     ]
 
 
