@@ -8,11 +8,19 @@ second, shared by every receive in that second. The estimate errs high between c
 whose visibility runs out, or that are made visible again, still count), which only makes the limit
 bite a little early, and learns other nodes' receives at the next count: AWS's limit is approximate
 too ("about 120,000").
+
+Only two receives wait for a count: the queue's first (there is no estimate yet) and one that finds
+an old estimate at the limit (the count may show room again). Any other receive that finds the
+estimate old answers from it and leaves the count running behind it: a count reads every message
+not visible, and on a table that has just seen heavy traffic took several milliseconds, which a
+receive woken by a send paid once a second on top of its wake-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from loosely.core.frozen import record
 from loosely.core.ports import QueueStore
@@ -36,6 +44,7 @@ class InFlightGauge:
         self.storage = storage
         self.limit = limit
         self._estimates: dict[int, _Estimate] = {}
+        self._behind: set[asyncio.Task[None]] = set()  # counts running behind receives (kept referenced)
 
     def known_room(self, queue_id: int, now_ms: int) -> int | None:
         """`room` when the estimate is fresh enough to answer without a count (most receives), else None."""
@@ -49,8 +58,9 @@ class InFlightGauge:
     async def room(self, queue_id: int, now_ms: int) -> int:
         """How many more messages may be handed out of the queue now (0: it is at its limit).
 
-        Only the first receive of a queue waits for a count; later ones read the estimate, and
-        the one that finds it a second old counts again.
+        The first receive of a queue waits for a count; later ones read the estimate, and the one
+        that finds it a second old counts again: behind its answer when the estimate leaves room,
+        before it when the estimate is at the limit.
         """
         estimate = self._estimates.setdefault(queue_id, _Estimate())
         if estimate.recount is not None and estimate.counted_at_ms is None:
@@ -58,8 +68,19 @@ class InFlightGauge:
         if estimate.recount is None and (
             estimate.counted_at_ms is None or now_ms - estimate.counted_at_ms >= RECOUNT_INTERVAL_MS
         ):
-            await self._recount(estimate, queue_id, now_ms)
+            count = self._recount(estimate, queue_id, now_ms)  # marks the count running at once
+            if estimate.counted_at_ms is None or estimate.value >= self.limit:
+                await count
+            else:
+                task = asyncio.ensure_future(_quietly(count))
+                self._behind.add(task)
+                task.add_done_callback(self._behind.discard)
         return max(self.limit - estimate.value, 0)
+
+    async def settled(self) -> None:
+        """Wait for the counts running behind receives (tests; a store closing under one is harmless)."""
+        while self._behind:
+            await asyncio.gather(*self._behind, return_exceptions=True)
 
     def handed_out(self, queue_id: int, count: int) -> None:
         """This node's receive handed out ``count`` messages."""
@@ -77,15 +98,28 @@ class InFlightGauge:
         if estimate.recount is not None:
             estimate.since_recount += delta
 
-    async def _recount(self, estimate: _Estimate, queue_id: int, now_ms: int) -> None:
+    def _recount(self, estimate: _Estimate, queue_id: int, now_ms: int) -> Coroutine[Any, Any, None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         estimate.recount, estimate.since_recount = done, 0
-        try:
-            counts = await self.storage.count_messages(queue_id, now_ms)
-            # What was handed out after the count began is not in it (or, when it committed before
-            # the count's snapshot, is in it twice, which errs high).
-            estimate.value = max(counts.in_flight + estimate.since_recount, 0)
-            estimate.counted_at_ms = now_ms
-        finally:
-            estimate.recount = None
-            done.set_result(None)
+
+        async def count() -> None:
+            try:
+                counts = await self.storage.count_messages(queue_id, now_ms)
+                # What was handed out after the count began is not in it (or, when it committed before
+                # the count's snapshot, is in it twice, which errs high).
+                estimate.value = max(counts.in_flight + estimate.since_recount, 0)
+                estimate.counted_at_ms = now_ms
+            finally:
+                estimate.recount = None
+                done.set_result(None)
+
+        return count()
+
+
+async def _quietly(count: Coroutine[Any, Any, None]) -> None:
+    """A count nobody waits for: when it fails (the store is closing or unreachable), the old estimate
+    stands and the next receive counts again."""
+    try:
+        await count
+    except Exception:  # the receives it would have told are answered already
+        return

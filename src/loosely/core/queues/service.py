@@ -59,6 +59,10 @@ class QueueService:
         self._messages = Messaging(self._ctx)
         self._moves = MoveTasks(self._ctx)
 
+    async def settled(self) -> None:
+        """Wait for the work requests left running behind their answers (in-flight counts)."""
+        await self._messages.in_flight.settled()
+
     # ---- queues ----
 
     async def create_queue(self, key: QueueKey, attributes: Mapping[str, str], tags: Mapping[str, str]) -> QueueRecord:

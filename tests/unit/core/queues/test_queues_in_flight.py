@@ -124,6 +124,7 @@ async def test_receives_read_an_estimate_and_count_at_most_once_a_second(
     counted_in_the_first_second = counting.counts
     clock.advance(RECOUNT_INTERVAL_MS)
     await receive(limited, n=1)
+    await limited.settled()
 
     assert counted_in_the_first_second == 1
     assert counting.counts == 2
@@ -181,11 +182,72 @@ async def test_messages_handed_out_during_a_recount_are_kept() -> None:
     assert await gauge.room(1, T0) == LIMIT
     storage.release.clear()
 
-    recount = asyncio.ensure_future(gauge.room(1, T0 + RECOUNT_INTERVAL_MS))
+    assert await gauge.room(1, T0 + RECOUNT_INTERVAL_MS) == LIMIT  # the count runs behind the answer
     await asyncio.sleep(0)
     gauge.handed_out(1, 2)  # committed after the count's snapshot: not in it
     assert gauge.known_room(1, T0 + RECOUNT_INTERVAL_MS) == LIMIT - 2  # meanwhile, the estimate answers
     storage.release.set()
+    await gauge.settled()
 
-    assert await recount == LIMIT - 2
+    assert storage.calls == 2
     assert gauge.known_room(1, T0 + RECOUNT_INTERVAL_MS + 1) == LIMIT - 2
+
+
+async def test_an_old_estimate_with_room_answers_without_waiting_for_the_count() -> None:
+    storage = SlowCounts()
+    storage.release.set()
+    gauge = InFlightGauge(storage, limit=LIMIT)  # type: ignore[arg-type]
+    assert await gauge.room(1, T0) == LIMIT
+    storage.release.clear()  # from now on a count answers only when released
+    storage.in_flight = 4  # another node's receives, learned at the count
+
+    assert await gauge.room(1, T0 + RECOUNT_INTERVAL_MS) == LIMIT
+    assert await gauge.room(1, T0 + RECOUNT_INTERVAL_MS + 1) == LIMIT  # one count at a time
+    storage.release.set()
+    await gauge.settled()
+
+    assert storage.calls == 2
+    assert await gauge.room(1, T0 + RECOUNT_INTERVAL_MS + 2) == LIMIT - 4
+
+
+async def test_an_old_estimate_at_the_limit_waits_for_the_count() -> None:
+    storage = SlowCounts()
+    storage.release.set()
+    storage.in_flight = LIMIT
+    gauge = InFlightGauge(storage, limit=LIMIT)  # type: ignore[arg-type]
+    assert await gauge.room(1, T0) == 0
+    storage.release.clear()
+    storage.in_flight = 1  # visibility ran out for four
+
+    recount = asyncio.ensure_future(gauge.room(1, T0 + RECOUNT_INTERVAL_MS))
+    await asyncio.sleep(0)
+    assert not recount.done()
+    storage.release.set()
+
+    assert await recount == LIMIT - 1
+
+
+class FailingCounts:
+    """A store whose counts fail after the first (the database went away)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
+        self.calls += 1
+        if self.calls > 1:
+            raise ConnectionError("database unavailable")
+        return QueueCounts(visible=0, in_flight=1, delayed=0)
+
+
+async def test_a_failed_count_behind_a_receive_keeps_the_old_estimate() -> None:
+    storage = FailingCounts()
+    gauge = InFlightGauge(storage, limit=LIMIT)  # type: ignore[arg-type]
+    assert await gauge.room(1, T0) == LIMIT - 1
+
+    assert await gauge.room(1, T0 + RECOUNT_INTERVAL_MS) == LIMIT - 1
+    await gauge.settled()
+    assert await gauge.room(1, T0 + RECOUNT_INTERVAL_MS) == LIMIT - 1  # the next receive counts again
+    await gauge.settled()
+
+    assert storage.calls == 3
