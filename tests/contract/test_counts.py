@@ -243,3 +243,30 @@ async def test_postgres_count_plan_reads_no_visible_backlog(harness: Harness) ->
     conditions = {n["Index Name"]: n.get("Index Cond", "") for n in on_messages}
     assert "visible_at_ms >" in conditions["messages_by_visibility"]  # a range: not-visible rows only
     assert "expires_at_ms <=" in conditions["messages_by_expiry"]
+
+
+async def test_postgres_count_is_never_planned_in_parallel(harness: Harness) -> None:
+    """Even where the planner would think parallel workers free (after a burst of deletes its
+    statistics once made it start two, 5 ms, for a scan of two index pages)."""
+    store = _postgres(harness)
+    queue = await make_queue(store, "churned")
+    await store.send_messages(queue.id, [msg(f"m{i}") for i in range(2_000)], T0, DEDUP_WINDOW_MS)
+    schema = store.schema
+
+    async def plan(conn: Any) -> str:
+        await conn.execute(f'ANALYZE "{schema}".messages')
+        for setting in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
+            await conn.execute(f"SET {setting} = 0")
+        await conn.execute("SET min_parallel_index_scan_size = 0")
+        try:
+            cur = await conn.execute(
+                f"EXPLAIN (FORMAT JSON) {store._sql.count_messages}", {"q": queue.id, "now": T0 + 10**12}
+            )
+            row = await cur.fetchone()
+            return json.dumps(row[0])
+        finally:
+            await conn.execute("RESET ALL")
+
+    explained = await store._run(plan)
+
+    assert "Gather" not in explained and '"Parallel Aware": true' not in explained, explained
