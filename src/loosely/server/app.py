@@ -302,6 +302,8 @@ class App:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._context is not None:  # counts left running behind receives end before the store does
+            await self._context.queues.settled()
         if self._store is not None:
             await self._store.close()
             self._store = None
