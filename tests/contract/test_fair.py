@@ -187,3 +187,18 @@ async def test_a_tenant_turning_noisy_is_detected_without_waiting_for_the_clock(
     await _in_flight(store, queue, 40)
 
     assert bodies(await claim(store, queue, n=2, now_ms=T0 + 1)) == ["b1", "a-old0"]
+
+
+async def test_a_deleted_fair_queue_leaves_no_state_behind(store: QueueStore) -> None:
+    # A server that serves many short-lived queues (test suites) must not keep one entry per queue ever made.
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a-flight", 40, "A")
+    await send(store, queue, "b1", group_id="B")
+    await _in_flight(store, queue, 40)
+    await claim(store, queue, n=1, now_ms=LATER)
+    fair = store._fair  # type: ignore[attr-defined]
+    assert fair.knows(queue.id)
+
+    await store.delete_queue(queue.id, LATER)
+
+    assert not fair.knows(queue.id)

@@ -128,6 +128,17 @@ class FairQueues:
         self._enough[queue_id] = max(NOISY_MIN_IN_FLIGHT, int(total * NOISY_SHARE))
         return noisy
 
+    def knows(self, queue_id: int) -> bool:
+        """Whether anything of the queue is kept (a deleted queue's state must not stay forever)."""
+        return queue_id in self._grouped or queue_id in self._detected or queue_id in self._claimed_since
+
+    def forget(self, queue_id: int) -> None:
+        """Drop what is known of a queue (deleted, or changed on another node: learned again at need)."""
+        self._grouped.discard(queue_id)
+        self._detected.pop(queue_id, None)
+        self._claimed_since.pop(queue_id, None)
+        self._enough.pop(queue_id, None)
+
     def learn(self, queue_id: int, messages: Sequence[StoredMessage]) -> None:
         """Note the messages a claim handed out: the queue is fair once one carries a group id."""
         if queue_id in self._grouped:

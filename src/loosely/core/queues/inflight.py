@@ -82,6 +82,10 @@ class InFlightGauge:
         while self._behind:
             await asyncio.gather(*self._behind, return_exceptions=True)
 
+    def forget(self, queue_id: int) -> None:
+        """The queue was deleted: drop its estimate (a node serving many short-lived queues keeps none)."""
+        self._estimates.pop(queue_id, None)
+
     def handed_out(self, queue_id: int, count: int) -> None:
         """This node's receive handed out ``count`` messages."""
         self._adjust(queue_id, count)

@@ -96,6 +96,7 @@ class QueueService:
     async def delete_queue(self, key: QueueKey) -> None:
         queue = await self._ctx.require(key, fresh=True)
         await self.storage.delete_queue(queue.id, self.clock.now_ms())
+        self._messages.in_flight.forget(queue.id)
 
     async def list_queues(
         self, account_id: str, region: str, prefix: str | None, max_results: int | None, next_token: str | None

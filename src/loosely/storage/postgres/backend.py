@@ -232,6 +232,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
 
     def _queue_changed(self, queue_id: int) -> None:
         self._queues.invalidate(queue_id)
+        self._fair.forget(queue_id)  # a deleted queue's state would stay forever; a changed one's is relearned
 
     @contextlib.contextmanager
     def _forget_if_gone(self, queue_id: int) -> Iterator[None]:
@@ -473,6 +474,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
             existed = await self._run(delete, bulk=True)
         finally:
             self._queues.invalidate(queue_id)
+            self._fair.forget(queue_id)
         self._waiters.wake(queue_id)
         if not existed:
             raise QueueDoesNotExist()

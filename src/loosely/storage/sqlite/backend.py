@@ -157,6 +157,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         def work(tx: Tx) -> None:
             queues.delete_queue(tx, self._cache, queue_id, now_ms)
             tx.on_commit(lambda: self._waiters.wake((queue_id,)))
+            tx.on_commit(lambda: self._fair.forget(queue_id))
 
         await self._writer.submit(work, bulk=True, barrier=True)
 

@@ -251,3 +251,16 @@ async def test_a_failed_count_behind_a_receive_keeps_the_old_estimate() -> None:
     await gauge.settled()
 
     assert storage.calls == 3
+
+
+async def test_a_deleted_queue_s_estimate_is_dropped(limited: QueueService, clock: FakeClock) -> None:
+    await fill(limited, Q, 3)
+    await receive(limited, n=1)
+    queue = await limited.storage.get_queue(Q)
+    assert queue is not None
+    gauge = limited._messages.in_flight
+    assert gauge.known_room(queue.id, clock.now_ms()) == LIMIT - 1
+
+    await limited.delete_queue(Q)
+
+    assert gauge.known_room(queue.id, clock.now_ms()) is None  # nothing kept of it
