@@ -43,6 +43,15 @@ class _Blocking:
         self._release.set()
 
 
+async def _chunk_holding_the_writer(writer: Writer) -> tuple[_Blocking, asyncio.Future[str]]:
+    """A background chunk that has begun on the writer's thread and holds it until released."""
+    chunk = _Blocking("chunk")
+    with writer.background():
+        chunk_done = writer.enqueue(chunk, bulk=True)
+    await chunk.wait_entered()
+    return chunk, chunk_done
+
+
 def _insert(value: str, groups: list[int] | None = None, writer: Writer | None = None) -> Callable[[Tx], str]:
     def work(tx: Tx) -> str:
         tx.conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
@@ -100,10 +109,7 @@ async def test_background_work_waits_for_a_bounded_number_of_groups(tmp_path: Pa
 async def test_requests_arriving_during_background_statements_commit_with_them(tmp_path: Path) -> None:
     writer = await _started(tmp_path / "w.db")
     try:
-        chunk = _Blocking("chunk")
-        with writer.background():
-            chunk_done = writer.enqueue(chunk, bulk=True)
-        await chunk.wait_entered()
+        chunk, chunk_done = await _chunk_holding_the_writer(writer)
         before = writer.groups_committed
         groups: list[int] = []
         requests = [writer.enqueue(_insert(v, groups, writer)) for v in ("a", "b")]
@@ -123,10 +129,7 @@ async def test_only_plain_requests_at_the_head_of_the_queue_join_background_work
     """A barrier (or bulk) item, and every item behind it, waits for the next group: order is kept."""
     writer = await _started(tmp_path / "w.db")
     try:
-        chunk = _Blocking("chunk")
-        with writer.background():
-            chunk_done = writer.enqueue(chunk, bulk=True)
-        await chunk.wait_entered()
+        chunk, chunk_done = await _chunk_holding_the_writer(writer)
         before = writer.groups_committed
         groups: list[int] = []
         plain = writer.enqueue(_insert("plain", groups, writer))
@@ -144,10 +147,7 @@ async def test_only_plain_requests_at_the_head_of_the_queue_join_background_work
 async def test_a_request_that_fails_after_writing_in_background_work_is_undone_alone(tmp_path: Path) -> None:
     writer = await _started(tmp_path / "w.db")
     try:
-        chunk = _Blocking("chunk")
-        with writer.background():
-            chunk_done = writer.enqueue(chunk, bulk=True)
-        await chunk.wait_entered()
+        chunk, chunk_done = await _chunk_holding_the_writer(writer)
 
         def half_done(tx: Tx) -> None:
             tx.conn.execute("INSERT INTO t (v) VALUES ('half')")
