@@ -1,8 +1,9 @@
 """Fair queues: a standard queue's quiet tenants go ahead of a noisy neighbour's backlog (storage._fair).
 
 A tenant (MessageGroupId) is noisy with more than 10 % of the queue's in-flight messages and at
-least 30 of them. The detection stands for a second of the store's clock, so each test moves the
-clock past it after putting messages in flight.
+least 30 of them, or with more than 10 % of the consumer processing time recently spent on the
+queue's deleted messages. The detection stands for a second of the store's clock, so each test
+moves the clock past it after putting messages in flight.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from loosely.core.ports import QueueStore
-from loosely.core.queues.models import DeadLetterTarget, MessageRef, QueueRecord
-from loosely.storage._fair import DETECT_EVERY_MS, LOOK_AHEAD
+from loosely.core.queues.models import DeadLetterTarget, DeleteOutcome, MessageRef, QueueRecord
+from loosely.storage._fair import DETECT_EVERY_MS, LOOK_AHEAD, PROCESSING_WINDOW_MS
 
 from .helpers import DEDUP_WINDOW_MS, T0, bodies, claim, make_queue, msg, send
 
@@ -202,3 +203,80 @@ async def test_a_deleted_fair_queue_leaves_no_state_behind(store: QueueStore) ->
     await store.delete_queue(queue.id, LATER)
 
     assert not fair.knows(queue.id)
+
+
+async def _process(store: QueueStore, queue: QueueRecord, slow_ms: int, *, timed: bool = True) -> int:
+    """Tenant A's one message and B's nine are received at T0 + 1; B's are deleted 1 ms later, A's
+    after ``slow_ms`` (A's share of the processing time is then over 10 %, B's under). A then
+    has two messages waiting and B, sent after them, one. Returns the instant of A's delete."""
+    await send(store, queue, "a-done", group_id="A")
+    await _send_group(store, queue, "b-done", 9, "B")
+    taken = (await claim(store, queue, n=10, now_ms=T0 + 1)).messages
+    refs = {m.body: MessageRef(m.row_id, m.receive_count) for m in taken}
+    b_refs = [refs[f"b-done{i}"] for i in range(9)]
+    timing = {"now_ms": T0 + 2, "received_ms": [T0 + 1] * 9} if timed else {}
+    assert await store.delete_messages(queue.id, b_refs, **timing) == [DeleteOutcome.DELETED] * 9  # type: ignore[arg-type]
+    deleted_at = T0 + 1 + slow_ms
+    timing = {"now_ms": deleted_at, "received_ms": [T0 + 1]} if timed else {}
+    assert await store.delete_messages(queue.id, [refs["a-done"]], **timing) == [DeleteOutcome.DELETED]  # type: ignore[arg-type]
+    await send(store, queue, "a-next0", "a-next1", group_id="A")
+    await send(store, queue, "b-next", group_id="B")
+    return deleted_at
+
+
+async def test_a_tenant_with_slow_messages_is_noisy_by_processing_time(store: QueueStore) -> None:
+    # Nothing is in flight, so the concurrency share finds no noisy tenant: A's one message kept a
+    # consumer busy for 5 s against B's nine for 1 ms each, so B's message goes ahead of A's older ones.
+    queue = await make_queue(store)
+    deleted_at = await _process(store, queue, slow_ms=5_000)
+
+    got = await claim(store, queue, n=2, now_ms=deleted_at + DETECT_EVERY_MS)
+    assert bodies(got) == ["b-next", "a-next0"]
+
+
+async def test_a_slow_share_of_ten_percent_or_less_is_not_noisy(store: QueueStore) -> None:
+    # A's 1 ms is exactly 10 % of the 10 ms spent on the queue: not more than 10 %, oldest first.
+    queue = await make_queue(store)
+    deleted_at = await _process(store, queue, slow_ms=1)
+
+    assert bodies(await claim(store, queue, n=1, now_ms=deleted_at + DETECT_EVERY_MS)) == ["a-next0"]
+
+
+async def test_deletes_without_their_receive_instants_count_no_processing_time(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    deleted_at = await _process(store, queue, slow_ms=5_000, timed=False)
+
+    assert bodies(await claim(store, queue, n=1, now_ms=deleted_at + DETECT_EVERY_MS)) == ["a-next0"]
+
+
+async def test_processing_time_counts_for_two_windows(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    deleted_at = await _process(store, queue, slow_ms=5_000)
+
+    # Still noisy in the window after the one the times were counted in; quiet once that one ends too.
+    first_window_start = T0 + 2
+    in_next = first_window_start + PROCESSING_WINDOW_MS + PROCESSING_WINDOW_MS // 2
+    assert in_next - deleted_at >= DETECT_EVERY_MS
+    assert bodies(await claim(store, queue, n=1, now_ms=in_next)) == ["b-next"]
+    later = first_window_start + 2 * PROCESSING_WINDOW_MS
+    assert bodies(await claim(store, queue, n=1, now_ms=later)) == ["a-next0"]
+
+
+async def test_stale_deletes_count_no_processing_time(store: QueueStore) -> None:
+    queue = await make_queue(store)
+    await send(store, queue, "a-done", group_id="A")
+    await send(store, queue, "b-done", group_id="B")
+    a, b = (await claim(store, queue, n=2, now_ms=T0 + 1)).messages
+    assert a.body == "a-done"
+    stale = MessageRef(a.row_id, a.receive_count + 1)
+    done_at = T0 + 9_001
+    outcomes = await store.delete_messages(queue.id, [stale], now_ms=done_at, received_ms=[T0 + 1])
+    assert outcomes == [DeleteOutcome.STALE]
+    b_ref = MessageRef(b.row_id, b.receive_count)
+    await store.delete_messages(queue.id, [b_ref], now_ms=T0 + 2_001, received_ms=[T0 + 1])
+    await send(store, queue, "b-next", group_id="B")
+    await send(store, queue, "a-next", group_id="A")
+
+    # Only B's 2 s count (A's 9 s would make both noisy, and the older B message first): B is the
+    # noisy one, and A's message goes ahead of B's older one.
+    assert bodies(await claim(store, queue, n=1, now_ms=done_at + DETECT_EVERY_MS)) == ["a-next"]

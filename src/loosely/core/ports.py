@@ -140,8 +140,20 @@ class QueueStore(ABC):
         """
 
     @abstractmethod
-    async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
-        """Delete each message whose current receive matches the ref; one outcome per ref."""
+    async def delete_messages(
+        self,
+        queue_id: int,
+        refs: Sequence[MessageRef],
+        *,
+        now_ms: int | None = None,
+        received_ms: Sequence[int] | None = None,
+    ) -> list[DeleteOutcome]:
+        """Delete each message whose current receive matches the ref; one outcome per ref.
+
+        ``received_ms`` (one per ref: the instant of the receive its receipt names) and ``now_ms``
+        tell how long consumers worked on the deleted messages, which a fair queue's detection of
+        noisy tenants weighs (storage._fair); without them the deletes count no processing time.
+        """
 
     @abstractmethod
     async def change_visibility(

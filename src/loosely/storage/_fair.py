@@ -1,20 +1,28 @@
 """Fair queues: on a standard queue, quiet tenants' messages go ahead of a noisy neighbour's backlog.
 
 As in SQS, a standard queue whose messages carry a MessageGroupId is a fair queue and the group id
-names the tenant (a message without one is its own tenant, so never noisy). A tenant is *noisy*
-when it holds more than `NOISY_SHARE` of the queue's in-flight messages and at least
-`NOISY_MIN_IN_FLIGHT` of them. While some tenant is noisy, a claim hands out quiet tenants' visible
-messages first and noisy ones only when no quiet one is waiting (in its look-ahead), the noisy
-tenant with the fewest in flight first. Nothing is dropped or throttled.
+names the tenant (a message without one is its own tenant, so never noisy). As in SQS, a tenant is
+*noisy* by either of two measures:
 
-AWS also counts a tenant noisy when its recent share of consumer processing time is high; loosely
-does not (it never learns how long a consumer worked on a message), only the in-flight share.
+* concurrency share: it holds more than `NOISY_SHARE` of the queue's in-flight messages and at
+  least `NOISY_MIN_IN_FLIGHT` of them;
+* processing-time share: its messages took more than `NOISY_SHARE` of the consumer processing time
+  recently spent on the queue. A message's processing time runs from the receive that handed it out
+  to its deletion (the receipt handle carries the receive's instant); "recently" is the current and
+  the previous window of `PROCESSING_WINDOW_MS`. This catches a tenant whose few messages each keep
+  a consumer busy for long, which the concurrency share misses when consumers are few.
+
+While some tenant is noisy, a claim hands out quiet tenants' visible messages first and noisy ones
+only when no quiet one is waiting (in its look-ahead), the noisy tenant with the fewest in flight
+first. Nothing is dropped or throttled. A node learns processing times from the deletes it serves
+(on PostgreSQL, nodes do not share them: like SQS's, the thresholds are approximate).
 
 Both stores share this bookkeeping; each keeps one `FairQueues` (per node on PostgreSQL):
 
 * which queues are known to hold grouped messages, learned from the messages claims hand out (a
   tenant can hold in-flight messages only once a claim has handed them out). A queue never seen
   with a group id costs one set lookup per claim: no statement, no schema change;
+* per queue, the processing time of its deleted messages per tenant, in two windows;
 * the last detection per queue, recounted when it is `DETECT_EVERY_MS` old on the store's clock
   (SQS: "thresholds are approximate") or sooner, once this store's claims have handed out enough
   of the queue's messages since for a tenant to have turned noisy on them alone (`NOISY_MIN_IN_FLIGHT`,
@@ -44,6 +52,8 @@ DETECT_EVERY_MS = 1_000
 """How long a detection stands before a claim counts again (the store's clock, so tests fake it)."""
 LOOK_AHEAD = 256
 """Rows a fair claim looks at from each end of the visible range (see the module docstring)."""
+PROCESSING_WINDOW_MS = 10_000
+"""Processing times count for the window they were recorded in and the next (the store's clock)."""
 
 NONE_NOISY: Mapping[str, int] = {}
 
@@ -58,6 +68,47 @@ def noisy_tenants(in_flight: Iterable[tuple[str | None, int]]) -> dict[str, int]
     return {
         group: n for group, n in counts if group is not None and n >= NOISY_MIN_IN_FLIGHT and n > total * NOISY_SHARE
     }
+
+
+def slow_tenants(processing: Mapping[str | None, int]) -> set[str]:
+    """The tenants whose share of the recent processing time (ms per group; None: ungrouped) is noisy."""
+    total = sum(processing.values())
+    return {group for group, spent in processing.items() if group is not None and spent > total * NOISY_SHARE}
+
+
+class ProcessingTimes:
+    """One queue's recent consumer processing time per tenant (ms): the current window and the one before."""
+
+    __slots__ = ("current", "previous", "start_ms")
+
+    def __init__(self, start_ms: int) -> None:
+        self.start_ms = start_ms
+        self.current: dict[str | None, int] = {}
+        self.previous: dict[str | None, int] = {}
+
+    def add(self, now_ms: int, spent: Iterable[tuple[str | None, int]]) -> None:
+        """Count each deleted message's processing time (a clock that went back counts it as now)."""
+        self.roll(now_ms)
+        current = self.current
+        for group, ms in spent:
+            if ms > 0:
+                current[group] = current.get(group, 0) + ms
+
+    def recent(self, now_ms: int) -> dict[str | None, int]:
+        """Processing time per tenant over the current and the previous window."""
+        self.roll(now_ms)
+        recent = dict(self.previous)
+        for group, ms in self.current.items():
+            recent[group] = recent.get(group, 0) + ms
+        return recent
+
+    def roll(self, now_ms: int) -> None:
+        windows = (now_ms - self.start_ms) // PROCESSING_WINDOW_MS
+        if windows <= 0:
+            return
+        self.previous = self.current if windows == 1 else {}
+        self.current = {}
+        self.start_ms += windows * PROCESSING_WINDOW_MS
 
 
 def fair_order(head: Sequence[C], tail: Sequence[C], noisy: Mapping[str, int]) -> list[C]:
@@ -98,11 +149,12 @@ def needs_tail(head: Sequence[C], noisy: Mapping[str, int], wanted: int) -> bool
 class FairQueues:
     """One store's (one node's) fairness state: queues known to hold grouped messages, last detections."""
 
-    __slots__ = ("_claimed_since", "_detected", "_enough", "_grouped")
+    __slots__ = ("_claimed_since", "_detected", "_enough", "_grouped", "_processing")
 
     def __init__(self) -> None:
         self._grouped: set[int] = set()
         self._detected: dict[int, tuple[int, dict[str, int]]] = {}
+        self._processing: dict[int, ProcessingTimes] = {}
         # Per queue: messages handed out since its last detection, and how many make it due again.
         self._claimed_since: dict[int, int] = {}
         self._enough: dict[int, int] = {}
@@ -122,15 +174,37 @@ class FairQueues:
         """Store a detection made at ``now_ms`` from per-group in-flight counts; return the noisy tenants."""
         counts = list(in_flight)
         noisy = noisy_tenants(counts)
+        processing = self._processing.get(queue_id)
+        if processing is not None:
+            slow = slow_tenants(processing.recent(now_ms)) - noisy.keys()
+            if slow:
+                in_flight_of = {group: n for group, n in counts if group is not None}
+                noisy.update((group, in_flight_of.get(group, 0)) for group in slow)
         self._detected[queue_id] = (now_ms, noisy)
         self._claimed_since[queue_id] = 0
         total = sum(n for _, n in counts)
         self._enough[queue_id] = max(NOISY_MIN_IN_FLIGHT, int(total * NOISY_SHARE))
         return noisy
 
+    def grouped(self, queue_id: int) -> bool:
+        """Whether the queue is known to hold grouped messages: only then do its deletes count processing time."""
+        return queue_id in self._grouped
+
+    def processed(self, queue_id: int, now_ms: int, spent: Iterable[tuple[str | None, int]]) -> None:
+        """Count deleted messages' processing times (group, ms from their receive to the delete)."""
+        processing = self._processing.get(queue_id)
+        if processing is None:
+            processing = self._processing[queue_id] = ProcessingTimes(now_ms)
+        processing.add(now_ms, spent)
+
     def knows(self, queue_id: int) -> bool:
         """Whether anything of the queue is kept (a deleted queue's state must not stay forever)."""
-        return queue_id in self._grouped or queue_id in self._detected or queue_id in self._claimed_since
+        return (
+            queue_id in self._grouped
+            or queue_id in self._detected
+            or queue_id in self._claimed_since
+            or queue_id in self._processing
+        )
 
     def forget(self, queue_id: int) -> None:
         """Drop what is known of a queue (deleted, or changed on another node: learned again at need)."""
@@ -138,6 +212,7 @@ class FairQueues:
         self._detected.pop(queue_id, None)
         self._claimed_since.pop(queue_id, None)
         self._enough.pop(queue_id, None)
+        self._processing.pop(queue_id, None)
 
     def learn(self, queue_id: int, messages: Sequence[StoredMessage]) -> None:
         """Note the messages a claim handed out: the queue is fair once one carries a group id."""

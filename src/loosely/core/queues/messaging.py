@@ -247,7 +247,9 @@ class Messaging:
     async def delete_message(self, key: QueueKey, receipt_handle: str) -> None:
         queue = await self.ctx.require(key)
         receipt = receipts.decode(receipt_handle, queue.id)
-        outcomes = await self.ctx.storage.delete_messages(queue.id, [receipt.ref])
+        outcomes = await self.ctx.storage.delete_messages(
+            queue.id, [receipt.ref], now_ms=self.ctx.now_ms(), received_ms=[receipt.received_ms]
+        )
         self.in_flight.deleted(queue.id, outcomes.count(DeleteOutcome.DELETED))
         _check_deleted(queue, receipt_handle, outcomes[0])
 
@@ -255,7 +257,16 @@ class Messaging:
         queue = await self.ctx.require(key)
         validation.check_batch_ids([entry_id for entry_id, _ in entries], "DeleteMessageBatch")
         decoded, failed = _decode_entries(queue, [(entry_id, handle) for entry_id, handle in entries])
-        outcomes = await self.ctx.storage.delete_messages(queue.id, [r.ref for _, _, r in decoded]) if decoded else []
+        outcomes = (
+            await self.ctx.storage.delete_messages(
+                queue.id,
+                [r.ref for _, _, r in decoded],
+                now_ms=self.ctx.now_ms(),
+                received_ms=[r.received_ms for _, _, r in decoded],
+            )
+            if decoded
+            else []
+        )
         self.in_flight.deleted(queue.id, outcomes.count(DeleteOutcome.DELETED))
         successful: list[tuple[str, None]] = []
         for (entry_id, handle, _), outcome in zip(decoded, outcomes, strict=True):

@@ -530,7 +530,7 @@ def _delete_outcomes(refs: Sequence[MessageRef], rows: Sequence[Row]) -> list[De
     """Outcomes as if the refs were deleted one after another (a repeated ref finds its message gone)."""
     gone: set[int] = set()
     outcomes: list[DeleteOutcome] = []
-    for ref, (_ord, deleted, exists) in zip(refs, rows, strict=True):
+    for ref, (_ord, deleted, exists, *_) in zip(refs, rows, strict=True):
         if ref.row_id in gone or not exists:
             outcomes.append(DeleteOutcome.GONE)
         elif deleted:
@@ -622,15 +622,27 @@ async def round_standard(
 
 async def delete_fifo(conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
     """Delete messages whose current receive matches, under their group locks."""
-    ids = [r.row_id for r in refs]
-    params = {"q": queue_id, "ids": int_array(ids), "counts": int_array(r.receive_count for r in refs)}
     async with conn.transaction():
-        groups = await _lock_groups_of_rows(conn, sql, queue_id, ids)
+        groups = await _lock_groups_of_rows(conn, sql, queue_id, [r.row_id for r in refs])
         async with conn.pipeline():
-            cur = await conn.execute(sql.delete_refs, params)
+            cur = await conn.execute(sql.delete_refs, _refs_params(queue_id, refs))
             if groups:
                 await conn.execute(sql.recompute_groups, {"queue_ids": [queue_id] * len(groups), "group_ids": groups})
     return _delete_outcomes(refs, await cur.fetchall())
+
+
+def _refs_params(queue_id: int, refs: Sequence[MessageRef]) -> dict[str, object]:
+    return {"q": queue_id, "ids": int_array(r.row_id for r in refs), "counts": int_array(r.receive_count for r in refs)}
+
+
+async def delete_grouped(
+    conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef]
+) -> tuple[list[DeleteOutcome], list[str | None]]:
+    """Delete messages of a fair queue whose current receive matches; also each ref's deleted message's group."""
+    rows = await (await conn.execute(sql.delete_refs, _refs_params(queue_id, refs))).fetchall()
+    outcomes = _delete_outcomes(refs, rows)
+    groups = [row[3] if outcome is DeleteOutcome.DELETED else None for row, outcome in zip(rows, outcomes, strict=True)]
+    return outcomes, groups
 
 
 async def change_visibility(

@@ -563,7 +563,7 @@ _TEMPLATES: dict[str, str] = {
             DELETE FROM {s}.messages m USING r
             WHERE m.id = r.id AND m.queue_id = %(q)s AND m.receive_count = r.rc
             RETURNING m.id, m.receive_count)
-        SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL
+        SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL, m.group_id
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = %(q)s
         ORDER BY r.ord""",
     # The standard-queue deletes of many requests (group commit, see _coalesce): each ref names its

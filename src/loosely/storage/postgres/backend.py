@@ -649,12 +649,33 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         counts = await self._run(lambda conn: _messages.in_flight_by_group(conn, sql, queue_id, now_ms))
         return self._fair.record(queue_id, now_ms, counts)
 
-    async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
+    async def delete_messages(
+        self,
+        queue_id: int,
+        refs: Sequence[MessageRef],
+        *,
+        now_ms: int | None = None,
+        received_ms: Sequence[int] | None = None,
+    ) -> list[DeleteOutcome]:
         if not refs:
             return []
         if await self._is_fifo(queue_id):
             return await self._run(lambda conn: _messages.delete_fifo(conn, self._sql, queue_id, refs))
-        return await self._rounds.delete(queue_id, refs)
+        if now_ms is None or received_ms is None or not self._fair.grouped(queue_id):
+            return await self._rounds.delete(queue_id, refs)
+        # A fair queue's deletes tell this node's detection how long consumers worked on each tenant.
+        sql = self._sql
+        outcomes, groups = await self._run(lambda conn: _messages.delete_grouped(conn, sql, queue_id, refs))
+        self._fair.processed(
+            queue_id,
+            now_ms,
+            [
+                (group, now_ms - received)
+                for group, received, outcome in zip(groups, received_ms, outcomes, strict=True)
+                if outcome is DeleteOutcome.DELETED
+            ],
+        )
+        return outcomes
 
     async def change_visibility(
         self, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int

@@ -231,10 +231,31 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
 
         return self._writer.enqueue(work)
 
-    async def delete_messages(self, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
+    async def delete_messages(
+        self,
+        queue_id: int,
+        refs: Sequence[MessageRef],
+        *,
+        now_ms: int | None = None,
+        received_ms: Sequence[int] | None = None,
+    ) -> list[DeleteOutcome]:
         self._require(queue_id)
         batch = list(refs)
-        return await self._writer.submit(lambda tx: messages.delete_messages(tx, self._waiters, queue_id, batch))
+        if now_ms is None or received_ms is None or not self._fair.grouped(queue_id):
+            return await self._writer.submit(lambda tx: messages.delete_messages(tx, self._waiters, queue_id, batch))
+        fair, spent_since = self._fair, [now_ms - ms for ms in received_ms]
+
+        def delete_timed(tx: Tx) -> list[DeleteOutcome]:
+            outcomes, groups = messages.delete_grouped_messages(tx, self._waiters, queue_id, batch)
+            spent = [
+                (group, ms)
+                for group, ms, outcome in zip(groups, spent_since, outcomes, strict=True)
+                if outcome is DeleteOutcome.DELETED
+            ]
+            tx.on_commit(lambda: fair.processed(queue_id, now_ms, spent))
+            return outcomes
+
+        return await self._writer.submit(delete_timed)
 
     async def change_visibility(
         self, queue_id: int, changes: Sequence[tuple[MessageRef, int]], now_ms: int

@@ -283,23 +283,43 @@ _DELETE_CURRENT = "DELETE FROM messages WHERE id = ? AND queue_id = ? AND receiv
 
 
 def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
+    return _delete(tx, waiters, queue_id, refs, None)
+
+
+def delete_grouped_messages(
+    tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef]
+) -> tuple[list[DeleteOutcome], list[str | None]]:
+    """`delete_messages`, also telling each ref's deleted message's group (None: none, or not deleted)."""
+    groups: list[str | None] = []
+    return _delete(tx, waiters, queue_id, refs, groups), groups
+
+
+def _delete(
+    tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef], deleted_groups: list[str | None] | None
+) -> list[DeleteOutcome]:
     queue = queue_of(tx, queue_id)
     fifo_queue = queue.key.fifo
     outcomes: list[DeleteOutcome] = []
     groups: set[str] = set()
     for ref in refs:
         # One statement in the common case (the receipt is current); tell GONE from STALE only when it is not.
-        # Only a FIFO queue needs the deleted message's group, so only it pays for a RETURNING row.
+        # Only a FIFO queue, or a caller that asks (fair queues), needs the deleted message's group, so
+        # only they pay for a RETURNING row.
         params = (ref.row_id, queue_id, ref.receive_count)
-        if not fifo_queue:
+        if not fifo_queue and deleted_groups is None:
             if tx.conn.execute(_DELETE_CURRENT, params).rowcount:
                 outcomes.append(DeleteOutcome.DELETED)
                 continue
         elif (deleted := tx.conn.execute(_DELETE_CURRENT + " RETURNING group_id", params).fetchone()) is not None:
             outcomes.append(DeleteOutcome.DELETED)
-            if deleted[0] is not None:
-                groups.add(str(deleted[0]))
+            group = None if deleted[0] is None else str(deleted[0])
+            if deleted_groups is not None:
+                deleted_groups.append(group)
+            if fifo_queue and group is not None:
+                groups.add(group)
             continue
+        if deleted_groups is not None:
+            deleted_groups.append(None)
         exists = tx.conn.execute("SELECT 1 FROM messages WHERE id = ? AND queue_id = ?", (ref.row_id, queue_id))
         outcomes.append(DeleteOutcome.GONE if exists.fetchone() is None else DeleteOutcome.STALE)
     note_removed(tx.conn, queue_id, outcomes.count(DeleteOutcome.DELETED))
