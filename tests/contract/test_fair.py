@@ -280,3 +280,20 @@ async def test_stale_deletes_count_no_processing_time(store: QueueStore) -> None
     # Only B's 2 s count (A's 9 s would make both noisy, and the older B message first): B is the
     # noisy one, and A's message goes ahead of B's older one.
     assert bodies(await claim(store, queue, n=1, now_ms=done_at + DETECT_EVERY_MS)) == ["a-next"]
+
+
+async def test_timed_deletes_on_a_fair_queue_keep_the_counts(store: QueueStore) -> None:
+    # A fair queue's timed deletes take their own statement (they also read the groups): the
+    # queue's counts must follow them as they follow any delete.
+    queue = await make_queue(store)
+    await _send_group(store, queue, "a", 6, "A")
+    await send(store, queue, "plain")
+    taken = (await claim(store, queue, n=5, now_ms=T0 + 1)).messages
+    refs = [MessageRef(m.row_id, m.receive_count) for m in taken]
+    assert store._fair.grouped(queue.id)  # type: ignore[attr-defined]
+
+    outcomes = await store.delete_messages(queue.id, [*refs[:3], refs[0]], now_ms=T0 + 50, received_ms=[T0 + 1] * 4)
+
+    assert outcomes == [DeleteOutcome.DELETED] * 3 + [DeleteOutcome.GONE]
+    counts = await store.count_messages(queue.id, T0 + 50)
+    assert (counts.visible, counts.in_flight) == (2, 2)
