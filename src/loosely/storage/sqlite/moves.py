@@ -77,11 +77,15 @@ def update_move_task(tx: Tx, task: MoveTask) -> None:
 
 
 def lease_move_task(tx: Tx, owner: str, now_ms: int, lease_ms: int) -> MoveTask | None:
-    """The oldest-leased active task that is free (or already this owner's), now leased to ``owner``."""
+    """The oldest-leased active task whose lease expired, now leased to ``owner``.
+
+    Not also a task this owner still holds: a step ends by leasing its task until the next step is
+    due, so the lease is the task's rate limit, and the owner that just ran it must wait like any other.
+    """
     row = tx.conn.execute(
-        f"SELECT {_TASK_COLUMNS} FROM move_tasks WHERE status IN (?, ?) AND (lease_until_ms <= ? OR lease_owner = ?)"
+        f"SELECT {_TASK_COLUMNS} FROM move_tasks WHERE status IN (?, ?) AND lease_until_ms <= ?"
         " ORDER BY lease_until_ms, seq LIMIT 1",
-        (*_ACTIVE, now_ms, owner),
+        (*_ACTIVE, now_ms),
     ).fetchone()
     if row is None:
         return None
