@@ -85,6 +85,17 @@ async def test_lease_gives_each_task_to_one_owner_until_expiry(store: QueueStore
     assert await store.lease_move_task("node-a", T0 + 10_001, 10_000) is None
 
 
+async def test_the_owner_of_a_lease_waits_for_it_too(store: QueueStore) -> None:
+    # A step ends by leasing its task until the next step is due: that lease is the task's rate
+    # limit (MaxNumberOfMessagesPerSecond), so the node that ran the step must not take it sooner.
+    await store.create_move_task(task("h1"))
+
+    assert await store.lease_move_task("node-a", T0, 1_000) is not None
+    assert await store.lease_move_task("node-a", T0 + 999, 1_000) is None
+    again = await store.lease_move_task("node-a", T0 + 1_000, 1_000)
+    assert again is not None and again.lease_until_ms == T0 + 2_000
+
+
 async def test_lease_takes_cancelling_but_not_finished_tasks(store: QueueStore) -> None:
     await store.create_move_task(task("done", status=MoveTaskStatus.COMPLETED))
     await store.create_move_task(task("cancelling", status=MoveTaskStatus.CANCELLING, source_arn=DLQ_ARN + "-2"))
