@@ -40,6 +40,8 @@ SETTINGS_HELP: Mapping[str, str] = {
     "sqlite_synchronous": "SQLite fsync policy: FULL (every acknowledged write is on disk), PIPELINED (the same "
     "guarantee, the WAL synced on a thread while later writes commit) or NORMAL (faster; an OS crash may lose the "
     "last writes).",
+    "disk_free_limit_mb": "SQLite: while less disk space than this (MiB) is free, new messages and publications are "
+    "refused with ServiceUnavailable and receives and deletes go on, so a full disk can still be drained; 0: off.",
     "log_level": "debug, info, warning or error.",
     "smtp_host": "SMTP relay for SNS email/email-json deliveries; unset: mails are kept in the outbox "
     "(GET /_loosely/outbox) instead of sent.",
@@ -65,6 +67,7 @@ _ENV_NAMES: Mapping[str, str] = {
     "queue_max_in_flight": "LOOSELY_QUEUE_MAX_IN_FLIGHT",
     "database_url": "LOOSELY_DATABASE_URL",
     "sqlite_synchronous": "LOOSELY_SQLITE_SYNCHRONOUS",
+    "disk_free_limit_mb": "LOOSELY_DISK_FREE_LIMIT",
     "log_level": "LOOSELY_LOG_LEVEL",
     "smtp_host": "LOOSELY_SMTP_HOST",
     "smtp_port": "LOOSELY_SMTP_PORT",
@@ -96,6 +99,7 @@ class Settings:
     queue_max_in_flight: int = 120_000
     database_url: str | None = None
     sqlite_synchronous: str = "FULL"
+    disk_free_limit_mb: int = 50
     log_level: str = "info"
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -149,7 +153,7 @@ class Settings:
 def _convert(name: str, raw: str, source: str) -> Any:
     """Turn a string from the environment or a flag into the setting's type."""
     try:
-        if name in ("port", "smtp_port", "queue_max_in_flight"):
+        if name in ("port", "smtp_port", "queue_max_in_flight", "disk_free_limit_mb"):
             return int(raw)
         if name == "queue_recreate_delay_s":
             return float(raw)
@@ -176,6 +180,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("queue recreate delay must not be negative")
     if s.queue_max_in_flight < 1:
         raise ConfigError("queue max in flight must be at least 1")
+    if s.disk_free_limit_mb < 0:
+        raise ConfigError("disk free limit must not be negative")
     if s.sqlite_synchronous not in SYNCHRONOUS_MODES:
         raise ConfigError(f"sqlite synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
     if s.log_level not in LOG_LEVELS:

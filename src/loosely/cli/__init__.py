@@ -45,6 +45,9 @@ def main() -> None:
 @click.option(
     "--sqlite-synchronous", type=click.Choice(SYNCHRONOUS_MODES, case_sensitive=False), help=_help("sqlite_synchronous")
 )
+@click.option(
+    "--disk-free-limit", "disk_free_limit_mb", type=click.IntRange(0), metavar="MIB", help=_help("disk_free_limit_mb")
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), help=_help("log_level"))
 @click.option("--smtp-host", help=_help("smtp_host"))
 @click.option("--smtp-port", type=click.IntRange(1, 65535), help=_help("smtp_port"))

@@ -44,7 +44,7 @@ from dataclasses import field
 
 from loosely.core.clock import Clock
 from loosely.core.documents import FanOutResult, NewDelivery, Publication
-from loosely.core.errors import LooselyError, QueuesGone
+from loosely.core.errors import LooselyError, QueuesGone, ServiceUnavailable
 from loosely.core.frozen import record
 from loosely.core.ports import OutboxStore
 from loosely.core.queues.models import NewMessage, QueueRecord, SendRequest
@@ -409,6 +409,9 @@ class FanOut:
         """Store what the chunk's publications turned into and delete them, in one transaction; False if it failed."""
         try:
             chunk = await self._complete_chunk(chunk, payloads)
+        except ServiceUnavailable as unavailable:  # the store refuses for now (e.g. disk space low): no bug
+            log.warning("fan-out of publications %s waits: %s", [p.id for p, _ in chunk], unavailable)
+            return False
         except Exception:
             log.exception("fan-out of publications %s failed", [p.id for p, _ in chunk])
             return False

@@ -95,7 +95,11 @@ def open_configured_store(settings: Settings) -> QueueStore:
 
     if settings.uses_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return open_store(settings.store_url, synchronous=settings.sqlite_synchronous)
+        return open_store(
+            settings.store_url,
+            synchronous=settings.sqlite_synchronous,
+            disk_free_limit_bytes=settings.disk_free_limit_mb * 1024 * 1024,
+        )
     return open_store(settings.store_url)
 
 

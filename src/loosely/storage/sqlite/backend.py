@@ -28,6 +28,7 @@ from loosely.storage._common import QueueWaiters
 from loosely.storage._fair import FairQueues
 from loosely.storage.sqlite import claims, messages, moves, queues
 from loosely.storage.sqlite.archive import SqliteArchive
+from loosely.storage.sqlite.diskspace import DiskSpace
 from loosely.storage.sqlite.documents import SqliteDocuments
 from loosely.storage.sqlite.outbox import SqliteOutbox
 from loosely.storage.sqlite.parked import ParkedReceive, ParkedReceives, Served
@@ -56,9 +57,13 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     COMMIT), ``PIPELINED`` (the same guarantee, with the WAL synced on a thread of its own while
     the next groups run, see `loosely.storage.sqlite.wal`), ``NORMAL`` (durable against process
     crashes only) or ``OFF``; see `loosely.storage.sqlite.schema.connect`.
+
+    ``disk_free_limit_bytes``: while less disk space than this is free, sends, publications and
+    their fan-out are refused and everything that drains goes on (`loosely.storage.sqlite.diskspace`);
+    0 (the default here; the server sets its own) never refuses.
     """
 
-    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str, synchronous: str = "FULL", disk_free_limit_bytes: int = 0) -> None:
         self.path = path
         self.synchronous = synchronous
         self._pipelined = pipelined(path, synchronous)
@@ -71,6 +76,14 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         self._writer = Writer(partial(self._connect), self._setup, wal=wal)
         # A private in-memory database is visible to one connection only: read through the writer.
         self._reader = None if path == ":memory:" else Reader(self._connect)
+        in_memory = path == ":memory:"
+        self._space = DiskSpace(
+            os.path.dirname(path) or ".", 0 if in_memory else disk_free_limit_bytes, self._free_in_database
+        )
+
+    async def _free_in_database(self) -> int:
+        """Bytes of the database file that are free pages (left by deletes, reused by later inserts)."""
+        return int(await self._writer.submit(messages.free_bytes))
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
@@ -181,6 +194,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     ) -> list[SendOutcome]:
         self._require(queue_id)
         batch = list(messages_)
+        await self._space.admit(sum(len(m.body) + len(m.meta) for m in batch))
         served = Served(queue_id)
 
         def wake() -> None:

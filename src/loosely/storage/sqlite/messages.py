@@ -279,6 +279,13 @@ def copy_message(
         fifo.note_sent(conn, destination.id, row.group_id, now_ms)
 
 
+def free_bytes(tx: Tx) -> int:
+    """How many bytes of the database file are free pages (`loosely.storage.sqlite.diskspace`)."""
+    free_pages = tx.conn.execute("PRAGMA freelist_count").fetchone()[0]
+    page_size = tx.conn.execute("PRAGMA page_size").fetchone()[0]
+    return int(free_pages) * int(page_size)
+
+
 _DELETE_CURRENT = "DELETE FROM messages WHERE id = ? AND queue_id = ? AND receive_count = ?"
 
 

@@ -33,6 +33,7 @@ from loosely.storage._common import QueueWaiters
 from loosely.storage._documents import DEAD_LETTER_DEDUP_WINDOW_MS, check_finished_state
 from loosely.storage.sqlite import messages
 from loosely.storage.sqlite.archive import archive_publication
+from loosely.storage.sqlite.diskspace import DiskSpace
 from loosely.storage.sqlite.parked import ParkedReceives, Served
 from loosely.storage.sqlite.writer import Tx, Writer
 
@@ -360,6 +361,7 @@ class SqliteOutbox(OutboxStore):
     _waiters: QueueWaiters
     _outbox_waiters: QueueWaiters
     _parked: ParkedReceives
+    _space: DiskSpace
 
     if TYPE_CHECKING:
 
@@ -413,6 +415,8 @@ class SqliteOutbox(OutboxStore):
         batch = list(publications)
         if not batch:
             return []
+        if guard is not None:  # a topic's messages (Publish, replays): refused while disk space is low
+            await self._space.admit(sum(len(p.payload) for p in batch))
         return await self._writer.submit(
             lambda tx: add_publications(tx, self._outbox_waiters, batch, now_ms, dedup_window_ms, guard)
         )
@@ -448,6 +452,8 @@ class SqliteOutbox(OutboxStore):
         batch = list(results)
         if not batch:
             return
+        # Fan-out multiplies what it writes: it waits while disk space is low.
+        await self._space.admit(sum(len(m.body) + len(m.meta) for r in batch for _, m in r.queue_messages))
         served, wake = self._serving()
         # Background work: requests waiting for the writer go first, and those that come while its
         # statements run (or just after) share its COMMIT instead of waiting for it (`Writer.background`).
