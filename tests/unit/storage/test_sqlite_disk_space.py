@@ -111,3 +111,18 @@ async def test_writes_adding_up_to_a_quarter_of_the_limit_read_again_at_once(rea
     with pytest.raises(ServiceUnavailable):
         await space.admit(1)
     assert readings.disk_reads == 2
+
+
+async def test_admitting_at_once_needs_a_fresh_reading_that_was_not_low(readings: Readings) -> None:
+    space = readings.space(limit=40 * MIB)
+    assert not space.admit_at_once(1)  # no reading yet
+    await space.admit(1)
+    assert space.admit_at_once(1_000)
+    assert not space.admit_at_once(10 * MIB)  # a quarter of the limit since the reading: read again
+    readings.now += CHECK_EVERY_S
+    assert not space.admit_at_once(1)
+    readings.disk = 0
+    with pytest.raises(ServiceUnavailable):
+        await space.admit(1)
+    assert not space.admit_at_once(1)
+    assert readings.space(limit=0).admit_at_once(10**12)

@@ -194,7 +194,9 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     ) -> list[SendOutcome]:
         self._require(queue_id)
         batch = list(messages_)
-        await self._space.admit(sum(len(m.body) + len(m.meta) for m in batch))
+        size = sum(len(m.body) + len(m.meta) for m in batch)
+        if not self._space.admit_at_once(size):
+            await self._space.admit(size)
         served = Served(queue_id)
 
         def wake() -> None:
