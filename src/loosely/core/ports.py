@@ -153,6 +153,8 @@ class QueueStore(ABC):
         ``received_ms`` (one per ref: the instant of the receive its receipt names) and ``now_ms``
         tell how long consumers worked on the deleted messages, which a fair queue's detection of
         noisy tenants weighs (storage._fair); without them the deletes count no processing time.
+        On a FIFO queue ``now_ms`` also keeps a receipt whose visibility timeout has run out from
+        deleting: its outcome is STALE (AWS: "The receipt handle has expired.").
         """
 
     @abstractmethod

@@ -620,12 +620,15 @@ async def round_standard(
     return _send_outcomes(sends, ids), _split_delete_outcomes(deletes, delete_rows), claimed.results()
 
 
-async def delete_fifo(conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
-    """Delete messages whose current receive matches, under their group locks."""
+async def delete_fifo(
+    conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef], now_ms: int | None = None
+) -> list[DeleteOutcome]:
+    """Delete messages whose current receive matches, under their group locks; with ``now_ms``, only
+    while still in flight (a receipt whose visibility timeout ran out is STALE on a FIFO queue, as on AWS)."""
     async with conn.transaction():
         groups = await _lock_groups_of_rows(conn, sql, queue_id, [r.row_id for r in refs])
         async with conn.pipeline():
-            cur = await conn.execute(sql.delete_refs, _refs_params(queue_id, refs))
+            cur = await conn.execute(sql.delete_refs, {**_refs_params(queue_id, refs), "now": now_ms})
             if groups:
                 await conn.execute(sql.recompute_groups, {"queue_ids": [queue_id] * len(groups), "group_ids": groups})
     return _delete_outcomes(refs, await cur.fetchall())
@@ -639,7 +642,7 @@ async def delete_grouped(
     conn: Conn, sql: Sql, queue_id: int, refs: Sequence[MessageRef]
 ) -> tuple[list[DeleteOutcome], list[str | None]]:
     """Delete messages of a fair queue whose current receive matches; also each ref's deleted message's group."""
-    rows = await (await conn.execute(sql.delete_refs, _refs_params(queue_id, refs))).fetchall()
+    rows = await (await conn.execute(sql.delete_refs, {**_refs_params(queue_id, refs), "now": None})).fetchall()
     outcomes = _delete_outcomes(refs, rows)
     groups = [row[3] if outcome is DeleteOutcome.DELETED else None for row, outcome in zip(rows, outcomes, strict=True)]
     return outcomes, groups

@@ -562,6 +562,7 @@ _TEMPLATES: dict[str, str] = {
         d AS (
             DELETE FROM {s}.messages m USING r
             WHERE m.id = r.id AND m.queue_id = %(q)s AND m.receive_count = r.rc
+                AND (%(now)s::bigint IS NULL OR m.visible_at_ms > %(now)s::bigint)
             RETURNING m.id, m.receive_count)
         SELECT r.ord, (r.id, r.rc) IN (SELECT id, receive_count FROM d), m.id IS NOT NULL, m.group_id
         FROM r LEFT JOIN {s}.messages m ON m.id = r.id AND m.queue_id = %(q)s

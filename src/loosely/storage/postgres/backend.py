@@ -660,7 +660,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         if not refs:
             return []
         if await self._is_fifo(queue_id):
-            return await self._run(lambda conn: _messages.delete_fifo(conn, self._sql, queue_id, refs))
+            return await self._run(lambda conn: _messages.delete_fifo(conn, self._sql, queue_id, refs, now_ms))
         if now_ms is None or received_ms is None or not self._fair.grouped(queue_id):
             return await self._rounds.delete(queue_id, refs)
         # A fair queue's deletes tell this node's detection how long consumers worked on each tenant.

@@ -258,7 +258,9 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         self._require(queue_id)
         batch = list(refs)
         if now_ms is None or received_ms is None or not self._fair.grouped(queue_id):
-            return await self._writer.submit(lambda tx: messages.delete_messages(tx, self._waiters, queue_id, batch))
+            return await self._writer.submit(
+                lambda tx: messages.delete_messages(tx, self._waiters, queue_id, batch, now_ms)
+            )
         fair, spent_since = self._fair, [now_ms - ms for ms in received_ms]
 
         def delete_timed(tx: Tx) -> list[DeleteOutcome]:

@@ -289,8 +289,10 @@ def free_bytes(tx: Tx) -> int:
 _DELETE_CURRENT = "DELETE FROM messages WHERE id = ? AND queue_id = ? AND receive_count = ?"
 
 
-def delete_messages(tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef]) -> list[DeleteOutcome]:
-    return _delete(tx, waiters, queue_id, refs, None)
+def delete_messages(
+    tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef], now_ms: int | None = None
+) -> list[DeleteOutcome]:
+    return _delete(tx, waiters, queue_id, refs, None, now_ms)
 
 
 def delete_grouped_messages(
@@ -298,14 +300,23 @@ def delete_grouped_messages(
 ) -> tuple[list[DeleteOutcome], list[str | None]]:
     """`delete_messages`, also telling each ref's deleted message's group (None: none, or not deleted)."""
     groups: list[str | None] = []
-    return _delete(tx, waiters, queue_id, refs, groups), groups
+    return _delete(tx, waiters, queue_id, refs, groups, None), groups
 
 
 def _delete(
-    tx: Tx, waiters: QueueWaiters, queue_id: int, refs: Sequence[MessageRef], deleted_groups: list[str | None] | None
+    tx: Tx,
+    waiters: QueueWaiters,
+    queue_id: int,
+    refs: Sequence[MessageRef],
+    deleted_groups: list[str | None] | None,
+    now_ms: int | None,
 ) -> list[DeleteOutcome]:
     queue = queue_of(tx, queue_id)
     fifo_queue = queue.key.fifo
+    # On a FIFO queue a receipt whose visibility timeout ran out deletes nothing (STALE), as on AWS.
+    delete_fifo, fifo_params = (
+        (_DELETE_CURRENT + " AND visible_at_ms > ?", (now_ms,)) if now_ms is not None else (_DELETE_CURRENT, ())
+    )
     outcomes: list[DeleteOutcome] = []
     groups: set[str] = set()
     for ref in refs:
@@ -317,7 +328,12 @@ def _delete(
             if tx.conn.execute(_DELETE_CURRENT, params).rowcount:
                 outcomes.append(DeleteOutcome.DELETED)
                 continue
-        elif (deleted := tx.conn.execute(_DELETE_CURRENT + " RETURNING group_id", params).fetchone()) is not None:
+        elif (
+            deleted := tx.conn.execute(
+                (delete_fifo if fifo_queue else _DELETE_CURRENT) + " RETURNING group_id",
+                params + fifo_params if fifo_queue else params,
+            ).fetchone()
+        ) is not None:
             outcomes.append(DeleteOutcome.DELETED)
             group = None if deleted[0] is None else str(deleted[0])
             if deleted_groups is not None:
