@@ -24,8 +24,9 @@ def test_get_queue_attributes_without_names_has_no_attributes_member(sqs: Any) -
 
     assert "Attributes" not in sqs.get_queue_attributes(QueueUrl=url)
     assert "Attributes" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[])
-    # asking for an attribute the queue does not have is the same empty answer
-    assert "Attributes" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+    # asking for an attribute the queue does not have is an empty map over JSON (LocalStack's AWS
+    # recording, tests/compat/test_sqs_snapshots.py), which the Query wire cannot tell from none
+    assert not sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes")
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == {
         "VisibilityTimeout": "7"
     }

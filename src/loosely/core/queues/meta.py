@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from json.encoder import encode_basestring
 
+from loosely.core.errors import InvalidParameterValue
 from loosely.core.frozen import record
 from loosely.core.queues.digests import md5_of_attributes, md5_of_body
 from loosely.core.queues.models import MessageAttributeValue, StoredMessage
+from loosely.core.queues.validation import check_attribute_name
 
 _VERSION = 1
 _json_string: Callable[[str], str] = encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str
@@ -174,6 +176,23 @@ def select_message_attributes(
     return {
         name: value for name, value in attributes.items() if name in exact or (prefixes and name.startswith(prefixes))
     }
+
+
+def filters_attributes(names: Sequence[str]) -> bool:
+    """Whether a receive's MessageAttributeNames can select anything: AWS ignores a name no attribute
+    may have (``AWS.``, ``..foo``), and with only such names answers as if none were given, while
+    valid names that match none of a message's attributes give an empty ``MessageAttributes``."""
+    return any(_can_name_attributes(name) for name in names)
+
+
+def _can_name_attributes(name: str) -> bool:
+    if name in _ALL_ATTRIBUTES:
+        return True
+    try:
+        check_attribute_name(name[:-2] if name.endswith(".*") else name)
+    except InvalidParameterValue:
+        return False
+    return True
 
 
 def _load(text: str) -> object:

@@ -178,7 +178,7 @@ class ClaimResult:
 
 class DeleteOutcome(enum.Enum):
     DELETED = "deleted"
-    STALE = "stale"  # the message was received again since this receipt was handed out
+    STALE = "stale"  # received again since this receipt was handed out (FIFO: or its visibility ran out)
     GONE = "gone"  # no such message (already deleted, expired or moved)
 
 
@@ -259,7 +259,7 @@ class ReceivedMessage:
     body: str
     md5_of_body: str
     attributes: Mapping[str, str] = field(default_factory=dict)
-    message_attributes: Mapping[str, MessageAttributeValue] = field(default_factory=dict)
+    message_attributes: Mapping[str, MessageAttributeValue] | None = None  # None: not shown
     md5_of_message_attributes: str | None = None
 
 
