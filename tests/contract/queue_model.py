@@ -344,10 +344,13 @@ class QueueModel:
             return Outcome(*present.alternatives, None)
         return present
 
-    def apply_delete(self, handle: Handle) -> None:
+    def apply_delete(self, handle: Handle, now: int) -> None:
         message = self.messages.get(handle.message_id)
-        if message is not None and message.receive_count == handle.receive_count:
-            del self.messages[handle.message_id]
+        if message is None or message.receive_count != handle.receive_count:
+            return
+        if self.fifo and message.visible_at_ms <= now:  # an expired FIFO receipt deletes nothing
+            return
+        del self.messages[handle.message_id]
 
     def visibility_outcome(self, handle: Handle, timeout_s: int, now: int) -> Outcome:
         """ChangeMessageVisibility: at most 12 h after the receive; a gone message is an invalid
@@ -460,7 +463,7 @@ class QueueMachine(RuleBasedStateMachine):
             expected = queue.delete_outcome(handle, now)
             _, error = catch(lambda: self.env.run(self.service.delete_message(queue.key, handle.text)))
             expected.check(error, "DeleteMessage")
-            queue.apply_delete(handle)
+            queue.apply_delete(handle, now)
             return
         entries = [(f"d{i}", h.text) for i, h in enumerate(handles)]
         result = self.env.run(self.service.delete_message_batch(queue.key, entries))
@@ -468,7 +471,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert sorted([i for i, _ in result.successful] + list(failures)) == [i for i, _ in entries]
         for (entry_id, _), handle in zip(entries, handles, strict=True):
             queue.delete_outcome(handle, now).check(failures.get(entry_id), f"DeleteMessageBatch {entry_id}")
-            queue.apply_delete(handle)
+            queue.apply_delete(handle, now)
 
     @precondition(has_handles)
     @rule(data=st.data(), batch=st.integers(0, 3), timeout_s=st.sampled_from(CHANGES_S))
