@@ -209,7 +209,7 @@ async def test_fan_out_gives_each_queue_its_own_envelope_and_refuses_where_send_
         envelope = json.loads(received.body)
         assert envelope["UnsubscribeURL"] == f"{PUBLIC_URL}/?Action=Unsubscribe&SubscriptionArn={subs[q.key.arn]}"
         assert received.md5_of_body == hashlib.md5(received.body.encode()).hexdigest()
-        assert received.message_attributes == {}
+        assert not received.message_attributes
     assert await stack.receive_all(delayed) == []  # delayed, as SendMessage would
     stack.clock.advance(5_000)
     [late] = await stack.receive_all(delayed)
