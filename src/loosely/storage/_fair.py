@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from loosely.core.queues.models import StoredMessage
+from loosely.core.queues.models import DeleteOutcome, StoredMessage
 
 NOISY_SHARE = 0.10
 """A tenant holding more than this share of the queue's in-flight messages may be noisy."""
@@ -196,6 +196,25 @@ class FairQueues:
         if processing is None:
             processing = self._processing[queue_id] = ProcessingTimes(now_ms)
         processing.add(now_ms, spent)
+
+    def deleted(
+        self,
+        queue_id: int,
+        now_ms: int,
+        groups: Sequence[str | None],
+        received_ms: Sequence[int],
+        outcomes: Sequence[DeleteOutcome],
+    ) -> None:
+        """Count a delete's processing times: per ref, the deleted message's group and its receive's instant."""
+        self.processed(
+            queue_id,
+            now_ms,
+            [
+                (group, now_ms - received)
+                for group, received, outcome in zip(groups, received_ms, outcomes, strict=True)
+                if outcome is DeleteOutcome.DELETED
+            ],
+        )
 
     def knows(self, queue_id: int) -> bool:
         """Whether anything of the queue is kept (a deleted queue's state must not stay forever)."""

@@ -666,15 +666,7 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         # A fair queue's deletes tell this node's detection how long consumers worked on each tenant.
         sql = self._sql
         outcomes, groups = await self._run(lambda conn: _messages.delete_grouped(conn, sql, queue_id, refs))
-        self._fair.processed(
-            queue_id,
-            now_ms,
-            [
-                (group, now_ms - received)
-                for group, received, outcome in zip(groups, received_ms, outcomes, strict=True)
-                if outcome is DeleteOutcome.DELETED
-            ],
-        )
+        self._fair.deleted(queue_id, now_ms, groups, received_ms, outcomes)
         return outcomes
 
     async def change_visibility(

@@ -75,8 +75,8 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         wal = WalFile(path) if self._pipelined else None
         self._writer = Writer(partial(self._connect), self._setup, wal=wal)
         # A private in-memory database is visible to one connection only: read through the writer.
-        self._reader = None if path == ":memory:" else Reader(self._connect)
         in_memory = path == ":memory:"
+        self._reader = None if in_memory else Reader(self._connect)
         self._space = DiskSpace(
             os.path.dirname(path) or ".", 0 if in_memory else disk_free_limit_bytes, self._free_in_database
         )
@@ -261,16 +261,11 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
             return await self._writer.submit(
                 lambda tx: messages.delete_messages(tx, self._waiters, queue_id, batch, now_ms)
             )
-        fair, spent_since = self._fair, [now_ms - ms for ms in received_ms]
+        fair, received = self._fair, list(received_ms)
 
         def delete_timed(tx: Tx) -> list[DeleteOutcome]:
             outcomes, groups = messages.delete_grouped_messages(tx, self._waiters, queue_id, batch)
-            spent = [
-                (group, ms)
-                for group, ms, outcome in zip(groups, spent_since, outcomes, strict=True)
-                if outcome is DeleteOutcome.DELETED
-            ]
-            tx.on_commit(lambda: fair.processed(queue_id, now_ms, spent))
+            tx.on_commit(lambda: fair.deleted(queue_id, now_ms, groups, received, outcomes))
             return outcomes
 
         return await self._writer.submit(delete_timed)
