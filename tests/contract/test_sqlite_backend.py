@@ -15,7 +15,7 @@ import pytest
 
 from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, bodies, claim, key, make_queue, msg
 from loosely.core.errors import ServiceUnavailable
-from loosely.core.queues.models import MessageRef, QueueCounts
+from loosely.core.queues.models import DeleteOutcome, MessageRef, QueueCounts
 from loosely.storage import open_store
 from loosely.storage.sqlite import SqliteStore
 from loosely.storage.sqlite.messages import COUNT_MESSAGES
@@ -347,5 +347,43 @@ async def test_programming_error_reaches_its_caller_unchanged_and_writer_lives_o
 
         assert (await store.count_messages(queue.id, T0)).visible == 1  # the buggy item was rolled back
         assert [m.body for m in (await claim(store, queue)).messages] == ["survives"]
+    finally:
+        await store.close()
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the WAL since it was last emptied (a passive checkpoint reports them and changes nothing)."""
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
+def _empty_wal(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone() == (0, 0, 0)
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+async def test_receiving_and_deleting_a_large_message_does_not_rewrite_its_body(tmp_path: Path, fifo: bool) -> None:
+    """A 400 KB body spans about 100 pages; its receives and its delete write a few pages each, not those.
+
+    Except the second receive: a count of 1 takes no bytes and one of 2 takes one, so that once the
+    record changes size (see `NOT_RECEIVED_MS`)."""
+    path = tmp_path / "big.db"
+    store = await opened(path)
+    try:
+        queue = await make_queue(store, "big.fifo" if fifo else "big")
+        group = {"group_id": "g"} if fifo else {}
+        await store.send_messages(queue.id, [msg(os.urandom(200_000).hex(), **group)], T0, DEDUP_WINDOW_MS)
+        first_receive = T0 + VISIBILITY_MS + 1
+        for receive in range(1, 4):  # each after the previous one's visibility timeout ran out
+            now = T0 + receive * VISIBILITY_MS + receive
+            _empty_wal(path)
+            (received,) = (await claim(store, queue, now_ms=now)).messages
+            assert receive == 2 or _wal_frames(path) < 12
+            assert (received.receive_count, received.first_receive_ms) == (receive, first_receive)
+        _empty_wal(path)
+        outcome = await store.delete_messages(queue.id, [MessageRef(received.row_id, received.receive_count)])
+        assert outcome == [DeleteOutcome.DELETED]
+        assert _wal_frames(path) < 12
     finally:
         await store.close()

@@ -18,7 +18,7 @@ from loosely.core.queues.models import ClaimRequest, ClaimResult, QueueRecord, S
 from loosely.storage._common import QueueWaiters
 from loosely.storage._fair import LOOK_AHEAD, FairQueues, fair_order, needs_tail
 from loosely.storage.sqlite import fifo
-from loosely.storage.sqlite.messages import MESSAGE_COLUMNS, MessageRow, copy_message, select_rows
+from loosely.storage.sqlite.messages import MESSAGE_COLUMNS, MessageRow, copy_message, first_receive, select_rows
 from loosely.storage.sqlite.queues import note_removed, queue_of
 from loosely.storage.sqlite.writer import Tx
 
@@ -65,7 +65,7 @@ class _Claim:
             self.moved += 1
             self.passed_over += 1
             return False
-        self.taken.append(row.to_stored(row.receive_count + 1, row.first_receive_ms or now))
+        self.taken.append(row.to_stored(row.receive_count + 1, first_receive(row, now)))
         self.taken_ids.add(row.id)
         self.unwritten.append(row.id)
         return True
@@ -81,7 +81,7 @@ class _Claim:
         ids = self.unwritten
         self.conn.execute(
             "UPDATE messages SET visible_at_ms = ?, receive_count = receive_count + 1,"
-            " first_receive_ms = CASE first_receive_ms WHEN 0 THEN ? ELSE first_receive_ms END"
+            " first_receive_ms = CASE WHEN first_receive_ms > 0 THEN first_receive_ms ELSE ? END"
             f" WHERE id IN ({', '.join('?' * len(ids))})",
             (self.request.visible_until_ms, self.request.now_ms, *ids),
         )

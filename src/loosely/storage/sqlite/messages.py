@@ -59,12 +59,27 @@ class MessageRow(NamedTuple):
         )
 
 
+def first_receive(row: MessageRow, now_ms: int) -> int:
+    """The instant of ``row``'s first receive, ``now_ms`` if this is it."""
+    return row.first_receive_ms if row.first_receive_ms > 0 else now_ms
+
+
 def select_rows(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> list[MessageRow]:
     sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {where}"
     return [MessageRow._make(r) for r in conn.execute(sql, params).fetchall()]
 
 
-_INSERT_COLUMNS = "queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id"
+NOT_RECEIVED_MS = -(1 << 40)
+"""``first_receive_ms`` of a message never received (rows written before this value was used hold 0).
+
+Not 0: SQLite stores 0 in no bytes and a millisecond timestamp in six, so the first receive would
+change the record's size, and SQLite rewrites a record that changes size whole, every overflow page of
+a large body included (a 200 KB message cost 200 KB of WAL to receive). Stored in six bytes like the
+timestamp that replaces it, the record keeps its size and SQLite overwrites in place only the pages
+whose bytes changed. Likewise ``receive_count`` goes from 0 to 1 in no bytes."""
+
+_INSERT_COLUMNS = "queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id, first_receive_ms"
+_INSERT_VALUES = f"(?, ?, ?, ?, ?, ?, ?, ?, {NOT_RECEIVED_MS})"
 _INSERT_CHUNK = 100
 """Most messages one multi-row INSERT carries (8 parameters each, far below SQLite's limit)."""
 
@@ -93,14 +108,14 @@ def send_messages(
     return outcomes
 
 
-_INSERT_ONE = f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ONE = f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {_INSERT_VALUES}"
 _INSERT_MANY: dict[int, str] = {}  # the INSERT of n rows, by n (built once each)
 
 
 def _insert_many(count: int) -> str:
     sql = _INSERT_MANY.get(count)
     if sql is None:
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+        values = ", ".join([_INSERT_VALUES] * count)
         sql = _INSERT_MANY[count] = f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES {values}"
     return sql
 
@@ -213,8 +228,7 @@ def _send_one(
         if seen is not None:
             return SendOutcome(message_id=str(seen[0]), sequence=int(seen[1]), duplicate=True)
     cursor = conn.execute(
-        "INSERT INTO messages (queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        _INSERT_ONE,
         (
             queue.id,
             message.message_id,
@@ -253,7 +267,7 @@ def copy_message(
     dead_lettered = dead_letter_source_arn is not None
     enqueued_ms = now_ms if dead_lettered and destination.key.fifo else row.sent_ms
     receive_count, first_receive_ms = (
-        (row.receive_count + 1, row.first_receive_ms or now_ms) if dead_lettered else (0, 0)
+        (row.receive_count + 1, first_receive(row, now_ms)) if dead_lettered else (0, NOT_RECEIVED_MS)
     )
     conn.execute(
         "INSERT INTO messages (queue_id, message_id, body, meta, sent_ms, visible_at_ms, expires_at_ms, group_id,"
