@@ -26,7 +26,7 @@ from loosely.core.queues.models import (
 )
 from loosely.storage._common import QueueWaiters
 from loosely.storage._fair import FairQueues
-from loosely.storage.sqlite import claims, messages, moves, queues
+from loosely.storage.sqlite import claims, messages, moves, queues, sweeps
 from loosely.storage.sqlite.archive import SqliteArchive
 from loosely.storage.sqlite.diskspace import DiskSpace
 from loosely.storage.sqlite.documents import SqliteDocuments
@@ -71,6 +71,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         self._waiters = QueueWaiters()
         self._fair = FairQueues()  # fair queues: which hold grouped messages, their noisy tenants
         self._parked = ParkedReceives()
+        self._sweeping: set[asyncio.Task[None]] = set()  # sweeps of deleted and purged queues
         self._outbox_waiters = QueueWaiters()
         wal = WalFile(path) if self._pipelined else None
         self._writer = Writer(partial(self._connect), self._setup, wal=wal)
@@ -111,8 +112,13 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         await self._writer.start()
         if self._reader is not None:
             self._reader.start()
+        for queue_id in await self._writer.submit(lambda tx: sweeps.pending_sweeps(tx.conn)):
+            self._sweep_in_background(queue_id)  # interrupted by a crash or a shutdown: finish it
 
     async def close(self) -> None:
+        for task in list(self._sweeping):
+            task.cancel()  # a chunk already submitted still commits; the rest waits for the next start
+        await asyncio.gather(*self._sweeping, return_exceptions=True)
         if self._reader is not None:
             await self._reader.stop()  # first, so the writer's closing checkpoint has no reader in its way
         await self._writer.stop()
@@ -167,19 +173,50 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         )
 
     async def delete_queue(self, queue_id: int, now_ms: int) -> None:
+        """Gone at once; its messages, which nothing reaches any more, are deleted in the background."""
+
         def work(tx: Tx) -> None:
             queues.delete_queue(tx, self._cache, queue_id, now_ms)
+            sweeps.start_sweep(tx.conn, queue_id, sweeps.EVERY_MESSAGE)
             tx.on_commit(lambda: self._waiters.wake((queue_id,)))
             tx.on_commit(lambda: self._fair.forget(queue_id))
 
         await self._writer.submit(work, bulk=True, barrier=True)
+        self._sweep_in_background(queue_id)
 
     async def purge_queue(self, queue_id: int, now_ms: int, min_interval_ms: int) -> None:
+        """Answered once every message sent before is deleted, in chunks that let other work commit between.
+
+        The chunks run in a task of their own, so a caller that goes away does not stop them.
+        """
+
         def work(tx: Tx) -> None:
             queues.purge_queue(tx, self._cache, queue_id, now_ms, min_interval_ms)
-            tx.on_commit(lambda: self._waiters.wake((queue_id,)))
+            sweeps.start_sweep(tx.conn, queue_id, now_ms)
 
-        await self._writer.submit(work, bulk=True, barrier=True)
+        await self._writer.submit(work, barrier=True)
+        await asyncio.shield(self._sweep_in_background(queue_id))
+        self._waiters.wake((queue_id,))
+
+    async def _sweep(self, queue_id: int) -> None:
+        """Run the queue's sweep to its end, one chunk per work item (`loosely.storage.sqlite.sweeps`).
+
+        Two sweeps of one queue may run at once (a purge during a resumed sweep): each chunk deletes
+        what is left, so they only share the work.
+        """
+        while not await self._writer.submit(lambda tx: sweeps.sweep_chunk(tx, queue_id), bulk=True):
+            pass
+
+    def _sweep_in_background(self, queue_id: int) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._sweep(queue_id), name=f"loosely-sweep-{queue_id}")
+        self._sweeping.add(task)
+        task.add_done_callback(self._sweeping.discard)
+        return task
+
+    async def settle_sweeps(self) -> None:
+        """Wait for the sweeps running in the background (deleted queues', resumed ones) to end."""
+        while self._sweeping:
+            await asyncio.gather(*self._sweeping, return_exceptions=True)
 
     async def count_messages(self, queue_id: int, now_ms: int) -> QueueCounts:
         self._require(queue_id)

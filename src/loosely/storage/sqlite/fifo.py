@@ -51,15 +51,6 @@ def note_sent(conn: sqlite3.Connection, queue_id: int, group_id: str, visible_at
     )
 
 
-def rebuild_groups(conn: sqlite3.Connection, queue_id: int) -> None:
-    """Recompute every group of the queue from its messages (after a bulk change such as a purge)."""
-    conn.execute("DELETE FROM fifo_groups WHERE queue_id = ?", (queue_id,))
-    rows = conn.execute(
-        "SELECT DISTINCT group_id FROM messages WHERE queue_id = ? AND group_id IS NOT NULL", (queue_id,)
-    ).fetchall()
-    recompute_groups(conn, queue_id, (str(r[0]) for r in rows))
-
-
 def next_ready_at(conn: sqlite3.Connection, queue_id: int, now_ms: int) -> int | None:
     """When the next group becomes deliverable, after ``now_ms``."""
     row = conn.execute(

@@ -10,7 +10,6 @@ from typing import Any
 from loosely.core.errors import PurgeQueueInProgress, QueueDeletedRecently, QueueDoesNotExist
 from loosely.core.queues.models import QueueKey, QueueRecord
 from loosely.storage._common import dump_mapping, load_mapping
-from loosely.storage.sqlite import fifo
 from loosely.storage.sqlite.writer import Tx
 
 QUEUE_COLUMNS = "id, account_id, region, name, attributes, tags, created_ms, modified_ms, retention_ms, last_purge_ms"
@@ -220,7 +219,8 @@ def update_queue(
 def delete_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int) -> None:
     record = load_queue(tx.conn, queue_id)
     conn = tx.conn
-    for table in ("messages", "fifo_groups", "dedup", "receive_attempts"):
+    # Its messages are left to a sweep (`loosely.storage.sqlite.sweeps`): nothing reaches them by now.
+    for table in ("fifo_groups", "dedup", "receive_attempts"):
         conn.execute(f"DELETE FROM {table} WHERE queue_id = ?", (queue_id,))  # table names are constants
     conn.execute("DELETE FROM queues WHERE id = ?", (queue_id,))  # its queue_counts row goes with it (trigger)
     _changed(tx, queue_id)
@@ -234,17 +234,17 @@ def delete_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int) -> None:
 
 
 def purge_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int, min_interval_ms: int) -> None:
-    """Check the interval and delete in one step, so two racing purges cannot both pass the check."""
+    """Check the interval and record the purge in one step, so two racing purges cannot both pass the check.
+
+    The messages themselves are deleted by a sweep (`loosely.storage.sqlite.sweeps`) that the caller
+    starts in the same transaction.
+    """
     record = load_queue(tx.conn, queue_id)
     if record.last_purge_ms is not None and now_ms - record.last_purge_ms < min_interval_ms:
         raise PurgeQueueInProgress(f"Only one PurgeQueue operation on {record.key.name} is allowed every 60 seconds.")
     conn = tx.conn
     conn.execute("UPDATE queues SET last_purge_ms = ? WHERE id = ?", (now_ms, queue_id))
     _changed(tx, queue_id)
-    purged = conn.execute("DELETE FROM messages WHERE queue_id = ? AND sent_ms <= ?", (queue_id, now_ms)).rowcount
-    note_removed(conn, queue_id, purged)
     conn.execute("DELETE FROM receive_attempts WHERE queue_id = ?", (queue_id,))
-    if record.key.fifo:
-        fifo.rebuild_groups(conn, queue_id)
     updated = load_queue(conn, queue_id)
     tx.on_commit(lambda: cache.put(updated))
