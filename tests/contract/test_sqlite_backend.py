@@ -65,8 +65,8 @@ async def test_migrations_recorded_once_and_wal_enabled(tmp_path: Path) -> None:
         journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     # 0002: documents and the outbox; 0003: FIFO groups ready by their head; 0004: message counters;
     # 0005: the SNS FIFO message archive; 0006: inserts counted per statement; 0007: visibility changes
-    # recorded for receive attempts; 0008: messages deleted in chunks
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8]
+    # recorded for receive attempts; 0008: messages deleted in chunks; 0009: expiry rewritten in chunks
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert journal == "wal"
 
 

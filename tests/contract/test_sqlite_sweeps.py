@@ -1,4 +1,5 @@
-"""PurgeQueue and DeleteQueue on SQLite delete messages in chunks that other work commits between."""
+"""PurgeQueue and DeleteQueue on SQLite delete messages, and a new retention period rewrites their expiry,
+in chunks that other work commits between."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ CHUNK = 5
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sweeps, "SWEEP_CHUNK", CHUNK)
+    monkeypatch.setattr(sweeps, "REWRITE_SPAN", CHUNK)
 
 
 @pytest.fixture
@@ -114,5 +116,61 @@ async def test_a_sweep_cut_short_is_finished_when_the_store_opens_again(tmp_path
         assert (await second.count_messages(queue.id, T0 + 6)).visible == 1
         with sqlite3.connect(path) as conn:
             assert sweeps.pending_sweeps(conn) == []
+    finally:
+        await second.close()
+
+
+def expiries(path: Path, queue_id: int) -> set[int]:
+    """Each stored message's expiry less its send: the retention it was given."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT expires_at_ms - sent_ms FROM messages WHERE queue_id = ?", (queue_id,))
+        return {int(row[0]) for row in rows}
+
+
+async def test_new_retention_is_rewritten_span_by_span_into_the_queues_messages_only(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue, other = await make_queue(store, retention_ms=60_000), await make_queue(store, "other", retention_ms=60_000)
+    for i in range(9):  # the two queues' ids interleaved, over several spans
+        await send(store, queue, f"q{i}", f"q{i}'")
+        await send(store, other, f"o{i}")
+    spans: list[int] = []
+    rewrite_chunk = sweeps.rewrite_chunk
+
+    def counted(tx: Tx, queue_id: int) -> bool:
+        spans.append(queue_id)
+        return rewrite_chunk(tx, queue_id)
+
+    monkeypatch.setattr(sweeps, "rewrite_chunk", counted)
+
+    record = await store.update_queue(queue.id, T0 + 1, retention_ms=30_000)
+
+    assert record.retention_ms == 30_000
+    assert len(spans) >= 27 // CHUNK
+    assert expiries(Path(store.path), queue.id) == {30_000}
+    assert expiries(Path(store.path), other.id) == {60_000}
+    assert bodies(await claim(store, queue, now_ms=T0 + 30_000)) == []  # all expired under the new period
+    assert len(bodies(await claim(store, other, now_ms=T0 + 30_000))) == 9
+    with sqlite3.connect(store.path) as conn:
+        assert sweeps.pending_rewrites(conn) == []
+
+
+async def test_a_rewrite_cut_short_is_finished_when_the_store_opens_again(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    first = open_store(f"sqlite:///{path}")
+    await first.open()
+    queue = await make_queue(first, retention_ms=60_000)
+    await send(first, queue, *(f"m{i}" for i in range(12)))
+    await first.close()
+    with sqlite3.connect(path) as conn:  # as a crash after the change's commit leaves it
+        conn.execute("UPDATE queues SET retention_ms = 45000")
+        assert sweeps.start_retention_rewrite(conn, queue.id, 45_000)
+
+    second = open_store(f"sqlite:///{path}")
+    assert isinstance(second, SqliteStore)
+    await second.open()
+    try:
+        await second.settle_sweeps()
+        assert expiries(path, queue.id) == {45_000}
     finally:
         await second.close()

@@ -6,7 +6,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 from loosely.core.errors import QueueDoesNotExist
@@ -112,8 +112,14 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         await self._writer.start()
         if self._reader is not None:
             self._reader.start()
-        for queue_id in await self._writer.submit(lambda tx: sweeps.pending_sweeps(tx.conn)):
-            self._sweep_in_background(queue_id)  # interrupted by a crash or a shutdown: finish it
+        # Interrupted by a crash or a shutdown: finish them.
+        swept, rewritten = await self._writer.submit(
+            lambda tx: (sweeps.pending_sweeps(tx.conn), sweeps.pending_rewrites(tx.conn))
+        )
+        for queue_id in swept:
+            self._sweep_in_background(queue_id)
+        for queue_id in rewritten:
+            self._rewrite_in_background(queue_id)
 
     async def close(self) -> None:
         for task in list(self._sweeping):
@@ -163,26 +169,35 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         retention_ms: int | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> QueueRecord:
+        """Answered once the stored messages' expiry follows a new retention period (rewritten in chunks)."""
         attrs = None if attributes is None else dict(attributes)
         tag_map = None if tags is None else dict(tags)
-        # A new retention period rewrites the expiry of every message of the queue: off the event loop.
-        return await self._writer.submit(
-            lambda tx: queues.update_queue(tx, self._cache, queue_id, now_ms, attrs, retention_ms, tag_map),
-            bulk=retention_ms is not None,
-            barrier=True,
-        )
+
+        def work(tx: Tx) -> tuple[QueueRecord, bool]:
+            before = queues.queue_of(tx, queue_id).retention_ms
+            record = queues.update_queue(tx, self._cache, queue_id, now_ms, attrs, retention_ms, tag_map)
+            changed = record.retention_ms != before
+            if not changed or not sweeps.start_retention_rewrite(tx.conn, queue_id, record.retention_ms):
+                return record, True
+            return record, sweeps.rewrite_chunk(tx, queue_id)  # the first span: often the only one
+
+        record, done = await self._writer.submit(work, barrier=True)
+        if not done:
+            await asyncio.shield(self._rewrite_in_background(queue_id))
+        return record
 
     async def delete_queue(self, queue_id: int, now_ms: int) -> None:
         """Gone at once; its messages, which nothing reaches any more, are deleted in the background."""
 
-        def work(tx: Tx) -> None:
+        def work(tx: Tx) -> bool:
             queues.delete_queue(tx, self._cache, queue_id, now_ms)
             sweeps.start_sweep(tx.conn, queue_id, sweeps.EVERY_MESSAGE)
             tx.on_commit(lambda: self._waiters.wake((queue_id,)))
             tx.on_commit(lambda: self._fair.forget(queue_id))
+            return sweeps.sweep_chunk(tx, queue_id)  # the first chunk: all of a small queue
 
-        await self._writer.submit(work, bulk=True, barrier=True)
-        self._sweep_in_background(queue_id)
+        if not await self._writer.submit(work, bulk=True, barrier=True):
+            self._sweep_in_background(queue_id)
 
     async def purge_queue(self, queue_id: int, now_ms: int, min_interval_ms: int) -> None:
         """Answered once every message sent before is deleted, in chunks that let other work commit between.
@@ -190,31 +205,40 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         The chunks run in a task of their own, so a caller that goes away does not stop them.
         """
 
-        def work(tx: Tx) -> None:
+        def work(tx: Tx) -> bool:
             queues.purge_queue(tx, self._cache, queue_id, now_ms, min_interval_ms)
             sweeps.start_sweep(tx.conn, queue_id, now_ms)
+            return sweeps.sweep_chunk(tx, queue_id)  # the first chunk: all of a small queue
 
-        await self._writer.submit(work, barrier=True)
-        await asyncio.shield(self._sweep_in_background(queue_id))
+        if not await self._writer.submit(work, bulk=True, barrier=True):
+            await asyncio.shield(self._sweep_in_background(queue_id))
         self._waiters.wake((queue_id,))
 
-    async def _sweep(self, queue_id: int) -> None:
-        """Run the queue's sweep to its end, one chunk per work item (`loosely.storage.sqlite.sweeps`).
-
-        Two sweeps of one queue may run at once (a purge during a resumed sweep): each chunk deletes
-        what is left, so they only share the work.
-        """
-        while not await self._writer.submit(lambda tx: sweeps.sweep_chunk(tx, queue_id), bulk=True):
-            pass
-
     def _sweep_in_background(self, queue_id: int) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._sweep(queue_id), name=f"loosely-sweep-{queue_id}")
+        return self._in_background(lambda tx: sweeps.sweep_chunk(tx, queue_id))
+
+    def _rewrite_in_background(self, queue_id: int) -> asyncio.Task[None]:
+        return self._in_background(lambda tx: sweeps.rewrite_chunk(tx, queue_id))
+
+    def _in_background(self, chunk: Callable[[Tx], bool]) -> asyncio.Task[None]:
+        """Run ``chunk`` as work items, one at a time, until it says it is done (`loosely.storage.sqlite.sweeps`).
+
+        In a task of its own, so that a caller that goes away does not stop it. Two tasks may work on
+        the same queue at once (a purge during a resumed sweep): each chunk does what is left, so they
+        only share the work.
+        """
+
+        async def run() -> None:
+            while not await self._writer.submit(chunk, bulk=True):
+                pass
+
+        task = asyncio.create_task(run(), name="loosely-chunks")
         self._sweeping.add(task)
         task.add_done_callback(self._sweeping.discard)
         return task
 
     async def settle_sweeps(self) -> None:
-        """Wait for the sweeps running in the background (deleted queues', resumed ones) to end."""
+        """Wait for the chunked work running in the background (deleted queues' sweeps, resumed ones) to end."""
         while self._sweeping:
             await asyncio.gather(*self._sweeping, return_exceptions=True)
 

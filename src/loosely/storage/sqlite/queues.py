@@ -196,6 +196,8 @@ def update_queue(
     retention_ms: int | None,
     tags: Mapping[str, str] | None,
 ) -> QueueRecord:
+    """Change the record; the stored messages' expiry under a new retention period is the caller's
+    to rewrite (`loosely.storage.sqlite.sweeps.start_retention_rewrite`)."""
     current = load_queue(tx.conn, queue_id)
     conn = tx.conn
     if attributes is not None:
@@ -209,7 +211,6 @@ def update_queue(
         conn.execute(
             "UPDATE queues SET retention_ms = ?, modified_ms = ? WHERE id = ?", (retention_ms, now_ms, queue_id)
         )
-        conn.execute("UPDATE messages SET expires_at_ms = sent_ms + ? WHERE queue_id = ?", (retention_ms, queue_id))
     _changed(tx, queue_id)
     record = load_queue(conn, queue_id)
     tx.on_commit(lambda: cache.put(record))
@@ -220,7 +221,7 @@ def delete_queue(tx: Tx, cache: QueueCache, queue_id: int, now_ms: int) -> None:
     record = load_queue(tx.conn, queue_id)
     conn = tx.conn
     # Its messages are left to a sweep (`loosely.storage.sqlite.sweeps`): nothing reaches them by now.
-    for table in ("fifo_groups", "dedup", "receive_attempts"):
+    for table in ("fifo_groups", "dedup", "receive_attempts", "retention_rewrites"):
         conn.execute(f"DELETE FROM {table} WHERE queue_id = ?", (queue_id,))  # table names are constants
     conn.execute("DELETE FROM queues WHERE id = ?", (queue_id,))  # its queue_counts row goes with it (trigger)
     _changed(tx, queue_id)

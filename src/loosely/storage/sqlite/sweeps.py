@@ -1,4 +1,5 @@
-"""Deleting many messages in chunks: what PurgeQueue and DeleteQueue leave to delete (migration 0008).
+"""Changing many messages in chunks: what PurgeQueue and DeleteQueue leave to delete (migration 0008),
+and the expiry a new retention period gives every stored message of a queue (migration 0009).
 
 A queue's sweep is a row of ``message_sweeps``: delete its messages sent at or before an instant
 (a purge) or all of them (a deleted queue, whose messages no operation can reach any more). Each
@@ -74,3 +75,54 @@ def sweep_chunk(tx: Tx, queue_id: int) -> bool:
 def pending_sweeps(conn: sqlite3.Connection) -> list[int]:
     """The queues whose sweep has not finished (interrupted by a crash or a shutdown)."""
     return [int(row[0]) for row in conn.execute("SELECT queue_id FROM message_sweeps ORDER BY queue_id")]
+
+
+REWRITE_SPAN = 4_000
+"""Row ids one chunk of a retention rewrite covers. It walks the table in id order (the queue's own
+index is ordered by visibility, which receives change under the walk), so a chunk reads the rows of
+every queue in its span and rewrites its queue's: at most this many, a few milliseconds."""
+
+
+def start_retention_rewrite(conn: sqlite3.Connection, queue_id: int, retention_ms: int) -> bool:
+    """Record that the queue's stored messages expire ``retention_ms`` after their send; False if none are stored.
+
+    A rewrite already under way starts over with the newer period.
+    """
+    last = conn.execute("SELECT max(id) FROM messages").fetchone()[0]
+    if last is None:
+        return False
+    conn.execute(
+        "INSERT INTO retention_rewrites (queue_id, retention_ms, after_id, last_id) VALUES (?, ?, 0, ?)"
+        " ON CONFLICT (queue_id) DO UPDATE SET retention_ms = excluded.retention_ms, after_id = 0,"
+        " last_id = excluded.last_id",
+        (queue_id, retention_ms, int(last)),
+    )
+    return True
+
+
+def rewrite_chunk(tx: Tx, queue_id: int) -> bool:
+    """Rewrite the expiry of the queue's messages in the next span of ids; return whether the rewrite is over."""
+    conn = tx.conn
+    found = conn.execute(
+        "SELECT retention_ms, after_id, last_id FROM retention_rewrites WHERE queue_id = ?", (queue_id,)
+    ).fetchone()
+    if found is None:
+        return True
+    retention_ms, after_id, last_id = (int(value) for value in found)
+    first = conn.execute("SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT 1", (after_id,)).fetchone()
+    upto = last_id if first is None else min(int(first[0]) - 1 + REWRITE_SPAN, last_id)
+    if first is not None and int(first[0]) <= last_id:
+        conn.execute(  # +queue_id: walk the ids, not the queue's index
+            "UPDATE messages SET expires_at_ms = sent_ms + ? WHERE id BETWEEN ? AND ? AND +queue_id = ?",
+            (retention_ms, int(first[0]), upto, queue_id),
+        )
+    if upto >= last_id:
+        conn.execute("DELETE FROM retention_rewrites WHERE queue_id = ?", (queue_id,))
+        return True
+    conn.execute("UPDATE retention_rewrites SET after_id = ? WHERE queue_id = ?", (upto, queue_id))
+    return False
+
+
+def pending_rewrites(conn: sqlite3.Connection) -> list[int]:
+    """The queues whose retention rewrite has not finished (interrupted by a crash or a shutdown)."""
+    return [int(row[0]) for row in conn.execute("SELECT queue_id FROM retention_rewrites ORDER BY queue_id")]
