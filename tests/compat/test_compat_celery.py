@@ -389,14 +389,6 @@ def test_event_loop_consumer_receives_over_pycurl(
     assert_pycurl_receives(exchanges, protocol, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loosely ignores the Query key MessageSystemAttributeName.N that kombu's pycurl client sends "
-    "(it reads MessageSystemAttributeNames.N or .member.N); SQS's other flattened lists take the singular "
-    "(AttributeName.N, MessageAttributeName.N, MessageSystemAttribute.N on sends), so the receive "
-    "answers without the ApproximateReceiveCount kombu asked for",
-    raises=AssertionError,
-)
 def test_query_receive_returns_the_system_attributes_kombu_asks_for(
     connect: Callable[..., Any], loosely: Loosely, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -405,7 +397,8 @@ def test_query_receive_returns_the_system_attributes_kombu_asks_for(
     got, exchanges = consume_on_event_loop(connect, loosely.endpoint, unique("kombu"), 1)
 
     receives = [e for e in exchanges if "pycurl" in e.header("User-Agent") and b"<Message>" in e.response_body]
-    # Preconditions fail the test outright (pytest.fail is not the AssertionError the mark expects).
+    # MessageSystemAttributeName.N, singular like SQS's other flattened lists (AttributeName.N,
+    # MessageAttributeName.N): loosely's Query model names the item so, and also takes the plural.
     if len(got) != 1 or len(receives) != 1:
         pytest.fail(f"expected one message through one pycurl receive, got {got} in {len(receives)}")
     if b"&MessageSystemAttributeName.1=ApproximateReceiveCount&" not in receives[0].body:

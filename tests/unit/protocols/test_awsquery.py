@@ -105,8 +105,13 @@ def test_decode_list_orders_by_numeric_index() -> None:
     assert decode("GetQueueAttributes", form)["AttributeNames"] == ["a", "b", "c"]
 
 
-def test_decode_new_member_without_query_name_uses_member_name() -> None:
-    form = {"QueueUrl": "u", "MessageSystemAttributeNames.1": "All", "MaxNumberOfMessages": "3"}
+@pytest.mark.parametrize(
+    "item",
+    ["MessageSystemAttributeNames.1", "MessageSystemAttributeNames.member.1", "MessageSystemAttributeName.1"],
+    ids=["member name", "member form", "singular item (kombu)"],
+)
+def test_decode_system_attribute_names_under_the_member_name_or_the_singular_item(item: str) -> None:
+    form = {"QueueUrl": "u", item: "All", "MaxNumberOfMessages": "3"}
     assert decode("ReceiveMessage", form) == {
         "QueueUrl": "u",
         "MessageSystemAttributeNames": ["All"],
