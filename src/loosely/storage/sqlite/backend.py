@@ -71,7 +71,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         self._waiters = QueueWaiters()
         self._fair = FairQueues()  # fair queues: which hold grouped messages, their noisy tenants
         self._parked = ParkedReceives()
-        self._sweeping: set[asyncio.Task[None]] = set()  # sweeps of deleted and purged queues
+        self._sweeping: set[asyncio.Task[None]] = set()  # chunked work in the background (sweeps, rewrites)
         self._outbox_waiters = QueueWaiters()
         wal = WalFile(path) if self._pipelined else None
         self._writer = Writer(partial(self._connect), self._setup, wal=wal)
@@ -181,7 +181,8 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
                 return record, True
             return record, sweeps.rewrite_chunk(tx, queue_id)  # the first span: often the only one
 
-        record, done = await self._writer.submit(work, barrier=True)
+        # A new retention period rewrites a span of messages' expiry in this item: off the event loop.
+        record, done = await self._writer.submit(work, bulk=retention_ms is not None, barrier=True)
         if not done:
             await asyncio.shield(self._rewrite_in_background(queue_id))
         return record
