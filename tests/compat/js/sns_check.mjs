@@ -24,18 +24,9 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
+import { clientConfig, serverEndpoint } from "./server.mjs";
 
-const endpoint = process.env.LOOSELY_ENDPOINT;
-if (!endpoint) {
-  console.error("LOOSELY_ENDPOINT is not set");
-  process.exit(2);
-}
-const config = {
-  endpoint,
-  region: "us-east-1",
-  credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" },
-  maxAttempts: 1,
-};
+const config = clientConfig(serverEndpoint());
 const sns = new SNSClient(config);
 const sqs = new SQSClient(config);
 const suffix = Math.random().toString(36).slice(2, 10);

@@ -31,22 +31,18 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
+import { clientConfig, serverEndpoint } from "./server.mjs";
 
 const MessageValidator = createRequire(import.meta.url)("sns-validator");
 
-const endpoint = process.env.LOOSELY_ENDPOINT;
-if (!endpoint?.startsWith("https://")) {
+const endpoint = serverEndpoint("must be the server's https:// public URL");
+if (!endpoint.startsWith("https://")) {
   console.error("LOOSELY_ENDPOINT must be the server's https:// public URL");
   process.exit(2);
 }
 const certHost = new URL(endpoint).host; // 127.0.0.1:PORT
 const validator = new MessageValidator(new RegExp(`^${certHost.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`));
-const config = {
-  endpoint,
-  region: "us-east-1",
-  credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" },
-  maxAttempts: 1,
-};
+const config = clientConfig(endpoint);
 const sns = new SNSClient(config);
 const sqs = new SQSClient(config);
 const suffix = Math.random().toString(36).slice(2, 10);

@@ -13,18 +13,9 @@ import {
   SQSClient,
   SQSServiceException,
 } from "@aws-sdk/client-sqs";
+import { clientConfig, serverEndpoint } from "./server.mjs";
 
-const endpoint = process.env.LOOSELY_ENDPOINT;
-if (!endpoint) {
-  console.error("LOOSELY_ENDPOINT is not set");
-  process.exit(2);
-}
-const client = new SQSClient({
-  endpoint,
-  region: "us-east-1",
-  credentials: { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "secret" },
-  maxAttempts: 1,
-});
+const client = new SQSClient(clientConfig(serverEndpoint()));
 const suffix = Math.random().toString(36).slice(2, 10);
 const checks = [];
 
