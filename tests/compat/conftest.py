@@ -62,19 +62,31 @@ class Loosely:
 
         ``config`` adds botocore `Config` options, e.g. ``parameter_validation=False``.
         """
+        client = self._session(protocol).client(service, **self._client_options(config))
+        assert client.meta.service_model.protocol == protocol
+        return client
+
+    def boto3_resource(self, service: str = "sqs", protocol: str = "json") -> Any:
+        """boto3's resource layer (``sqs.Queue``, ``sns.Topic``, ...) over a client like `boto3_client`'s."""
+        resource = self._session(protocol).resource(service, **self._client_options({}))
+        assert resource.meta.client.meta.service_model.protocol == protocol
+        return resource
+
+    @staticmethod
+    def _session(protocol: str) -> boto3.Session:
         if protocol not in PROTOCOLS:
             raise ValueError(protocol)
         session = botocore.session.get_session()
         if protocol == "query":
             session.set_config_variable("data_path", str(QUERY_MODELS))
-        client = boto3.Session(botocore_session=session, region_name=REGION).client(
-            service,
-            endpoint_url=self.endpoint,
-            config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30, **config),
+        return boto3.Session(botocore_session=session, region_name=REGION)
+
+    def _client_options(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "endpoint_url": self.endpoint,
+            "config": Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30, **config),
             **CREDENTIALS,
-        )
-        assert client.meta.service_model.protocol == protocol
-        return client
+        }
 
     def aws(self, *args: str, timeout_s: float = 60) -> CliResult:
         """Run ``aws --endpoint-url <server> ...`` with test credentials, no pager, JSON output."""
