@@ -104,6 +104,13 @@ class _Reader:
 
     # ---- scanning ----
 
+    def _inside(self, container: str, start: tuple[int, int]) -> int:
+        """The offset of the next token within an open ``container``; the text must not end there."""
+        offset = self._skip_whitespace()
+        if offset is None:
+            raise self._end_of_input(container, start)
+        return offset
+
     def _skip_whitespace(self) -> int | None:
         """Offset of the next significant character, or None at the end of the text."""
         text = self._text
@@ -144,9 +151,7 @@ class _Reader:
     def _object(self) -> None:
         marker = self._start_marker()
         self._pos += 1
-        offset = self._skip_whitespace()
-        if offset is None:
-            raise self._end_of_input("Object", marker)
+        offset = self._inside("Object", marker)
         if self._text[offset] == "}":
             self._pos += 1
             return
@@ -154,52 +159,38 @@ class _Reader:
             if self._text[offset] != '"':
                 raise self._unexpected(offset, "was expecting double-quote to start field name")
             self._string()
-            offset = self._skip_whitespace()
-            if offset is None:
-                raise self._end_of_input("Object", marker)
+            offset = self._inside("Object", marker)
             if self._text[offset] != ":":
                 raise self._unexpected(offset, "was expecting a colon to separate field name and value")
             self._pos += 1
-            offset = self._skip_whitespace()
-            if offset is None:
-                raise self._end_of_input("Object", marker)
+            offset = self._inside("Object", marker)
             self._value(offset)
-            offset = self._skip_whitespace()
-            if offset is None:
-                raise self._end_of_input("Object", marker)
+            offset = self._inside("Object", marker)
             if self._text[offset] == "}":
                 self._pos += 1
                 return
             if self._text[offset] != ",":
                 raise self._unexpected(offset, "was expecting comma to separate Object entries")
             self._pos += 1
-            offset = self._skip_whitespace()
-            if offset is None:
-                raise self._end_of_input("Object", marker)
+            offset = self._inside("Object", marker)
 
     def _array(self) -> None:
         marker = self._start_marker()
         self._pos += 1
-        offset = self._skip_whitespace()
-        if offset is None:
-            raise self._end_of_input("Array", marker)
+        offset = self._inside("Array", marker)
         if self._text[offset] == "]":
             self._pos += 1
             return
         while True:
             self._value(offset)
-            offset = self._skip_whitespace()
-            if offset is None:
-                raise self._end_of_input("Array", marker)
+            offset = self._inside("Array", marker)
             if self._text[offset] == "]":
                 self._pos += 1
                 return
             if self._text[offset] != ",":
                 raise self._unexpected(offset, "was expecting comma to separate Array entries")
             self._pos += 1
-            offset = self._skip_whitespace()
-            if offset is None:
-                raise self._end_of_input("Array", marker)
+            offset = self._inside("Array", marker)
 
     def _string(self) -> None:
         text = self._text
