@@ -697,6 +697,18 @@ async def _returns_within(coro: object, limit_s: float) -> float:
     return time.monotonic() - started
 
 
+async def test_end_waits_leaves_the_outbox_waiting(outbox: Store) -> None:
+    """Ending the long polls at a stop must not make fan-out's waits return at once (a busy loop)."""
+    await take(outbox)
+    await outbox.wait_for_outbox(0.2)  # may return at once (e.g. after registering as a waiter)
+    outbox.end_waits()
+    await take(outbox)
+
+    elapsed = await _returns_within(outbox.wait_for_outbox(0.3), 5)
+
+    assert elapsed >= 0.25
+
+
 async def test_wait_for_outbox_times_out_when_nothing_happens(outbox: Store) -> None:
     await take(outbox)
     await outbox.wait_for_outbox(0.2)  # may return at once (e.g. after registering as a waiter)

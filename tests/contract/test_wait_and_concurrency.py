@@ -72,6 +72,21 @@ async def test_a_second_wait_without_a_claim_waits_for_a_new_wake_up(store: Queu
     assert await second >= 0.25
 
 
+async def test_end_waits_wakes_every_waiter_and_later_waits_return_at_once(store: QueueStore) -> None:
+    """The node is stopping: parked long polls of every queue answer now instead of at their deadline."""
+    first, second = await make_queue(store, "first"), await make_queue(store, "second")
+    waiters = [asyncio.create_task(timed_wait(store, q.id, 30.0)) for q in (first, first, second)]
+    await asyncio.sleep(0.05)
+    assert not any(w.done() for w in waiters)
+
+    store.end_waits()
+
+    assert max(await asyncio.wait_for(asyncio.gather(*waiters), 5.0)) < 5.0
+    assert await timed_wait(store, second.id, 30.0) < 1.0
+    await send(store, first, "still served")  # the store itself goes on until it is closed
+    assert [m.body for m in (await claim(store, first)).messages] == ["still served"]
+
+
 async def test_wait_only_wakes_its_queue(store: QueueStore) -> None:
     quiet, busy = await make_queue(store, "quiet"), await make_queue(store, "busy")
     waiter = asyncio.create_task(timed_wait(store, quiet.id, 0.5))

@@ -93,6 +93,59 @@ def test_sigterm_exits_zero_and_closes_store(tmp_path: Path) -> None:
     assert not wal.exists() or wal.stat().st_size == 0
 
 
+def _sqs(endpoint: str, target: str, body: str, timeout_s: float = 30) -> httpx.Response:
+    return httpx.post(
+        endpoint,
+        content=body.encode(),
+        headers={"X-Amz-Target": f"AmazonSQS.{target}", "Content-Type": "application/x-amz-json-1.0"},
+        timeout=timeout_s,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_answers_parked_long_polls_at_once_and_keeps_messages(tmp_path: Path, signum: int) -> None:
+    """A stop does not wait for the last 20-second long poll: it answers (empty, 200) and the server exits."""
+    process = ServerProcess(tmp_path / "data", env=clean_env())
+    process.start()
+    try:
+        empty = _sqs(process.endpoint, "CreateQueue", '{"QueueName": "parked"}').json()["QueueUrl"]
+        full = _sqs(process.endpoint, "CreateQueue", '{"QueueName": "full"}').json()["QueueUrl"]
+        entries = ", ".join(f'{{"Id": "{i}", "MessageBody": "m{i}"}}' for i in range(3))
+        sent = _sqs(process.endpoint, "SendMessageBatch", f'{{"QueueUrl": "{full}", "Entries": [{entries}]}}')
+        assert sent.is_success, sent.text
+        answers: list[tuple[float, httpx.Response]] = []
+
+        def long_poll() -> None:
+            started = time.monotonic()
+            response = _sqs(process.endpoint, "ReceiveMessage", f'{{"QueueUrl": "{empty}", "WaitTimeSeconds": 20}}')
+            answers.append((time.monotonic() - started, response))
+
+        polls = [threading.Thread(target=long_poll) for _ in range(4)]
+        for poll in polls:
+            poll.start()
+        time.sleep(0.5)  # the polls park (real time: a stop is what is tested)
+        stopped = time.monotonic()
+        process.send_signal(signum)
+        assert process.wait(15) == 0
+        assert time.monotonic() - stopped < 10
+        for poll in polls:
+            poll.join(15)
+        assert len(answers) == 4
+        for waited, response in answers:
+            assert response.status_code == 200, response.text
+            assert "Messages" not in response.json()
+            assert waited < 10
+        process.restart()
+        attributes = _sqs(
+            process.endpoint,
+            "GetQueueAttributes",
+            f'{{"QueueUrl": "{full}", "AttributeNames": ["ApproximateNumberOfMessages"]}}',
+        ).json()["Attributes"]
+        assert attributes == {"ApproximateNumberOfMessages": "3"}  # nothing claimed on the way out
+    finally:
+        process.stop()
+
+
 def test_sigint_exits_zero(tmp_path: Path) -> None:
     process = ServerProcess(tmp_path / "data", env=clean_env())
     process.start()

@@ -179,6 +179,15 @@ class QueueStore(ABC):
         Sends and visibility changes on any node wake waiters. Spurious wake-ups are allowed.
         """
 
+    @abstractmethod
+    def end_waits(self) -> None:
+        """Wake every `wait_for_messages` of this node, and make later ones return at once (the node is stopping).
+
+        Called on the event loop when the server begins to stop, while the store still serves
+        claims: parked long polls then answer (with what a last claim finds) instead of holding
+        the shutdown for the rest of their wait time.
+        """
+
     # ---- message move tasks (redrive from a dead-letter queue) ----
 
     @abstractmethod

@@ -291,6 +291,11 @@ class App:
             return False
         return True
 
+    def stop_waiting(self) -> None:
+        """The server begins to stop: parked long polls answer now (`QueueService.stop_waiting`)."""
+        if self._context is not None:
+            self._context.queues.stop_waiting()
+
     async def shutdown(self) -> None:
         """Stop the workers, then close the store (which finishes its pending writes)."""
         if self._sns is not None:  # starting SNS is short: let it finish, so that its workers stop below

@@ -7,9 +7,10 @@ tests read it instead of guessing a free port. Logs go to standard error.
 SNS starts once the socket listens (see `App.start_sns`); if it cannot (an unusable signing key, say),
 the error is logged and the server stops with status 1, as it would have had it failed to start.
 
-On SIGTERM or SIGINT uvicorn stops accepting connections, lets in-flight requests finish (a long
-poll ends at its wait time), then the lifespan stops the workers and closes the store; the process
-then exits with status 0.
+On SIGTERM or SIGINT uvicorn stops accepting connections and lets in-flight requests finish; long
+polls stop waiting at once and answer with what one last claim finds (`App.stop_waiting`), so a
+stop does not wait for the last 20-second poll. Then the lifespan stops the workers and closes the
+store; the process exits with status 0.
 
 ``X-Forwarded-*`` headers are believed only from the proxies ``--forwarded-allow-ips`` names. Without
 it uvicorn's proxy-headers middleware is left out altogether: it would trust 127.0.0.1 by default
@@ -37,7 +38,8 @@ __all__ = ["serve"]
 
 log = logging.getLogger("loosely")
 
-# Longer than the longest long poll (20 s), so that a receive in progress still gets its answer.
+# How long in-flight requests may take to finish once a stop began (long polls answer at once then);
+# what still runs after it is cancelled.
 GRACEFUL_SHUTDOWN_S = 25
 # SDKs keep connections in pools for a long time; closing idle ones after uvicorn's default 5 s would make
 # them reconnect (or trip over a connection closed under them) between a worker's polls.
@@ -68,6 +70,15 @@ class _Server(uvicorn.Server):
         sys.stdout.write(f"loosely listening on http://{shown}:{port}\n")
         sys.stdout.flush()
         self._settling = asyncio.create_task(self._settle(app if isinstance(app, App) else None))
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        app = self.config.app
+        if isinstance(app, App):
+            # Before uvicorn's own steps, all of which run before its first await: it stops
+            # accepting and marks every connection to close after its current answer, so the
+            # long polls answered here cannot be followed by another request on their connection.
+            app.stop_waiting()
+        await super().shutdown(sockets=sockets)
 
     async def _settle(self, app: App | None) -> None:
         """Start SNS in the background, then freeze what start-up built; stop the server if SNS fails."""

@@ -37,6 +37,15 @@ class QueueWaiters:
         self._lock = threading.Lock()
         self._generations: dict[int, int] = {}
         self._waiters: dict[int, set[_Waiter]] = {}
+        self._ended = False
+
+    def end(self) -> None:
+        """Wake every waiter of every queue; from now on `wait` returns at once (the node is stopping)."""
+        with self._lock:
+            self._ended = True
+            woken = [waiter for waiting in self._waiters.values() for waiter in waiting]
+            self._waiters.clear()
+        self._settle_all(woken)
 
     def before_claim(self, queue_id: int) -> None:
         """Remember the queue's current generation for this task's next `wait`."""
@@ -90,7 +99,7 @@ class QueueWaiters:
 
         ``token`` names this wait for `wake_except`.
         """
-        if timeout_s <= 0:
+        if timeout_s <= 0 or self._ended:
             return
         loop = asyncio.get_running_loop()
         waiter = _Waiter(loop, loop.create_future(), token)

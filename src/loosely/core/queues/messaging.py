@@ -82,6 +82,12 @@ class Messaging:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.in_flight = InFlightGauge(ctx.storage, ctx.settings.in_flight_max)
+        self.stopping = False
+
+    def stop_waiting(self) -> None:
+        """End every long poll's wait: each answers with what one more claim finds (see `QueueService.stop_waiting`)."""
+        self.stopping = True
+        self.ctx.storage.end_waits()
 
     # ---- send ----
 
@@ -194,7 +200,7 @@ class Messaging:
                 # poll (or any FIFO receive) gets nothing; look again when the estimate is recounted.
                 if wait_s == 0 and not queue.key.fifo:
                     raise OverLimit(OVER_LIMIT_MESSAGE)
-                if now >= deadline:
+                if now >= deadline or self.stopping:
                     return [], now
                 await self.ctx.storage.wait_for_messages(queue.id, min(deadline - now, RECOUNT_INTERVAL_MS) / 1000)
                 continue
@@ -209,7 +215,7 @@ class Messaging:
             )
             result = await self.ctx.storage.claim_messages(queue.id, claim)
             self.in_flight.handed_out(queue.id, len(result.messages))
-            if result.messages or now >= deadline:
+            if result.messages or now >= deadline or self.stopping:
                 return result.messages, now
             timeout_ms = deadline - now
             if result.next_visible_at_ms is not None:

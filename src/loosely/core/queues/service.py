@@ -59,6 +59,15 @@ class QueueService:
         self._messages = Messaging(self._ctx)
         self._moves = MoveTasks(self._ctx)
 
+    def stop_waiting(self) -> None:
+        """The node is stopping: long polls stop waiting, now and from now on.
+
+        Each parked receive claims once more and answers with what it finds (usually nothing, an
+        answer SQS also gives when a wait ends), so a shutdown does not wait up to 20 s for the
+        last long poll while its client could already be reconnecting to another node.
+        """
+        self._messages.stop_waiting()
+
     async def settled(self) -> None:
         """Wait for the work requests left running behind their answers (in-flight counts)."""
         await self._messages.in_flight.settled()

@@ -56,6 +56,16 @@ class Waiters:
         self._reserved: dict[int, int] = {}
         self._epochs: dict[int, int] = {}
         self._all = 0  # wake_all calls: part of every queue's epoch
+        self._ended_but: int | None = None  # after `end`: the one key whose waits still wait
+
+    def end(self, keep: int) -> None:
+        """Wake every waiter; from now on `wait` returns at once except on ``keep`` (the node is stopping).
+
+        ``keep`` is the outbox's key: fan-out's workers wait there until they are stopped, after the
+        requests, and must not turn into a busy loop meanwhile (their one extra wake-up is harmless).
+        """
+        self._ended_but = keep
+        self.wake_all()
 
     def epoch(self, queue_id: int) -> int:
         """A number that grows with every wake-up of ``queue_id`` (both parts only ever increase)."""
@@ -69,7 +79,8 @@ class Waiters:
         Returns True when the waiter was chosen by `wake_some`: it owes a claim, or a pass-on.
         A chosen waiter whose wait is cancelled passes its share on here (it will not claim).
         """
-        if timeout_s <= 0 or (since is not None and self.epoch(queue_id) != since):
+        ended = self._ended_but is not None and queue_id != self._ended_but
+        if timeout_s <= 0 or ended or (since is not None and self.epoch(queue_id) != since):
             return False
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         waiting = self._by_queue.setdefault(queue_id, {})

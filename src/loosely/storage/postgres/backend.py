@@ -58,7 +58,7 @@ from loosely.storage.postgres._errors import UNAVAILABLE_MESSAGE, is_transient_c
 from loosely.storage.postgres._messages import Conn, Row
 from loosely.storage.postgres._migrate import migrate
 from loosely.storage.postgres._notify import Listener, Waiters
-from loosely.storage.postgres._outbox import PostgresOutbox
+from loosely.storage.postgres._outbox import OUTBOX_WAKE_KEY, PostgresOutbox
 from loosely.storage.postgres._queuecache import QueueCache
 from loosely.storage.postgres._rounds import Rounds
 from loosely.storage.postgres._sql import Sql, channel_name, check_schema_name
@@ -713,6 +713,9 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
             await self._try_register(queue_id)  # still live: renewing it loses nothing
         if await self._waiters.wait(queue_id, timeout_s, since, want):
             self._owe(queue_id, want)
+
+    def end_waits(self) -> None:
+        self._waiters.end(keep=OUTBOX_WAKE_KEY)
 
     async def _try_register(self, queue_id: int) -> bool:
         """Register as waiting on ``queue_id``; False when the database is unavailable (timed polling)."""

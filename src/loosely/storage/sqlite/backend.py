@@ -348,6 +348,9 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         with self._parked.parking(queue_id, timeout_s) as parked:
             await self._waiters.wait(queue_id, timeout_s, parked)
 
+    def end_waits(self) -> None:
+        self._waiters.end()  # the outbox's waiters are the SNS workers': they stop after the requests
+
     # ---- message move tasks ----
 
     async def create_move_task(self, task: MoveTask) -> None:

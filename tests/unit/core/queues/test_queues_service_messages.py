@@ -322,6 +322,26 @@ async def test_long_poll_wakes_on_send(store: QueueStore) -> None:
     assert loop.time() - started < 2
 
 
+async def test_stop_waiting_answers_parked_long_polls_at_once(store: QueueStore) -> None:
+    """A stopping node: parked receives answer now, with what one more claim finds, and new ones do not park."""
+    service = QueueService(store, SystemClock(), SequentialIds(), QueueSettings())
+    await service.create_queue(Q, {}, {})
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    parked = [asyncio.create_task(service.receive_message(Q, ReceiveRequest(wait_time_s=20))) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in parked)
+
+    service.stop_waiting()
+
+    assert await asyncio.wait_for(asyncio.gather(*parked), timeout=4) == [[], [], []]
+    assert await service.receive_message(Q, ReceiveRequest(wait_time_s=20)) == []
+    await service.send_message(Q, SendRequest(body="kept"), "s")  # messages are claimed as before
+    [message] = await service.receive_message(Q, ReceiveRequest(wait_time_s=20))
+    assert message.body == "kept"
+    assert loop.time() - started < 3
+
+
 async def test_expire_messages_once_after_retention(service: QueueService, clock: FakeClock) -> None:
     await service.create_queue(Q, {"MessageRetentionPeriod": "60"}, {})
     await service.send_message(Q, SendRequest(body="old"), "s")
