@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import textwrap
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ import pytest
 from contract.helpers import DEDUP_WINDOW_MS, T0, VISIBILITY_MS, bodies, claim, key, make_queue, msg
 from loosely.core.errors import ServiceUnavailable
 from loosely.core.queues.models import DeleteOutcome, MessageRef, QueueCounts
-from loosely.storage import open_store
+from loosely.storage import StoreOpenError, open_store
 from loosely.storage.sqlite import SqliteStore
 from loosely.storage.sqlite.messages import COUNT_MESSAGES
 from loosely.storage.sqlite.writer import Tx
@@ -47,6 +48,60 @@ async def test_in_memory_store_works(tmp_path: Path) -> None:
         assert [m.body for m in (await claim(store, queue)).messages] == ["m"]
     finally:
         await store.close()
+
+
+async def test_a_database_file_serves_one_store_at_a_time(tmp_path: Path) -> None:
+    """A second store (a second node) on the same file would keep its own caches and wake-ups: refused."""
+    first = await opened(tmp_path / "one.db")
+    second = open_store(f"sqlite://{tmp_path}/one.db")
+    try:
+        in_use = rf"one\.db is in use by another loosely process \(pid {os.getpid()}\)"
+        with pytest.raises(StoreOpenError, match=in_use):
+            await second.open()
+        queue = await make_queue(first)  # the first is unaffected
+        await first.send_messages(queue.id, [msg("still mine")], T0, DEDUP_WINDOW_MS)
+    finally:
+        await first.close()
+    await second.open()  # free once the first closed
+    try:
+        assert [m.body for m in (await claim(second, queue)).messages] == ["still mine"]
+    finally:
+        await second.close()
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    """The kernel drops the lock with its process, so a store opens after a ``kill -9`` without any clean-up."""
+    holder = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from loosely.storage import open_store
+        async def main():
+            await open_store("sqlite://{tmp_path}/held.db").open()
+            print("open", flush=True)
+            await asyncio.sleep(60)
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
+        with pytest.raises(StoreOpenError, match=f"pid {proc.pid}"):
+            asyncio.run(open_store(f"sqlite://{tmp_path}/held.db").open())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+    async def reopen() -> None:
+        store = open_store(f"sqlite://{tmp_path}/held.db")
+        await store.open()
+        await store.close()
+
+    asyncio.run(reopen())
 
 
 async def test_invalid_synchronous_fails_open(tmp_path: Path) -> None:

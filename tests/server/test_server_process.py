@@ -146,6 +146,22 @@ def test_stop_answers_parked_long_polls_at_once_and_keeps_messages(tmp_path: Pat
         process.stop()
 
 
+def test_a_second_server_on_the_same_data_dir_refuses_to_start(server: ServerProcess) -> None:
+    """Two nodes on one SQLite file would not see each other's caches or wake each other's long polls."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "loosely", "serve", "--port", "0", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=30,
+    )
+    assert proc.returncode != 0
+    assert proc.stdout == ""  # never listened
+    assert f"loosely.db is in use by another loosely process (pid {server.pid})" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert httpx.get(f"{server.endpoint}/_loosely/health").status_code == 200  # the first one serves on
+
+
 def test_sigint_exits_zero(tmp_path: Path) -> None:
     process = ServerProcess(tmp_path / "data", env=clean_env())
     process.start()

@@ -39,6 +39,7 @@ from loosely.core.queues.service import QueueService, QueueSettings
 from loosely.protocols._wire import ServerContext, WireRequest, WireResponse
 from loosely.server.errors import aws_error
 from loosely.server.links import CERTIFICATE_PREFIX, link_context
+from loosely.storage import StoreOpenError
 
 if TYPE_CHECKING:
     from loosely.delivery.signing import Signer
@@ -330,6 +331,9 @@ class App:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
+                except StoreOpenError as exc:  # uvicorn logs the message; a traceback would only hide it
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})

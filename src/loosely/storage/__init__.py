@@ -10,7 +10,11 @@ from typing import Any
 
 from loosely.core.ports import QueueStore
 
-__all__ = ["open_store"]
+__all__ = ["StoreOpenError", "open_store"]
+
+
+class StoreOpenError(Exception):
+    """The store cannot open for a reason its operator can fix; the message says what and how (no traceback)."""
 
 
 def open_store(url: str, **options: Any) -> QueueStore:
@@ -40,4 +44,4 @@ def _sqlite_path(url: str) -> str:
         return ":memory:"
     if not rest.startswith("/") or rest == "/":
         raise ValueError(f"a SQLite URL needs an absolute path (sqlite:///abs/path.db), not {url!r}")
-    return rest
+    return "/" + rest.lstrip("/")  # sqlite:////abs/path.db names the same file

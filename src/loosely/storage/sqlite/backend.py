@@ -28,6 +28,7 @@ from loosely.storage._common import QueueWaiters
 from loosely.storage._fair import FairQueues
 from loosely.storage.sqlite import claims, messages, moves, queues, sweeps
 from loosely.storage.sqlite.archive import SqliteArchive
+from loosely.storage.sqlite.datalock import DatabaseLock
 from loosely.storage.sqlite.diskspace import DiskSpace
 from loosely.storage.sqlite.documents import SqliteDocuments
 from loosely.storage.sqlite.outbox import SqliteOutbox
@@ -81,6 +82,7 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         self._space = DiskSpace(
             os.path.dirname(path) or ".", 0 if in_memory else disk_free_limit_bytes, self._free_in_database
         )
+        self._lock: DatabaseLock | None = None
 
     async def _free_in_database(self) -> int:
         """Bytes of the database file that are free pages (left by deletes, reused by later inserts)."""
@@ -109,7 +111,14 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
     # ---- life cycle ----
 
     async def open(self) -> None:
-        await self._writer.start()
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            self._lock = DatabaseLock(self.path)  # before anything writes: one node per file
+        try:
+            await self._writer.start()
+        except BaseException:
+            self._release_lock()
+            raise
         if self._reader is not None:
             self._reader.start()
         # Interrupted by a crash or a shutdown: finish them.
@@ -127,7 +136,15 @@ class SqliteStore(QueueStore, SqliteDocuments, SqliteOutbox, SqliteArchive):
         await asyncio.gather(*self._sweeping, return_exceptions=True)
         if self._reader is not None:
             await self._reader.stop()  # first, so the writer's closing checkpoint has no reader in its way
-        await self._writer.stop()
+        try:
+            await self._writer.stop()
+        finally:
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # ---- queues ----
 
