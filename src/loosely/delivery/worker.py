@@ -124,7 +124,8 @@ class DeliveryWorker:
             elif self._lane_was_full:
                 # An endpoint is busy: claim again once its lane has drained to half, not per freed place.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._lanes.drained.wait(), self.options.busy_defer_ms / 1000)
+                    async with asyncio.timeout(self.options.busy_defer_ms / 1000):
+                        await self._lanes.drained.wait()
             elif claimed < room:
                 await self._outbox.wait_for_outbox(self.options.idle_poll_s)
 

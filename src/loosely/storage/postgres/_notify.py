@@ -82,21 +82,25 @@ class Waiters:
         ended = self._ended_but is not None and queue_id != self._ended_but
         if timeout_s <= 0 or ended or (since is not None and self.epoch(queue_id) != since):
             return False
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         waiting = self._by_queue.setdefault(queue_id, {})
         waiting[future] = want
+        # A timer, not `asyncio.wait_for`: on Python 3.11 wait_for swallows a cancellation that arrives
+        # as the future completes (it returns the result), and a cancelled long poll would go on waiting.
+        timer = loop.call_later(timeout_s, _time_out, future)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, timeout_s)
+            await future
         except BaseException:
             if future.done() and not future.cancelled() and future.result():
                 self.wake_some(queue_id, want)  # chosen, but will not claim: the next waiters take its share
             raise
         finally:
+            timer.cancel()
             waiting.pop(future, None)
             if not waiting and self._by_queue.get(queue_id) is waiting:
                 del self._by_queue[queue_id]
-        return future.done() and not future.cancelled() and future.result()
+        return future.result()
 
     def reserve(self, queue_id: int, messages: int) -> bool:
         """Claim room for ``messages`` among the waiters of ``queue_id`` not yet reserved; False if too little."""
@@ -176,6 +180,11 @@ class Waiters:
         return len(self._by_queue.get(queue_id, ()))
 
 
+def _time_out(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)  # not chosen: the wait ran out
+
+
 class Listener:
     """Keeps one connection LISTENing on ``channel`` and reconnects it for as long as it runs."""
 
@@ -229,9 +238,8 @@ class Listener:
             delay_s = min(delay_s * 2, self._retry_max_s)
 
     async def _listen_once(self) -> None:
-        conn = await asyncio.wait_for(
-            psycopg.AsyncConnection.connect(self._conninfo, autocommit=True), self._connect_timeout_s
-        )
+        async with asyncio.timeout(self._connect_timeout_s):
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
         self._conn = conn
         await conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self._channel)))
         if self._ever_connected:
@@ -242,7 +250,8 @@ class Listener:
             async for notify in conn.notifies(timeout=self._ping_interval_s):
                 self._dispatch(notify.payload)
             # No traffic for a while: prove the link is alive, or raise and reconnect.
-            await asyncio.wait_for(conn.execute("SELECT 1"), self._connect_timeout_s)
+            async with asyncio.timeout(self._connect_timeout_s):
+                await conn.execute("SELECT 1")
 
     def _dispatch(self, payload: str) -> None:
         changed = payload.startswith(CHANGED_PREFIX)

@@ -199,7 +199,8 @@ class PostgresStore(QueueStore, PostgresDocuments, PostgresOutbox, PostgresArchi
         self._listener.start()
         # Receivers should not miss sends made right after open(): wait (briefly) for LISTEN.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listener.connected.wait(), self._settings["pool_timeout_s"])
+            async with asyncio.timeout(self._settings["pool_timeout_s"]):
+                await self._listener.connected.wait()
 
     async def close(self) -> None:
         await self._rounds.close()
