@@ -7,14 +7,11 @@ Skipped locally until ``npm ci`` has run in tests/compat/js-v2; under CI=true it
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from compat_helpers import run_node_check
 
 pytestmark = pytest.mark.compat
 
@@ -52,18 +49,6 @@ CHECKS = [
     ids=["sqs-query-2.1490.0", "sqs-json-latest"],
 )
 def test_aws_sdk_js_v2(loosely: Any, protocol: str, package: str, version: str) -> None:
-    node = shutil.which("node")
-    installed = (JS_DIR / "node_modules" / package / "package.json").is_file()
-    if node is None or not installed:
-        if os.environ.get("CI") == "true":
-            pytest.fail("node and tests/compat/js-v2/node_modules are required in CI (run npm ci)")
-        pytest.skip("run `npm ci` in tests/compat/js-v2 to enable the aws-sdk-js v2 checks")
-    env = {**os.environ, "LOOSELY_ENDPOINT": loosely.endpoint}
-    done = subprocess.run(
-        [node, "v2_check.mjs", protocol], cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["ok"] is True
+    summary = run_node_check(JS_DIR, ["v2_check.mjs", protocol], loosely.endpoint, [f"{package}/package.json"])
     assert (summary["sdk"], summary["protocol"]) == (version, protocol)
     assert summary["checks"] == CHECKS

@@ -17,11 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
-import os
-import shutil
 import ssl
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from compat_helpers import run_node_check
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -200,34 +197,23 @@ def tls_front(tls_files: TlsFiles) -> Iterator[TlsFront]:
         front.stop()
 
 
-def _node_and_modules() -> str:
-    node = shutil.which("node")
-    modules = JS_DIR / "node_modules"
-    installed = (modules / "sns-validator").is_dir() and (modules / "@aws-sdk" / "client-sns").is_dir()
-    if node is None or not installed:
-        if os.environ.get("CI") == "true":
-            pytest.fail("node and tests/compat/js/node_modules are required in CI (run npm ci)")
-        pytest.skip("run `npm ci` in tests/compat/js to enable the sns-validator checks")
-    return node
-
-
 def test_sns_validator_accepts_deliveries_over_https_signing_cert_url(
     start_loosely: Callable[..., Any], tls_front: TlsFront, tls_files: TlsFiles
 ) -> None:
-    node = _node_and_modules()
     public_url = f"https://127.0.0.1:{tls_front.port}"
     loosely = start_loosely(args=("--public-url", public_url))
     backend = urlsplit(loosely.endpoint)
     assert backend.hostname is not None and backend.port is not None
     tls_front.backend = (backend.hostname, backend.port)
 
-    env = {**os.environ, "LOOSELY_ENDPOINT": public_url, "NODE_EXTRA_CA_CERTS": str(tls_files.ca)}
-    done = subprocess.run(
-        [node, "sns_validator_check.mjs"], cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
+    summary = run_node_check(
+        JS_DIR,
+        ["sns_validator_check.mjs"],
+        public_url,
+        ["sns-validator", "@aws-sdk/client-sns"],
+        env={"NODE_EXTRA_CA_CERTS": str(tls_files.ca)},
+        timeout_s=60,
     )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["ok"] is True
     # For each SignatureVersion: the validator accepts the SubscriptionConfirmation, every Notification (HTTP,
     # with and without Subject, Publish and PublishBatch) and every SQS envelope, and rejects tampered copies.
     # The UnsubscribeConfirmation is the exception, on the validator's side: it leaves Token out of that type's
