@@ -168,7 +168,6 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path, signer: Signer) 
     clock = FakeClock()
     ids = SequentialIds()
     queues = QueueService(store, clock, ids, QueueSettings())
-    topics = TopicService(store, store, clock, ids)  # type: ignore[arg-type]
     options = DeliveryOptions(idle_poll_s=0.01, shutdown_grace_s=0.5, defer_ms=1000)
     stats = DeliveryStats()
     directory = Directory(store, ttl_s=0.0)  # type: ignore[arg-type]
@@ -177,6 +176,7 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path, signer: Signer) 
     transports = dict.fromkeys(("http", "https", "email", "email-json", "sms", "application"), transport)
     monotonic = FakeMonotonic()
     fanout = FanOut(store, directory, queue_directory, Renderer(signer, PUBLIC_URL), clock, "test", options, stats)  # type: ignore[arg-type]
+    topics = TopicService(store, store, clock, ids, admission=fanout.backlog)  # type: ignore[arg-type]  # as the server wires it
     worker = DeliveryWorker(
         store,  # type: ignore[arg-type]
         directory,

@@ -168,6 +168,54 @@ async def test_fan_out_gives_way_until_it_falls_too_far_behind(stack: Stack) -> 
     assert stack.stats.sqs_messages == 2
 
 
+async def test_while_fan_out_is_behind_publish_waits_for_it_to_retire_publications(stack: Stack) -> None:
+    """The backlog stays bounded: behind, new publications are admitted only as fan-out retires old ones."""
+    stack.fanout.options = dataclasses.replace(stack.fanout.options, fanout_batch=1)
+    options = stack.fanout.options
+    topic = await stack.topic("overloaded")
+    queue = await stack.queue("overloaded")
+    await stack.subscribe(topic, "sqs", queue.key.arn)
+    for i in range(3):
+        await stack.publish(topic, f"old {i}")
+    stack.clock.advance(2 * options.fanout_max_lag_ms)  # twice the limit: two retired admit one
+
+    assert await stack.fanout.run_once() == 1
+    assert stack.fanout.backlog.behind
+    held = asyncio.create_task(stack.publish(topic, "held"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not held.done()
+    assert stack.stats.publishes_held == 1
+
+    assert await stack.fanout.run_once() == 1  # the second one retired admits it
+    await asyncio.wait_for(held, 5)
+    assert stack.stats.publishes_held_too_long == 0
+
+    # Caught up (a batch that is not full): the gate opens, publishing no longer waits.
+    stack.fanout.options = dataclasses.replace(options, fanout_batch=32)
+    run = asyncio.create_task(stack.fanout.run())
+    try:
+        await _fanned_out(stack, 4)
+        assert not stack.fanout.backlog.behind
+        await asyncio.wait_for(stack.publish(topic, "fresh"), 5)
+        await _fanned_out(stack, 5)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+    assert stack.stats.publishes_held == 1
+    bodies = [json.loads(m.body)["Message"] for m in await stack.receive_all(queue)]
+    assert sorted(bodies) == ["fresh", "held", "old 0", "old 1", "old 2"]
+
+
+async def _fanned_out(stack: Stack, publications: int) -> None:
+    """Wait (bounded) for the running fan-out to have retired ``publications`` in all."""
+    for _ in range(1000):
+        if stack.stats.publications >= publications:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"fan-out retired {stack.stats.publications} of {publications}")
+
+
 async def test_chunks_are_retired_in_claim_order_each_while_the_next_is_planned(stack: Stack) -> None:
     topic = await stack.topic("chunked")
     for i in range(30):

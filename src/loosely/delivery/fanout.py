@@ -17,8 +17,9 @@ path: planning runs in slices under a `LoopShare` (it uses the loop's idle time 
 being served, so the commits requests share with them stay short; at most one chunk is in the
 store's hands, and after it fan-out leaves the store to busy requests for its share of the time.
 When fan-out falls ``fanout_max_lag_ms`` behind (its oldest publication is that old), it takes the
-lead instead (``fanout_share_behind``) and writes large chunks: publishers slow down, without being
-refused, until fan-out is back under the limit, so the backlog stays bounded. While a full batch is
+lead instead (``fanout_share_behind``) and writes large chunks, and Publish is admitted only as fast
+as fan-out retires publications (`FanOutBacklog`): publishers slow down, without being refused,
+until fan-out is back under the limit, so the backlog stays bounded. While a full batch is
 planned, the next one is claimed and signed.
 
 Publications of one FIFO topic are planned and retired in claim order (the store hands a topic's
@@ -59,6 +60,7 @@ from loosely.core.topics.models import (
     decode_publication,
     sequence_number,
 )
+from loosely.delivery.backlog import FanOutBacklog
 from loosely.delivery.directory import Directory, Subscriber
 from loosely.delivery.loopshare import LoopShare
 from loosely.delivery.options import DeliveryOptions, DeliveryStats
@@ -164,6 +166,7 @@ class FanOut:
         owner: str,
         options: DeliveryOptions | None = None,
         stats: DeliveryStats | None = None,
+        backlog: FanOutBacklog | None = None,
     ) -> None:
         self._outbox = outbox
         self._directory = directory
@@ -174,6 +177,10 @@ class FanOut:
         self.options = options or DeliveryOptions()
         self.stats = stats or DeliveryStats()
         self.loop_share = LoopShare(self.options.fanout_share)
+        # Holds Publish back while this fan-out is more than ``fanout_max_lag_ms`` behind.
+        self.backlog = backlog or FanOutBacklog(
+            self.options.fanout_max_lag_ms, self.options.publish_hold_max_s, self.stats
+        )
         self._store_free_at = 0.0  # fan-out's next turn at the store while requests are busy (loop clock)
         # When the publications being planned were claimed (`QueueDirectory.get`'s ``missing_since``).
         self._claimed_at: float | None = None
@@ -207,6 +214,7 @@ class FanOut:
                     if not failing:
                         log.exception("fan-out failed; retrying")
                     failing = True
+                    self.backlog.caught_up()  # publishers are not held for a fan-out that fails
                     await asyncio.sleep(_PAUSE_AFTER_ERROR_S)
                     continue
                 if failing:
@@ -214,8 +222,10 @@ class FanOut:
                     failing = False
                 if not full:
                     self._store_free_at = 0.0  # caught up: the next publication need not wait for a turn
+                    self.backlog.caught_up()
                     await self._outbox.wait_for_outbox(self.options.idle_poll_s)
         finally:
+            self.backlog.caught_up()
             if upcoming is not None:
                 upcoming.cancel()
             await self._hand_back()
@@ -335,11 +345,13 @@ class FanOut:
 
         How far behind: the age of the batch's oldest publication. Publishing faster than fan-out can
         keep up makes it grow; past ``fanout_max_lag_ms`` fan-out takes ``fanout_share_behind`` of the
-        loop (and the store), which slows publishers (without refusing them) until fan-out is back
-        under the limit: the backlog stays at about that much delay.
+        loop (and the store), and new publications are admitted only as fan-out retires publications
+        (`FanOutBacklog`), which slows publishers (without refusing them) until fan-out
+        is back under the limit: the backlog stays at about that much delay.
         """
-        oldest = min(p.created_ms for p in batch.publications)
-        behind = batch.claimed_ms - oldest > self.options.fanout_max_lag_ms
+        lag_ms = batch.claimed_ms - min(p.created_ms for p in batch.publications)
+        behind = lag_ms > self.options.fanout_max_lag_ms
+        self.backlog.lagging(lag_ms)
         self.loop_share.share = self.options.fanout_share_behind if behind else self.options.fanout_share
         self._chunk_rows = self.options.fanout_rows if behind else self.options.fanout_rows_yielding
 
@@ -415,6 +427,7 @@ class FanOut:
         except Exception:
             log.exception("fan-out of publications %s failed", [p.id for p, _ in chunk])
             return False
+        self.backlog.retired(len(chunk))
         stats = self.stats
         for _, plan in chunk:
             stats.publications += 1

@@ -268,13 +268,17 @@ class App:
             store = self._store
             context = self._context
             assert store is not None and context is not None
-            topics = TopicService(cast(DocumentStore, store), cast(OutboxStore, store), SystemClock(), RandomIds())
+            admission = None
             if self._background:
                 delivery = build_delivery(self.settings, store, context.queues, signer)
                 if delivery is not None:
                     self._delivery = delivery  # from now on `advertise` reaches it
                     if self._public_url is not None:
                         delivery.runtime.advertise(self._public_url)
+                    admission = delivery.runtime.fanout.backlog  # Publish waits while fan-out is far behind
+            topics = TopicService(
+                cast(DocumentStore, store), cast(OutboxStore, store), SystemClock(), RandomIds(), admission=admission
+            )
         except Exception:
             log.exception("SNS failed to start")  # SNS requests get 503 from now on; `serve` stops the server
             raise

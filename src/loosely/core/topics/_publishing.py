@@ -101,7 +101,7 @@ class Publishing:
         write is refused), or a check failed on the remembered topic, it is all done again on the topic
         as stored now: an answer, error or not, always reflects the topic at the time of the write.
         """
-        fresh = False
+        fresh = admitted = False
         for _ in range(_ATTEMPTS):
             doc = await self._ctx.publication_topic(arn, scope, parameter, fresh=fresh)
             topic = self._ctx.parsed_topic(doc)
@@ -113,6 +113,11 @@ class Publishing:
                     raise
                 fresh = True
                 continue
+            if not admitted:
+                # Once the request is known to be valid (a refusal never waits). A topic changed while
+                # it was held fails the guarded write below, which then decides on the topic anew.
+                await self._ctx.admission.admit(len(publications))
+                admitted = True
             guard = DocumentGuard(TOPIC_KIND, arn, doc.body)
             try:
                 outcomes = await self._ctx.outbox.add_publications(publications, self._ctx.now(), self._dedup_ms, guard)
@@ -209,6 +214,7 @@ class Publishing:
             subject=subject,
             timestamp_ms=self._ctx.now(),
         )
+        await self._ctx.admission.admit(1)
         await self._ctx.send_push(delivery)
 
 

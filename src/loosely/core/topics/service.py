@@ -26,6 +26,7 @@ from loosely.core.topics._context import TopicContext, topic_key
 from loosely.core.topics._mobile import Mobile
 from loosely.core.topics._publishing import Publishing
 from loosely.core.topics._subscriptions import Subscriptions
+from loosely.core.topics.admission import AdmitAll, PublishAdmission
 from loosely.core.topics.delivery_policy import parse_topic_delivery_policy, topic_effective_delivery_policy_json
 from loosely.core.topics.models import SUBSCRIPTION_KIND, TOPIC_KIND, Subscription, Topic, TopicKey
 from loosely.core.topics.values import (
@@ -56,8 +57,9 @@ class TopicService:
         clock: Clock,
         ids: IdGenerator,
         settings: TopicSettings | None = None,
+        admission: PublishAdmission | None = None,
     ) -> None:
-        self._ctx = TopicContext(documents, outbox, clock, ids, settings or TopicSettings())
+        self._ctx = TopicContext(documents, outbox, clock, ids, settings or TopicSettings(), admission or AdmitAll())
         self._subscriptions = Subscriptions(self._ctx)
         self._publishing = Publishing(self._ctx)
         self._mobile = Mobile(self._ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import replace
@@ -356,3 +357,40 @@ async def test_publish_batch_is_refused_for_a_topic_deleted_through_another_node
 
     with pytest.raises(NotFound):
         await h.service.publish_batch(SCOPE, topic, [("1", PublishRequest("y", topic_arn=topic))])
+
+
+class Gate:
+    """An admission that holds every Publish until opened, noting what was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+        self.opened = asyncio.Event()
+
+    async def admit(self, publications: int) -> None:
+        self.asked.append(publications)
+        await self.opened.wait()
+
+
+async def test_publish_is_recorded_only_once_admitted_and_a_refused_one_never_waits(tmp_path: Path) -> None:
+    gate = Gate()
+    async with topic_service(tmp_path, admission=gate) as h:
+        topic = await h.service.create_topic(SCOPE, "held", {})
+        with pytest.raises(InvalidParameter):  # refused at once, without asking
+            await h.service.publish(SCOPE, PublishRequest("hi", topic_arn=topic, dedup_id="not on a standard topic"))
+        assert gate.asked == []
+
+        single = asyncio.create_task(h.service.publish(SCOPE, PublishRequest("one", topic_arn=topic)))
+        batch = asyncio.create_task(
+            h.service.publish_batch(SCOPE, topic, [(str(i), PublishRequest(f"b{i}")) for i in range(3)])
+        )
+        sms = asyncio.create_task(h.service.publish(SCOPE, PublishRequest("text", phone_number="+15555550100")))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert not (single.done() or batch.done() or sms.done())
+        assert sorted(gate.asked) == [1, 1, 3]
+        assert await h.drain() == []  # nothing recorded while held
+
+        gate.opened.set()
+        await asyncio.gather(single, batch, sms)
+        records = await h.drain()
+    assert len(records) == 5

@@ -15,6 +15,7 @@ from pathlib import Path
 from loosely.core.clock import FakeClock
 from loosely.core.ids import SequentialIds
 from loosely.core.ports import DocumentStore, OutboxStore
+from loosely.core.topics.admission import PublishAdmission
 from loosely.core.topics.models import PublishedMessage, PushDelivery, decode_publication
 from loosely.core.topics.service import TopicService
 from loosely.core.topics.values import AccountScope, TopicSettings
@@ -43,13 +44,15 @@ class Harness:
 
 
 @asynccontextmanager
-async def topic_service(tmp_path: Path, settings: TopicSettings | None = None) -> AsyncIterator[Harness]:
+async def topic_service(
+    tmp_path: Path, settings: TopicSettings | None = None, admission: PublishAdmission | None = None
+) -> AsyncIterator[Harness]:
     """A TopicService over a fresh SQLite store, with a fake clock and sequential ids."""
     clock = FakeClock()
     store = open_store(f"sqlite:///{tmp_path / 'topics.db'}")
     await store.open()
     try:
-        service = TopicService(store, store, clock, SequentialIds(), settings)  # type: ignore[arg-type]
+        service = TopicService(store, store, clock, SequentialIds(), settings, admission)  # type: ignore[arg-type]
         yield Harness(service, store, clock)  # type: ignore[arg-type]
     finally:
         await store.close()
