@@ -177,7 +177,7 @@ async def test_while_fan_out_is_behind_publish_waits_for_it_to_retire_publicatio
     await stack.subscribe(topic, "sqs", queue.key.arn)
     for i in range(3):
         await stack.publish(topic, f"old {i}")
-    stack.clock.advance(2 * options.fanout_max_lag_ms)  # twice the limit: two retired admit one
+    stack.clock.advance(2 * options.publish_hold_lag_ms)  # twice the limit: two retired admit one
 
     assert await stack.fanout.run_once() == 1
     assert stack.fanout.backlog.behind

@@ -1,21 +1,21 @@
-"""Publish held back while fan-out is too far behind: `FanOutBacklog`, the node's `PublishAdmission`.
+"""Publish held back while fan-out is far behind: `FanOutBacklog`, the node's `PublishAdmission`.
 
 Fan-out is background work: it gives way to requests, and a burst of publications is acknowledged
-at the publish path's own speed and fanned out right after. Sustained publishing faster than
-fan-out can keep up with is another matter: the backlog, and with it the delay of every delivery,
-would grow for as long as it lasts. Giving fan-out most of the event loop when it falls
-``fanout_max_lag_ms`` behind does not bound it by itself: fan-out also waits for its signatures
-(threads) and for the store, and the loop serves publishes meanwhile. (Measured before this gate,
-publishing at saturation to 10 SQS subscribers: fan-out was 21 s behind after 12 s of load and 38 s
-behind after 32 s.)
+at the publish path's own speed and fanned out right after, so Publish latency does not depend on
+the number of subscribers. Sustained publishing faster than fan-out can keep up with is another
+matter: the backlog, and with it the delay of every delivery, would grow for as long as it lasts.
+Giving fan-out most of the event loop once it falls ``fanout_max_lag_ms`` behind does not bound it:
+fan-out also waits for its signatures (threads) and for the store, and the loop serves publishes
+meanwhile. (Measured, publishing at saturation to 10 SQS subscribers: fan-out still had 21 s of
+work after 12 s of load and 38 s after 32 s.)
 
-So while fan-out is behind, new publications are admitted only as fan-out retires publications:
-at lag L (the age of the oldest publication fan-out is working on) over the limit M, each retired
-publication admits M / L new ones. Near the limit that is one for one; far over it (the backlog
-grew faster than the lag showed it: a backlog made at the publish path's speed takes fan-out
-longer to work off than it took to make) fewer, so the backlog shrinks until fan-out is back at
-about M of delay. Nothing is refused: a held Publish is answered once admitted. The gate opens
-again as soon as fan-out is under the limit, catches up, fails, or stops.
+So once fan-out is ``publish_hold_lag_ms`` behind (30 s by default: far enough that bursts are not
+held), new publications are admitted only as fan-out retires publications: at lag L over the limit
+M, each retired publication admits M / L new ones. Near the limit that is one for one; far over it
+fewer, so the backlog shrinks until fan-out is back at about M of delay (the lag shows late, at the
+head of the backlog, so a backlog made at the publish path's speed can overshoot it first). Nothing
+is refused: a held Publish is answered once admitted. The gate opens again as soon as fan-out is
+under the limit, catches up, fails, or stops.
 
 A Publish is held at most ``max_hold_s``, then recorded anyway (and counted): a fan-out that
 stopped making progress must not stall publishers for ever. Requests are admitted in arrival order.
@@ -44,7 +44,7 @@ class _Held:
 class FanOutBacklog:
     """Admits Publish requests as fan-out retires publications, while it is behind; at once otherwise."""
 
-    def __init__(self, max_lag_ms: int = 5_000, max_hold_s: float = 5.0, stats: DeliveryStats | None = None) -> None:
+    def __init__(self, max_lag_ms: int = 30_000, max_hold_s: float = 5.0, stats: DeliveryStats | None = None) -> None:
         self._max_lag_ms = max_lag_ms
         self._max_hold_s = max_hold_s
         self._behind = False

@@ -17,10 +17,11 @@ path: planning runs in slices under a `LoopShare` (it uses the loop's idle time 
 being served, so the commits requests share with them stay short; at most one chunk is in the
 store's hands, and after it fan-out leaves the store to busy requests for its share of the time.
 When fan-out falls ``fanout_max_lag_ms`` behind (its oldest publication is that old), it takes the
-lead instead (``fanout_share_behind``) and writes large chunks, and Publish is admitted only as fast
-as fan-out retires publications (`FanOutBacklog`): publishers slow down, without being refused,
-until fan-out is back under the limit, so the backlog stays bounded. While a full batch is
-planned, the next one is claimed and signed.
+lead instead (``fanout_share_behind``) and writes large chunks: publishers slow down, without being
+refused. That alone does not bound the backlog (fan-out also waits for signatures and the store);
+past ``publish_hold_lag_ms`` Publish is admitted only as fan-out retires publications
+(`FanOutBacklog`), so sustained overload slows publishers instead of delaying deliveries without end.
+While a full batch is planned, the next one is claimed and signed.
 
 Publications of one FIFO topic are planned and retired in claim order (the store hands a topic's
 publications out in order and never to two nodes at once); after one of them fails, the later ones
@@ -177,9 +178,9 @@ class FanOut:
         self.options = options or DeliveryOptions()
         self.stats = stats or DeliveryStats()
         self.loop_share = LoopShare(self.options.fanout_share)
-        # Holds Publish back while this fan-out is more than ``fanout_max_lag_ms`` behind.
+        # Holds Publish back while this fan-out is more than ``publish_hold_lag_ms`` behind.
         self.backlog = backlog or FanOutBacklog(
-            self.options.fanout_max_lag_ms, self.options.publish_hold_max_s, self.stats
+            self.options.publish_hold_lag_ms, self.options.publish_hold_max_s, self.stats
         )
         self._store_free_at = 0.0  # fan-out's next turn at the store while requests are busy (loop clock)
         # When the publications being planned were claimed (`QueueDirectory.get`'s ``missing_since``).
@@ -345,9 +346,9 @@ class FanOut:
 
         How far behind: the age of the batch's oldest publication. Publishing faster than fan-out can
         keep up makes it grow; past ``fanout_max_lag_ms`` fan-out takes ``fanout_share_behind`` of the
-        loop (and the store), and new publications are admitted only as fan-out retires publications
-        (`FanOutBacklog`), which slows publishers (without refusing them) until fan-out
-        is back under the limit: the backlog stays at about that much delay.
+        loop (and the store), which slows publishers (without refusing them). The backlog (`FanOutBacklog`)
+        learns the lag too: past ``publish_hold_lag_ms`` it admits new publications only as old ones
+        are retired.
         """
         lag_ms = batch.claimed_ms - min(p.created_ms for p in batch.publications)
         behind = lag_ms > self.options.fanout_max_lag_ms

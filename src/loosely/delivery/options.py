@@ -21,7 +21,10 @@ class DeliveryOptions:
     fanout_share: float = 0.2  # most of the event loop's busy time fan-out takes while requests are served
     fanout_max_lag_ms: int = 5_000  # fan-out this far behind (oldest publication's age) takes the lead instead
     fanout_share_behind: float = 0.9  # its share then: requests keep at least the rest
-    publish_hold_max_s: float = 5.0  # while fan-out is behind, a Publish waits at most this long to be admitted
+    # Fan-out this far behind holds Publish back (`FanOutBacklog`): well above ``fanout_max_lag_ms``, so
+    # that a burst is acknowledged at the publish path's speed and only sustained overload slows publishers.
+    publish_hold_lag_ms: int = 30_000
+    publish_hold_max_s: float = 5.0  # while held back, a Publish waits at most this long to be admitted
     fanout_lease_ms: int = 30_000  # a node that dies mid fan-out loses its claim after this
     claim_batch: int = 64  # deliveries claimed at once
     max_in_flight: int = 512  # deliveries one node holds (running or waiting for their endpoint)
