@@ -167,7 +167,6 @@ class FanOut:
         owner: str,
         options: DeliveryOptions | None = None,
         stats: DeliveryStats | None = None,
-        backlog: FanOutBacklog | None = None,
     ) -> None:
         self._outbox = outbox
         self._directory = directory
@@ -179,9 +178,7 @@ class FanOut:
         self.stats = stats or DeliveryStats()
         self.loop_share = LoopShare(self.options.fanout_share)
         # Holds Publish back while this fan-out is more than ``publish_hold_lag_ms`` behind.
-        self.backlog = backlog or FanOutBacklog(
-            self.options.publish_hold_lag_ms, self.options.publish_hold_max_s, self.stats
-        )
+        self.backlog = FanOutBacklog(self.options.publish_hold_lag_ms, self.options.publish_hold_max_s, self.stats)
         self._store_free_at = 0.0  # fan-out's next turn at the store while requests are busy (loop clock)
         # When the publications being planned were claimed (`QueueDirectory.get`'s ``missing_since``).
         self._claimed_at: float | None = None
