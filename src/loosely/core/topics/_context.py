@@ -19,7 +19,7 @@ from loosely.core.errors import ConcurrentUpdate
 from loosely.core.frozen import record
 from loosely.core.ids import IdGenerator
 from loosely.core.ports import DocumentStore, OutboxStore
-from loosely.core.topics.admission import AdmitAll, PublishAdmission
+from loosely.core.topics.admission import PublishAdmission
 from loosely.core.topics.errors import NotFound
 from loosely.core.topics.models import TOPIC_KIND, PushDelivery, Topic, TopicKey
 from loosely.core.topics.validation import invalid, split_arn
@@ -39,7 +39,7 @@ class TopicContext:
     ids: IdGenerator
     settings: TopicSettings
     # Asked before Publish records its publications: may hold it back while fan-out is far behind.
-    admission: PublishAdmission = field(default_factory=AdmitAll)
+    admission: PublishAdmission
     # Topic ARN -> (the document body parsed, the topic): every Publish reads its topic, and parsing
     # the same JSON again each time cost more than the store read. Keyed by the exact body, so any
     # change to the stored topic (a new version, or a topic deleted and created again) is parsed anew.
